@@ -1,0 +1,1 @@
+"""Plain PyTorch layer: datasets, architectures, distillation, evaluation. No Ray here."""

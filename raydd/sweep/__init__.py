@@ -1,0 +1,1 @@
+"""The Ray layer: sweep trials, evaluation dispatcher and actor pool, job submission."""
