@@ -1,0 +1,123 @@
+"""The data containers every other layer codes against: DatasetInfo, Split, Dataset."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model or a plot needs to know about a dataset, without its pixels.
+
+    `image_size` is the side of the (square) images in pixels; `mean`/`std` are the per-channel
+    constants the images were normalised with, so `denormalize` can undo it.
+    """
+
+    name: str
+    channels: int
+    image_size: int
+    num_classes: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    class_names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.mean) != self.channels or len(self.std) != self.channels:
+            raise ValueError(f"{self.name}: mean and std need one value per channel ({self.channels})")
+        if len(self.class_names) != self.num_classes:
+            raise ValueError(
+                f"{self.name}: {len(self.class_names)} class names for {self.num_classes} classes"
+            )
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """One image's shape, (C, H, W)."""
+        return (self.channels, self.image_size, self.image_size)
+
+
+def class_indices(labels: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, ...]:
+    """Indices of each class's examples, in dataset order: element c holds the positions of class c."""
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {tuple(labels.shape)}")
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        raise ValueError(f"labels must lie in [0, {num_classes}), got [{int(labels.min())}, {int(labels.max())}]")
+    # A stable sort groups the classes while keeping each group in dataset order.
+    order = torch.argsort(labels, stable=True)
+    counts = torch.bincount(labels, minlength=num_classes).tolist()
+    return tuple(order.split(counts))
+
+
+# eq=False: comparing tensors element-wise is not what `==` on a split should mean.
+@dataclass(frozen=True, eq=False)
+class Split:
+    """Normalised images float32 [N, C, H, W] and their labels int64 [N], on one device."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    _by_class: dict[int, tuple[torch.Tensor, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 4 or self.images.dtype != torch.float32:
+            raise ValueError(
+                f"images must be float32 [N, C, H, W], got {self.images.dtype} {tuple(self.images.shape)}"
+            )
+        if self.labels.ndim != 1 or self.labels.dtype != torch.int64:
+            raise ValueError(f"labels must be int64 [N], got {self.labels.dtype} {tuple(self.labels.shape)}")
+        if len(self.images) != len(self.labels):
+            raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
+        if self.images.device != self.labels.device:
+            raise ValueError(f"images on {self.images.device} but labels on {self.labels.device}")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    def to(self, device: str | torch.device) -> Split:
+        return Split(self.images.to(device), self.labels.to(device))
+
+    def subset(self, indices: torch.Tensor) -> Split:
+        """The examples at `indices`, as a new split (a copy)."""
+        indices = indices.to(self.labels.device)
+        return Split(self.images[indices], self.labels[indices])
+
+    def indices_by_class(self, num_classes: int) -> tuple[torch.Tensor, ...]:
+        """`class_indices` of this split's labels, computed once: distillation asks every iteration."""
+        if num_classes not in self._by_class:
+            self._by_class[num_classes] = class_indices(self.labels, num_classes)
+        return self._by_class[num_classes]
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A dataset ready for training: `val` is carved (seeded) from the training data, `train` excludes it."""
+
+    info: DatasetInfo
+    train: Split
+    val: Split
+    test: Split
+
+    def to(self, device: str | torch.device) -> Dataset:
+        return Dataset(self.info, self.train.to(device), self.val.to(device), self.test.to(device))
+
+
+def denormalize(images: torch.Tensor, info: DatasetInfo) -> torch.Tensor:
+    """Undo the dataset normalisation; pixels are clamped to [0, 1] (synthetic images may overshoot)."""
+    if images.ndim != 4 or images.shape[1] != info.channels:
+        raise ValueError(f"expected [N, {info.channels}, H, W] images, got {tuple(images.shape)}")
+    mean = torch.tensor(info.mean, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
+    std = torch.tensor(info.std, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
+    return (images * std + mean).clamp_(0.0, 1.0)
+
+
+def normalize_(images: torch.Tensor, info: DatasetInfo) -> torch.Tensor:
+    """Normalise [0, 1] images in place with the dataset's constants (in place: CIFAR is 600 MB)."""
+    mean = torch.tensor(info.mean, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
+    std = torch.tensor(info.std, dtype=images.dtype, device=images.device).view(1, -1, 1, 1)
+    return images.sub_(mean).div_(std)
