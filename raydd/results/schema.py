@@ -1,0 +1,258 @@
+"""The result row: one synthetic set x student x KD mode x evaluation seed.
+
+Every column, its Arrow type and meaning (accuracies are stored as fractions in [0, 1]; tables
+and plots print them in percent):
+
+| column            | type                  | null? | meaning                                                   |
+|-------------------|-----------------------|-------|-----------------------------------------------------------|
+| sweep             | string                | no    | sweep name (the directory under the storage root)         |
+| trial_id          | string                | no    | Tune trial that distilled the synthetic set               |
+| method            | string                | no    | distillation method: dc, dsa, dm (or `random_real`)       |
+| dataset           | string                | no    | dataset name: digits, mnist, fashion_mnist, cifar10, ...  |
+| ipc               | int32                 | no    | synthetic images per class                                |
+| pool_name         | string                | no    | model pool as written in a sweep: `ConvNet=0.9,ConvNetW64=0.1` |
+| pool              | string (JSON object)  | no    | the same pool as `{"ConvNet": 0.9, "ConvNetW64": 0.1}`, main arch first |
+| pool_main_weight  | double                | no    | probability of the first (main) pool architecture         |
+| pool_warmup       | int32                 | no    | outer iterations on the main arch before the pool is used |
+| iterations        | int32                 | no    | outer distillation iterations                             |
+| distill_seed      | int32                 | no    | seed of the distillation run                              |
+| student           | string                | no    | evaluated architecture                                    |
+| teacher           | string                | yes   | KD teacher architecture; null when `kd` is false          |
+| kd                | bool                  | no    | whether the student was trained with knowledge distillation |
+| alpha             | double                | yes   | KD weight chosen on the validation split; null without KD |
+| temperature       | double                | yes   | KD temperature chosen on the validation split; null without KD |
+| eval_seed         | int32                 | no    | seed of the student's initialisation and training         |
+| val_acc           | double                | no    | accuracy on the validation split carved from training data |
+| test_acc          | double                | no    | accuracy on the test split (reported once, never selected on) |
+| train_seconds     | double                | no    | wall time to train and evaluate this student              |
+| distill_seconds   | double                | no    | wall time of the distillation that made the set           |
+| synset_uri        | string                | no    | directory of the synthetic-set artifact                   |
+| grid_png_uri      | string                | yes   | the artifact's image grid (`grid.png`)                    |
+| epochs            | int32                 | no    | student training epochs                                   |
+| augment           | string                | no    | augmentation during student training (`none`, `dsa`, ...) |
+| created_at        | timestamp[us, UTC]    | no    | when the row was produced (timezone-aware)                |
+| raydd_version     | string                | no    | `raydd.__version__` of the writer                         |
+| config_json       | string (JSON object)  | no    | the full resolved experiment description (the recipe)     |
+
+`pool` is a JSON string rather than an Arrow `map<string, double>`: pandas turns a map column into
+lists of tuples, which are unhashable (no groupby, no `DataFrame.query`, no CSV export), and
+engines disagree on map support; a JSON string round-trips unchanged through `pd.read_parquet`,
+DuckDB and Spark, and keeps the pool's order (main arch first). `pool_main_weight` holds the one
+number that plots and queries need. `write_rows` accepts a dict for `pool` and `config_json` and
+serialises it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+SCHEMA_VERSION = "1"
+
+_FIELDS = [
+    ("sweep", pa.string(), False),
+    ("trial_id", pa.string(), False),
+    ("method", pa.string(), False),
+    ("dataset", pa.string(), False),
+    ("ipc", pa.int32(), False),
+    ("pool_name", pa.string(), False),
+    ("pool", pa.string(), False),
+    ("pool_main_weight", pa.float64(), False),
+    ("pool_warmup", pa.int32(), False),
+    ("iterations", pa.int32(), False),
+    ("distill_seed", pa.int32(), False),
+    ("student", pa.string(), False),
+    ("teacher", pa.string(), True),
+    ("kd", pa.bool_(), False),
+    ("alpha", pa.float64(), True),
+    ("temperature", pa.float64(), True),
+    ("eval_seed", pa.int32(), False),
+    ("val_acc", pa.float64(), False),
+    ("test_acc", pa.float64(), False),
+    ("train_seconds", pa.float64(), False),
+    ("distill_seconds", pa.float64(), False),
+    ("synset_uri", pa.string(), False),
+    ("grid_png_uri", pa.string(), True),
+    ("epochs", pa.int32(), False),
+    ("augment", pa.string(), False),
+    ("created_at", pa.timestamp("us", tz="UTC"), False),
+    ("raydd_version", pa.string(), False),
+    ("config_json", pa.string(), False),
+]
+
+RESULT_SCHEMA = pa.schema(
+    [pa.field(name, typ, nullable=null) for name, typ, null in _FIELDS],
+    metadata={"raydd.schema_version": SCHEMA_VERSION},
+)
+COLUMNS = tuple(RESULT_SCHEMA.names)
+ACCURACY_COLUMNS = ("val_acc", "test_acc")
+KD_ONLY_COLUMNS = ("teacher", "alpha", "temperature")  # null exactly when kd is false
+JSON_COLUMNS = ("pool", "config_json")
+
+
+def is_missing(value: Any) -> bool:
+    """None, NaN, NaT and pd.NA all mean 'no value' (pandas writes NaN for a missing float)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, (float, np.floating)) and math.isnan(value)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_float(v: Any) -> bool:
+    return _is_int(v) or isinstance(v, (float, np.floating))
+
+
+def _is_bool(v: Any) -> bool:
+    return isinstance(v, (bool, np.bool_))
+
+
+def _is_str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _is_aware_datetime(v: Any) -> bool:
+    return isinstance(v, datetime) and v.tzinfo is not None
+
+
+# Arrow type -> (accepts a Python value?, words for the error message)
+_CHECKS: dict[pa.DataType, tuple[Callable[[Any], bool], str]] = {
+    pa.int32(): (_is_int, "an integer"),
+    pa.float64(): (_is_float, "a number"),
+    pa.bool_(): (_is_bool, "a bool"),
+    pa.string(): (_is_str, "a string"),
+    pa.timestamp("us", tz="UTC"): (_is_aware_datetime, "a timezone-aware datetime"),
+}
+
+
+def _records(rows: list[dict] | pd.DataFrame) -> list[dict]:
+    if isinstance(rows, pd.DataFrame):
+        return rows.to_dict("records")
+    if isinstance(rows, dict) or not all(isinstance(r, dict) for r in rows):
+        raise ValueError("rows must be a list of dicts or a pandas DataFrame")
+    return list(rows)
+
+
+def _check_column_names(records: list[dict]) -> None:
+    for i, record in enumerate(records):
+        missing = [c for c in COLUMNS if c not in record]
+        extra = [c for c in record if c not in COLUMNS]
+        if missing:
+            raise ValueError(f"row {i}: missing column(s) {', '.join(missing)}")
+        if extra:
+            raise ValueError(f"row {i}: unknown column(s) {', '.join(map(str, extra))}")
+
+
+def _serialise_json(name: str, value: Any, row: int) -> Any:
+    if isinstance(value, dict):
+        return json.dumps(value)
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"row {row}: column {name!r} is not valid JSON: {err}") from None
+        if not isinstance(parsed, dict):
+            raise ValueError(f"row {row}: column {name!r} must hold a JSON object")
+    return value
+
+
+def _column_values(field: pa.Field, records: list[dict]) -> list[Any]:
+    accepts, words = _CHECKS[field.type]
+    values = []
+    for i, record in enumerate(records):
+        value = record[field.name]
+        if field.name in JSON_COLUMNS:
+            value = _serialise_json(field.name, value, i)
+        if is_missing(value):
+            if not field.nullable:
+                raise ValueError(f"row {i}: column {field.name!r} may not be null")
+            value = None
+        elif not accepts(value):
+            raise ValueError(
+                f"row {i}: column {field.name!r} must be {words} ({field.type}), "
+                f"got {type(value).__name__} {value!r}"
+            )
+        values.append(value)
+    return values
+
+
+def _check_semantics(table: pa.Table) -> None:
+    """Rules one row's types cannot express: accuracies are fractions, KD fields follow `kd`."""
+    for name in ACCURACY_COLUMNS:
+        for i, acc in enumerate(table.column(name).to_pylist()):
+            if not 0.0 <= acc <= 1.0:
+                raise ValueError(
+                    f"row {i}: column {name!r} is {acc}; accuracies are fractions in [0, 1], not percent"
+                )
+    kd = table.column("kd").to_pylist()
+    for name in KD_ONLY_COLUMNS:
+        for i, value in enumerate(table.column(name).to_pylist()):
+            if (value is None) == kd[i]:
+                state = "null" if value is None else "set"
+                raise ValueError(f"row {i}: column {name!r} is {state} but kd is {kd[i]}")
+    for i, (pool, weight) in enumerate(zip(table.column("pool").to_pylist(),
+                                           table.column("pool_main_weight").to_pylist())):
+        first = next(iter(json.loads(pool).values()), None)
+        if first is None or not math.isclose(float(first), weight, abs_tol=1e-9):
+            raise ValueError(
+                f"row {i}: column 'pool_main_weight' ({weight}) differs from the first "
+                f"probability in 'pool' ({pool})"
+            )
+
+
+def to_table(rows: list[dict] | pd.DataFrame) -> pa.Table:
+    """Validate rows against RESULT_SCHEMA and return them as an Arrow table.
+
+    Raises ValueError naming the row and column of the first problem: a missing or unknown
+    column, a value of the wrong type, a null in a non-null column, an accuracy outside [0, 1],
+    KD fields that disagree with `kd`, or a `pool_main_weight` that is not the pool's first weight.
+    """
+    records = _records(rows)
+    if not records:
+        raise ValueError("no rows to write")
+    _check_column_names(records)
+    arrays = []
+    for field in RESULT_SCHEMA:
+        values = _column_values(field, records)
+        try:
+            arrays.append(pa.array(values, type=field.type))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as err:
+            raise ValueError(f"column {field.name!r}: {err}") from None
+    table = pa.Table.from_arrays(arrays, schema=RESULT_SCHEMA)
+    _check_semantics(table)
+    return table
+
+
+def _compatible(actual: pa.DataType, expected: pa.Field) -> bool:
+    """Same type, or one that reads back as it: pandas writes large_string, ns timestamps, and
+    type `null` for a column that holds only None."""
+    if pa.types.is_null(actual):
+        return expected.nullable
+    expected = expected.type
+    if pa.types.is_string(expected):
+        return pa.types.is_string(actual) or pa.types.is_large_string(actual)
+    if pa.types.is_timestamp(expected):
+        return pa.types.is_timestamp(actual) and actual.tz in ("UTC", "+00:00", "Etc/UTC")
+    return actual.equals(expected)
+
+
+def schema_problem(schema: pa.Schema) -> str | None:
+    """What makes a file's schema unreadable as result rows (None when it is fine).
+
+    Extra columns are tolerated so that a newer writer's files stay readable.
+    """
+    for field in RESULT_SCHEMA:
+        index = schema.get_field_index(field.name)
+        if index < 0:
+            return f"column {field.name!r} is missing"
+        if not _compatible(schema.field(index).type, field):
+            return f"column {field.name!r} has type {schema.field(index).type}, expected {field.type}"
+    return None

@@ -1,0 +1,54 @@
+"""Picking rows and columns out of a results frame, and saving them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from raydd.results.table import default_by
+
+EXPORT_SUFFIXES = (".csv", ".parquet")
+
+
+def query(df: pd.DataFrame, where: str | None = None, columns: list[str] | None = None) -> pd.DataFrame:
+    """Rows matching a `DataFrame.query` expression (e.g. "kd and ipc == 10 and student == 'MLP'"),
+    restricted to `columns` when given. A bad expression or column raises ValueError."""
+    unknown = [c for c in columns or [] if c not in df.columns]
+    if unknown:
+        raise ValueError(f"unknown column(s) {', '.join(unknown)}; known: {', '.join(df.columns)}")
+    selected = df
+    if where:
+        try:
+            selected = df.query(where, engine="python")
+        except Exception as err:  # pandas raises many types (SyntaxError, NameError, KeyError...)
+            raise ValueError(f"bad query expression {where!r}: {type(err).__name__}: {err}") from None
+        if not isinstance(selected, pd.DataFrame):
+            raise ValueError(f"query expression {where!r} does not select rows")
+    return selected[columns] if columns else selected
+
+
+def check_export_path(out: str | Path) -> Path:
+    """The path, if its suffix is one `export` can write (checked before loading anything)."""
+    out = Path(out)
+    if out.suffix.lower() not in EXPORT_SUFFIXES:
+        raise ValueError(f"cannot export to {str(out)!r}: use a {' or '.join(EXPORT_SUFFIXES)} file")
+    return out
+
+
+def export(df: pd.DataFrame, out: str | Path) -> Path:
+    """Write rows to CSV or Parquet, chosen by the file's suffix."""
+    out = check_export_path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".csv":
+        df.to_csv(out, index=False)
+    else:
+        df.to_parquet(out, index=False)
+    return out
+
+
+def image_grids(df: pd.DataFrame) -> pd.DataFrame:
+    """One line per trial: its varying settings, distill seed and synthetic-image grid PNG."""
+    keys = [k for k in default_by(df) if k not in ("kd", "teacher")]  # KD is per student, not per set
+    columns = ["trial_id"] + keys + ["distill_seed", "grid_png_uri"]
+    return df[columns].drop_duplicates("trial_id").reset_index(drop=True)

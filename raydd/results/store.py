@@ -1,0 +1,163 @@
+"""Where result rows live: one immutable Parquet file per write, read back as one DataFrame.
+
+A location is a local directory or a URI that `pyarrow.fs.FileSystem.from_uri` understands
+(`s3://bucket/sweep/results`, `gs://...`, `file:///...`). S3 endpoints other than AWS come from
+the standard `AWS_ENDPOINT_URL` environment variable (honoured by pyarrow) or from URI query
+parameters (`s3://bucket/path?endpoint_override=host:port&scheme=http`); a ready filesystem
+may also be passed as `filesystem=` with a plain path.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from raydd.results.schema import RESULT_SCHEMA, schema_problem, to_table
+
+PARQUET_SUFFIX = ".parquet"
+HIDDEN_PREFIXES = (".", "_")  # temp files, _SUCCESS markers and the like are never rows
+# stable order so that tables and exports do not depend on file listing order
+_SORT_COLUMNS = ["created_at", "trial_id", "student", "kd", "eval_seed"]
+
+
+class ResultsError(ValueError):
+    """A results location cannot be read as result rows."""
+
+
+class ResultsNotFoundError(ResultsError, FileNotFoundError):
+    """A results location does not exist."""
+
+
+def _is_uri(location: str) -> bool:
+    return "://" in location
+
+
+def _resolve(location: str, filesystem: pafs.FileSystem | None, *, for_write: bool = False):
+    """(filesystem, path inside it) for a local path or URI."""
+    if filesystem is not None:
+        path = location.split("://", 1)[1].split("?", 1)[0] if _is_uri(location) else location
+        return filesystem, path
+    if not _is_uri(location):
+        return pafs.LocalFileSystem(), os.path.abspath(location)
+    if for_write and location.startswith("s3://") and "allow_delayed_open" not in location:
+        # delayed open lets a small object go up as one PutObject instead of a multipart upload
+        location += ("&" if "?" in location else "?") + "allow_delayed_open=true"
+    try:
+        return pafs.FileSystem.from_uri(location)
+    except (pa.ArrowInvalid, ValueError, OSError) as err:
+        raise ResultsError(f"cannot open results location {location!r}: {err}") from None
+
+
+def _display(location: str, path: str, name: str) -> str:
+    """The written file as the caller named its location: a URI stays a URI."""
+    if not _is_uri(location):
+        return os.path.join(path, name)
+    parts = urlsplit(location)
+    return f"{parts.scheme}://{path.rstrip('/')}/{name}"
+
+
+def _part_name() -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    return f"part-{stamp}-{uuid.uuid4().hex}{PARQUET_SUFFIX}"
+
+
+def _write_local(table: pa.Table, directory: str, name: str) -> None:
+    os.makedirs(directory, exist_ok=True)
+    final = os.path.join(directory, name)
+    temp = os.path.join(directory, f".{name}.tmp")  # hidden from readers until renamed
+    try:
+        pq.write_table(table, temp)
+        os.replace(temp, final)  # atomic on POSIX: readers see the whole file or none
+    finally:
+        if os.path.exists(temp):
+            os.remove(temp)
+
+
+def _write_object(table: pa.Table, fs: pafs.FileSystem, directory: str, name: str) -> None:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    # the whole file in one stream: an object store publishes it only when the upload completes
+    with fs.open_output_stream(f"{directory.rstrip('/')}/{name}") as out:
+        out.write(sink.getvalue())
+
+
+def _check_name(name: str) -> str:
+    if "/" in name or name.startswith(HIDDEN_PREFIXES) or not name.endswith(PARQUET_SUFFIX):
+        raise ValueError(f"file name {name!r} must be a plain name ending in {PARQUET_SUFFIX} "
+                         "that does not start with '.' or '_' (readers skip those)")
+    return name
+
+
+def write_rows(rows: list[dict] | pd.DataFrame, location: str, *, name: str | None = None,
+               filesystem: pafs.FileSystem | None = None) -> str:
+    """Validate `rows` against RESULT_SCHEMA, then write them as one new Parquet file.
+
+    The file is `part-<UTC time>-<uuid>.parquet` unless `name` is given: a caller-chosen name
+    (e.g. one per evaluation job) makes a retried job rewrite the same file, atomically, instead
+    of adding a duplicate. Returns the written file's path (or URI). Raises ValueError naming
+    the offending column before anything is written. Nothing rewrites a file with other rows,
+    so concurrent writers need no coordination.
+    """
+    table = to_table(rows)
+    name = _check_name(name) if name is not None else _part_name()
+    fs, directory = _resolve(location, filesystem, for_write=True)
+    if isinstance(fs, pafs.LocalFileSystem):
+        _write_local(table, directory, name)
+    else:
+        _write_object(table, fs, directory, name)
+    return _display(location, directory, name)
+
+
+def _is_hidden(path: str) -> bool:
+    return any(part.startswith(HIDDEN_PREFIXES) for part in path.split("/") if part)
+
+
+def _result_files(fs: pafs.FileSystem, path: str, location: str) -> list[str]:
+    info = fs.get_file_info(path)
+    if info.type == pafs.FileType.NotFound:
+        raise ResultsNotFoundError(f"results location {location!r} does not exist")
+    if info.type == pafs.FileType.File:
+        return [path]
+    found = fs.get_file_info(pafs.FileSelector(path, recursive=True))
+    files = [f.path for f in found if f.type == pafs.FileType.File]
+    visible = [f for f in files if not _is_hidden(f[len(path):])]
+    parquet = sorted(f for f in visible if f.endswith(PARQUET_SUFFIX))
+    if not parquet:
+        others = f" (it holds {len(visible)} other file(s))" if visible else ""
+        raise ResultsError(f"results location {location!r} holds no {PARQUET_SUFFIX} files{others}")
+    return parquet
+
+
+def _check_schemas(fs: pafs.FileSystem, files: list[str], location: str) -> None:
+    for path in files:
+        try:
+            schema = pq.read_schema(path, filesystem=fs)
+        except (pa.ArrowInvalid, OSError) as err:
+            raise ResultsError(f"{path} in {location!r} is not a readable Parquet file: {err}") from None
+        problem = schema_problem(schema)
+        if problem:
+            raise ResultsError(f"{path} in {location!r} is not a raydd results file: {problem}")
+
+
+def load(location: str, *, filesystem: pafs.FileSystem | None = None) -> pd.DataFrame:
+    """Every result row under `location` as one DataFrame with the schema's dtypes.
+
+    Ints are int32, accuracies float64 fractions, `kd` bool, strings str, `created_at`
+    datetime64[us, UTC]. Files whose names start with '.' or '_' are skipped. Raises
+    ResultsNotFoundError for a missing location and ResultsError for one without result files
+    or with a Parquet file of another schema.
+    """
+    fs, path = _resolve(location, filesystem)
+    files = _result_files(fs, path, location)
+    _check_schemas(fs, files, location)
+    dataset = pads.dataset(files, schema=RESULT_SCHEMA, format="parquet", filesystem=fs)
+    frame = dataset.to_table().to_pandas()
+    return frame.sort_values(_SORT_COLUMNS, kind="stable").reset_index(drop=True)

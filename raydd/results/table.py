@@ -1,0 +1,190 @@
+"""Summaries over seeds and the paper-style table: settings x student architectures."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from raydd.results.schema import ACCURACY_COLUMNS, is_missing
+
+# Columns that describe a setting of the grid, in the order a table's rows are keyed by them;
+# kd last so each setting reads "..., kd". Seeds are replicates, not settings.
+GRID_AXES = ("method", "dataset", "ipc", "iterations", "pool_name", "pool_warmup", "epochs",
+             "augment", "teacher", "kd")
+# the seed paper's student order; other architectures follow in order of first appearance
+CANONICAL_STUDENTS = ("ConvNet", "MLP", "LeNet", "AlexNet", "VGG11", "ResNet18")
+METRICS = ACCURACY_COLUMNS
+
+
+def _check_columns(df: pd.DataFrame, names: list[str], what: str) -> None:
+    unknown = [n for n in names if n not in df.columns]
+    if unknown:
+        raise ValueError(f"unknown {what} column(s) {', '.join(unknown)}; known: {', '.join(df.columns)}")
+
+
+def _check_metric(metric: str) -> None:
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+
+
+def summarise(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Mean, std (ddof=1; NaN for a single row) and n of test_acc and val_acc per `by` x student.
+
+    All rows of a group are pooled: several distillation seeds x several evaluation seeds give
+    one spread, as the DC/DSA papers report it. Columns: the keys, then `test_acc_mean`,
+    `test_acc_std`, `test_acc_n`, `val_acc_mean`, ... (fractions, like the rows).
+    """
+    keys = [k for k in by if k != "student"] + ["student"]
+    _check_columns(df, keys, "group-by")
+    grouped = df.groupby(keys, dropna=False, sort=True)[list(ACCURACY_COLUMNS)]
+    stats = grouped.agg(["mean", "std", "count"])
+    stats.columns = [f"{metric}_{'n' if stat == 'count' else stat}" for metric, stat in stats.columns]
+    return stats.reset_index()
+
+
+def default_by(df: pd.DataFrame) -> list[str]:
+    """The grid axes that take more than one value in `df` (teacher only among KD rows)."""
+    return [axis for axis in GRID_AXES if axis in df.columns and df[axis].nunique(dropna=True) > 1]
+
+
+def order_students(students) -> list[str]:
+    """Canonical architectures first (ConvNet, MLP, LeNet, AlexNet, VGG11, ResNet18), then the rest."""
+    seen = list(dict.fromkeys(students))
+    return [s for s in CANONICAL_STUDENTS if s in seen] + [s for s in seen if s not in CANONICAL_STUDENTS]
+
+
+@dataclass(frozen=True)
+class ResultsTable:
+    """Settings (rows) x students (columns) of one metric, in percent.
+
+    `mean`, `std` and `n` are DataFrames indexed by the setting keys with one column per
+    student; `row_mean` is the mean over `mean_students` (the students every row has, so
+    that rows stay comparable); `diff` and `mean_diff` hold each row minus the baseline row
+    (percentage points) when a baseline was given.
+    """
+
+    metric: str
+    by: tuple[str, ...]
+    students: tuple[str, ...]
+    mean: pd.DataFrame
+    std: pd.DataFrame
+    n: pd.DataFrame
+    row_mean: pd.Series
+    mean_students: tuple[str, ...]
+    baseline: int | None = None
+    diff: pd.DataFrame | None = None
+    mean_diff: pd.Series | None = None
+
+    @property
+    def settings(self) -> list[dict]:
+        """Each row's setting as {key: value} (empty when nothing varies)."""
+        def plain(value):  # numpy scalars -> Python values and NaN -> None, for JSON and labels
+            value = value.item() if isinstance(value, np.generic) else value
+            return None if is_missing(value) else value
+
+        return [{k: plain(v) for k, v in zip(self.by, key if isinstance(key, tuple) else (key,))}
+                if self.by else {} for key in self.mean.index]
+
+    def best(self, column: str) -> set[int]:
+        """Row positions of the highest mean in a student column (or 'mean'); ties all count."""
+        values = self.row_mean if column == "mean" else self.mean[column]
+        if values.isna().all():
+            return set()
+        top = np.nanmax(values.to_numpy(dtype=float))
+        return {i for i, v in enumerate(values) if np.isclose(v, top, rtol=0, atol=1e-9)}
+
+
+def _pivot(stats: pd.DataFrame, by: list[str], value: str, students: list[str]) -> pd.DataFrame:
+    """One statistic as settings x students (unstack keeps NaN keys, e.g. no teacher)."""
+    index = (by or ["_all"]) + ["student"]
+    return stats.set_index(index)[value].unstack("student").reindex(columns=students)
+
+
+def _common_students(mean: pd.DataFrame) -> list[str]:
+    return [s for s in mean.columns if mean[s].notna().all()]
+
+
+def results_table(df: pd.DataFrame, by: list[str] | None = None, baseline: dict | None = None,
+                  metric: str = "test_acc") -> ResultsTable:
+    """The paper-style table of `metric` (in percent) per setting and student.
+
+    `by` defaults to `default_by(df)`. `baseline` is {key: value} naming exactly one row
+    (see `parse_baseline`); every row then also gets its difference to that row.
+    """
+    _check_metric(metric)
+    if df.empty:
+        raise ValueError("no result rows to tabulate")
+    by = list(default_by(df) if by is None else by)
+    if "student" in by:
+        raise ValueError("'student' is the table's columns; leave it out of `by`")
+    _check_columns(df, by, "group-by")
+    frame = df.assign(_all="all")
+    stats = summarise(frame, by or ["_all"])
+    students = order_students(df["student"])
+    pct = {stat: _pivot(stats, by, f"{metric}_{stat}", students) for stat in ("mean", "std")}
+    mean, std = pct["mean"] * 100.0, pct["std"] * 100.0
+    n = _pivot(stats, by, f"{metric}_n", students)
+    common = _common_students(mean)
+    row_mean = mean[common].mean(axis=1) if common else pd.Series(np.nan, index=mean.index)
+    table = ResultsTable(metric, tuple(by), tuple(students), mean, std, n, row_mean, tuple(common))
+    return _with_baseline(table, baseline) if baseline else table
+
+
+def _matches(settings: list[dict], baseline: dict) -> list[int]:
+    return [i for i, s in enumerate(settings) if all(_same(s[k], v) for k, v in baseline.items())]
+
+
+def _same(actual, wanted: str) -> bool:
+    """Compare a setting value with a command-line value by the setting's own type."""
+    if actual is None:
+        return wanted.lower() in ("none", "null", "")
+    if isinstance(actual, bool):
+        return wanted.lower() in (("true", "1", "yes") if actual else ("false", "0", "no"))
+    if isinstance(actual, (int, float)):
+        try:
+            return float(wanted) == float(actual)
+        except ValueError:
+            return False
+    return str(actual) == wanted
+
+
+def _with_baseline(table: ResultsTable, baseline: dict) -> ResultsTable:
+    stray = [k for k in baseline if k not in table.by]
+    if stray:
+        rows = ", ".join(table.by) or "(nothing: a single setting)"
+        raise ValueError(f"baseline key(s) {', '.join(stray)} are not row keys of the table; "
+                         f"rows are by: {rows}")
+    settings = table.settings
+    hits = _matches(settings, {k: str(v) for k, v in baseline.items()})
+    wanted = ";".join(f"{k}={v}" for k, v in baseline.items())
+    if len(hits) != 1:
+        listed = "\n  ".join(";".join(f"{k}={v}" for k, v in s.items()) for s in settings)
+        what = "matches no row" if not hits else f"matches {len(hits)} rows; add keys to pick one"
+        raise ValueError(f"baseline {wanted!r} {what}. Rows:\n  {listed}")
+    base = hits[0]
+    diff = table.mean - table.mean.iloc[base]
+    mean_diff = table.row_mean - table.row_mean.iloc[base]
+    return ResultsTable(**{**table.__dict__, "baseline": base, "diff": diff, "mean_diff": mean_diff})
+
+
+def parse_baseline(specs: str | list[str] | tuple[str, ...]) -> dict[str, str]:
+    """`key=value` pairs separated by ';' (or given as several strings) -> {key: value}.
+
+    Only the first '=' splits, so `pool_name=ConvNet=1.0` names pool `ConvNet=1.0`; ';' is the
+    separator because pool names contain ','. Example: `pool_name=ConvNet=1.0;kd=false`.
+    """
+    parts = [specs] if isinstance(specs, str) else list(specs)
+    pairs = [p.strip() for spec in parts for p in spec.split(";") if p.strip()]
+    baseline: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"baseline part {pair!r} is not key=value (e.g. 'kd=false;ipc=10')")
+        if key.strip() in baseline:
+            raise ValueError(f"baseline key {key.strip()!r} is given twice")
+        baseline[key.strip()] = value.strip()
+    if not baseline:
+        raise ValueError("empty baseline; give key=value pairs such as 'pool_name=ConvNet=1.0;kd=false'")
+    return baseline

@@ -1,0 +1,96 @@
+"""`raydd results show|query|plot` through click's test runner."""
+
+import json
+
+import matplotlib.image as mpimg
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from raydd.cli.main import cli
+from test_results_support import POOL_SINGLE, write_sample
+
+
+@pytest.fixture(scope="module")
+def location(tmp_path_factory):
+    path = tmp_path_factory.mktemp("results")
+    write_sample(path)
+    return str(path)
+
+
+def run(*args):
+    return CliRunner().invoke(cli, ["results", *args])
+
+
+def test_show_prints_the_table(location):
+    result = run("show", location)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].split() == ["pool_name", "kd", "ConvNet", "MLP", "mean"]
+    assert "36.00 ± 1.41 (2) *" in result.output
+
+
+def test_show_json_with_baseline_and_metric(location):
+    result = run("show", location, "--format", "json", "--metric", "val_acc",
+                 "--vs-baseline", f"pool_name={POOL_SINGLE}", "--vs-baseline", "kd=false")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["metric"] == "val_acc" and doc["rows"][2]["baseline"] is True
+    assert doc["rows"][1]["cells"]["MLP"]["mean"] == pytest.approx(41.0)  # val = test + 5 points
+    assert doc["rows"][1]["cells"]["MLP"]["diff"] == pytest.approx(6.0)
+
+
+def test_show_by_one_key(location):
+    result = run("show", location, "--by", "kd", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    header, off, on = result.output.splitlines()
+    assert header.startswith("kd,ConvNet mean") and on.startswith("True,51.0,")
+
+
+def test_show_images_lists_each_trial_grid(location):
+    result = run("show", location, "--images")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 3 and "grid_png_uri" in lines[0]
+    assert any(line.endswith("runs/demo/synsets/t-mixed-0/grid.png") for line in lines)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("show", "LOC", "--vs-baseline", "kd=false"), "matches 2 rows"),
+    (("show", "LOC", "--vs-baseline", "kd"), "not key=value"),
+    (("show", "LOC", "--by", "colour"), "unknown group-by column"),
+    (("show", "NOWHERE"), "does not exist"),
+    (("query", "LOC", "--where", "kd and and"), "bad query expression"),
+    (("query", "LOC", "--where", "kd", "--out", "rows.xlsx"), "use a .csv or .parquet file"),
+    (("query", "LOC", "--where", "kd", "--columns", "colour"), "unknown column"),
+    (("plot", "LOC", "--out", "fig.gif"), "must end with one of .png"),
+])
+def test_errors_are_one_clear_line(location, tmp_path, args, message):
+    args = [location if a == "LOC" else str(tmp_path / "nowhere") if a == "NOWHERE" else a for a in args]
+    result = run(*args)
+    assert result.exit_code == 1 and "Error: " in result.output and message in result.output, result.output
+
+
+def test_query_prints_matching_rows(location):
+    result = run("query", location, "--where", "kd and student == 'MLP' and eval_seed == 0",
+                 "--columns", "pool_name,test_acc")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["pool_name", "test_acc"] and len(lines) == 3
+
+
+@pytest.mark.parametrize("suffix, reader", [(".csv", pd.read_csv), (".parquet", pd.read_parquet)])
+def test_query_exports(location, tmp_path, suffix, reader):
+    out = tmp_path / f"rows{suffix}"
+    result = run("query", location, "--where", f"pool_name == '{POOL_SINGLE}' and not kd", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    rows = reader(out)
+    assert len(rows) == 4 and set(rows["student"]) == {"ConvNet", "MLP"}
+    assert sorted(rows["test_acc"].round(6)) == [0.29, 0.31, 0.49, 0.51]
+
+
+def test_plot_writes_both_figures(location, tmp_path):
+    out = tmp_path / "acc.png"
+    result = run("plot", location, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert result.output.split() == [str(out), str(tmp_path / "acc_pool_weight.png")]
+    assert mpimg.imread(out).ndim == 3

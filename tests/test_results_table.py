@@ -1,0 +1,168 @@
+"""Summaries and the paper-style table, checked against the hand-made sample's known numbers."""
+
+import csv
+import io
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from raydd.results import (default_by, load, parse_baseline, query, render, results_table, summarise,
+                           write_rows)
+from test_results_support import POOL_MIXED, POOL_SINGLE, SPREAD_PCT, make_row, write_sample
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    location = tmp_path_factory.mktemp("results")
+    write_sample(location)
+    return load(str(location))
+
+
+def test_summarise_mean_std_n(sample):
+    stats = summarise(sample, ["pool_name", "kd"]).set_index(["pool_name", "kd", "student"])
+    mlp_kd = stats.loc[(POOL_SINGLE, True, "MLP")]
+    assert mlp_kd["test_acc_mean"] == pytest.approx(0.32)
+    assert mlp_kd["test_acc_std"] == pytest.approx(SPREAD_PCT / 100)
+    assert mlp_kd["test_acc_n"] == 2
+    assert mlp_kd["val_acc_mean"] == pytest.approx(0.37)
+    assert len(stats) == 8
+
+
+def test_summarise_single_row_has_nan_std():
+    stats = summarise(pd.DataFrame([make_row()]), ["kd"])
+    assert stats.loc[0, "test_acc_n"] == 1 and math.isnan(stats.loc[0, "test_acc_std"])
+
+
+def test_summarise_rejects_unknown_key(sample):
+    with pytest.raises(ValueError, match="unknown group-by column.*colour"):
+        summarise(sample, ["colour"])
+
+
+def test_default_by_is_the_varying_axes(sample):
+    assert default_by(sample) == ["pool_name", "kd"]
+
+
+def test_table_numbers_order_best_and_mean(sample):
+    table = results_table(sample)
+    assert table.students == ("ConvNet", "MLP")  # canonical order, though MLP came first
+    assert table.settings == [{"pool_name": POOL_MIXED, "kd": False}, {"pool_name": POOL_MIXED, "kd": True},
+                              {"pool_name": POOL_SINGLE, "kd": False}, {"pool_name": POOL_SINGLE, "kd": True}]
+    assert list(table.mean["MLP"]) == pytest.approx([34, 36, 30, 32])
+    assert list(table.std["ConvNet"]) == pytest.approx([SPREAD_PCT] * 4)
+    assert list(table.row_mean) == pytest.approx([43, 44, 40, 41])
+    assert table.best("ConvNet") == {0, 1} and table.best("MLP") == {1} and table.best("mean") == {1}
+
+
+def test_text_rendering_marks_best_cells(sample):
+    text = render(results_table(sample), "table")
+    lines = text.splitlines()
+    assert lines[0].split() == ["pool_name", "kd", "ConvNet", "MLP", "mean"]
+    assert lines[3].split()[:2] == [POOL_MIXED, "True"]
+    assert "52.00 ± 1.41 (2) *" in lines[3] and "36.00 ± 1.41 (2) *" in lines[3]
+    assert lines[3].endswith("44.00 *")
+    assert "30.00 ± 1.41 (2)" in lines[4] and "*" not in lines[4]
+    plus_minus = {tuple(i for i, ch in enumerate(line) if ch == "±") for line in lines[2:6]}
+    assert len(plus_minus) == 1  # every row's numbers sit in the same columns
+
+
+def test_markdown_rendering_bolds_best(sample):
+    md = render(results_table(sample), "markdown").splitlines()
+    assert md[0] == "| pool_name | kd | ConvNet | MLP | mean |"
+    assert md[3] == f"| {POOL_MIXED} | True | **52.00 ± 1.41 (2)** | **36.00 ± 1.41 (2)** | **44.00** |"
+
+
+def test_csv_and_json_carry_the_numbers(sample):
+    table = results_table(sample)
+    rows = list(csv.DictReader(io.StringIO(render(table, "csv"))))
+    assert rows[1]["MLP mean"] == "36.0" and rows[1]["MLP best"] == "True" and rows[1]["mean"] == "44.0"
+    doc = json.loads(render(table, "json"))
+    assert doc["unit"] == "percent" and doc["students"] == ["ConvNet", "MLP"]
+    assert doc["rows"][2]["setting"] == {"pool_name": POOL_SINGLE, "kd": False}
+    expected = {"mean": 50.0, "std": round(SPREAD_PCT, 4), "n": 2, "best": False}
+    assert doc["rows"][2]["cells"]["ConvNet"] == expected
+
+
+def test_unknown_format_is_an_error(sample):
+    with pytest.raises(ValueError, match="unknown table format 'html'"):
+        render(results_table(sample), "html")
+
+
+def test_baseline_differences(sample):
+    table = results_table(sample, baseline=parse_baseline(f"pool_name={POOL_SINGLE};kd=false"))
+    assert table.baseline == 2
+    assert list(table.diff["MLP"]) == pytest.approx([4, 6, 0, 2])
+    assert list(table.mean_diff) == pytest.approx([3, 4, 0, 1])
+    text = render(table, "table").splitlines()
+    assert "[ +6.00]" in text[3] and "(baseline)" in text[4] and "[" not in text[4]
+    assert json.loads(render(table, "json"))["rows"][1]["cells"]["MLP"]["diff"] == pytest.approx(6.0)
+
+
+def test_parse_baseline_keeps_equals_in_values():
+    assert parse_baseline(["pool_name=ConvNet=0.9,ConvNetW64=0.1", "kd=True"]) == {
+        "pool_name": "ConvNet=0.9,ConvNetW64=0.1", "kd": "True"}
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("kd", "not key=value"), ("", "empty baseline"), ("kd=1;kd=0", "given twice"),
+])
+def test_parse_baseline_errors(spec, message):
+    with pytest.raises(ValueError, match=message):
+        parse_baseline(spec)
+
+
+@pytest.mark.parametrize("baseline, message", [
+    ({"kd": "false"}, "matches 2 rows; add keys"),
+    ({"pool_name": "ConvNet=0.5", "kd": "false"}, "matches no row"),
+    ({"ipc": "1"}, "not row keys of the table"),
+])
+def test_baseline_must_name_exactly_one_row(sample, baseline, message):
+    with pytest.raises(ValueError, match=message):
+        results_table(sample, baseline=baseline)
+
+
+def test_mean_covers_only_students_in_every_row(tmp_path):
+    rows = [make_row(student="MLP", test_acc=0.3), make_row(student="LeNet", test_acc=0.2),
+            make_row(ipc=10, student="MLP", test_acc=0.5)]
+    write_rows(rows, str(tmp_path))
+    table = results_table(load(str(tmp_path)))
+    assert table.by == ("ipc",) and table.mean_students == ("MLP",)
+    assert list(table.row_mean) == pytest.approx([30, 50])
+    assert "-" in render(table, "table").splitlines()[3]  # ipc 10 has no LeNet cell
+
+
+def test_single_setting_table_has_one_row():
+    table = results_table(pd.DataFrame([make_row(), make_row(eval_seed=1, test_acc=0.32)]))
+    assert table.by == () and len(table.mean) == 1 and table.mean["MLP"].iloc[0] == pytest.approx(31)
+    assert render(table, "table").splitlines()[2].startswith("all")
+
+
+def test_table_rejects_bad_metric_and_student_key(sample):
+    with pytest.raises(ValueError, match="unknown metric"):
+        results_table(sample, metric="loss")
+    with pytest.raises(ValueError, match="'student' is the table's columns"):
+        results_table(sample, by=["student"])
+
+
+def test_query_filters_and_checks(sample):
+    rows = query(sample, "kd and student == 'MLP'", ["pool_name", "test_acc"])
+    assert list(rows.columns) == ["pool_name", "test_acc"] and len(rows) == 4
+    with pytest.raises(ValueError, match="bad query expression"):
+        query(sample, "kd and and")
+    with pytest.raises(ValueError, match="bad query expression.*colour"):
+        query(sample, "colour == 'red'")
+    with pytest.raises(ValueError, match="unknown column"):
+        query(sample, "kd", ["colour"])
+
+
+def test_teacher_axis_with_missing_teacher_and_baseline_none():
+    """Two teachers make `teacher` a row key; the no-KD row has none, shown as '-' and named 'none'."""
+    rows = [make_row(eval_seed=e, test_acc=0.30) for e in range(2)]
+    rows += [make_row(kd=True, teacher=t, alpha=0.5, temperature=4.0, eval_seed=e, test_acc=acc)
+             for t, acc in (("ConvNet", 0.35), ("VGG11", 0.37)) for e in range(2)]
+    table = results_table(pd.DataFrame(rows), baseline=parse_baseline("teacher=none;kd=no"))
+    assert table.by == ("teacher", "kd") and table.settings[0] == {"teacher": None, "kd": False}
+    assert list(table.diff["MLP"]) == pytest.approx([0, 5, 7])
+    assert render(table, "table").splitlines()[2].startswith("-        False (baseline)")
+    assert json.loads(render(table, "json"))["rows"][0]["setting"]["teacher"] is None
