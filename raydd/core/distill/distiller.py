@@ -1,0 +1,170 @@
+"""`Distiller`: the state of one distillation run and one outer iteration per `step()`.
+
+Randomness comes from four independent streams, each seeded from the run's seed and each saved in
+`state_dict()`: the pool's generator (which architecture), the ambient torch RNG used while a net
+is built and run (its initialisation), the data generator on the device (real batches, noise init,
+inner-loop shuffles) and the CPU augmentation generator (DSA draws). The ambient stream is
+swapped in only inside `step()`, so the process's global RNG is left as it was found.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from typing import Any, Iterator
+
+import torch
+
+from raydd.core.archs import build_net
+from raydd.core.augment import DSA
+from raydd.core.distill.config import DistillConfig
+from raydd.core.distill.matching import DISTANCES
+from raydd.core.distill.methods import METHODS
+from raydd.core.distill.sampler import ClassSampler
+from raydd.core.pool import ModelPool
+
+STATE_VERSION = 1
+
+
+def derive_seed(seed: int, stream: str) -> int:
+    """A 63-bit seed per named stream, so streams of one run never share a sequence."""
+    digest = hashlib.sha256(f"{seed}:{stream}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+class Distiller:
+    """One run: synthetic images, their optimiser and every RNG; `step()` runs one outer iteration."""
+
+    def __init__(self, cfg: DistillConfig, data: Any, device: str | torch.device = "cpu") -> None:
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.info = data.info
+        _check_fits(cfg, data)
+        self.method = METHODS.get(cfg.method)
+        self.distance = DISTANCES.get(cfg.distance)
+        self.num_classes = self.info.num_classes
+        self.real_images = data.train.images.to(self.device)
+        self.sampler = ClassSampler(data.train.labels.to(self.device), self.num_classes)
+        _check_ipc(cfg, self.sampler)
+        self.dsa = DSA(cfg.dsa_strategy)
+        self.class_labels = torch.arange(self.num_classes, device=self.device)
+        self.labels = self.class_labels.repeat_interleave(cfg.ipc)
+
+        self.pool = ModelPool(cfg.pool, derive_seed(cfg.seed, "pool"))
+        self.data_generator = torch.Generator(self.device).manual_seed(derive_seed(cfg.seed, "data"))
+        self.augment_generator = torch.Generator().manual_seed(derive_seed(cfg.seed, "augment"))
+        self._ambient = _seeded_ambient_state(derive_seed(cfg.seed, "nets"), self.device)
+
+        self.images = self._initial_images().requires_grad_(True)
+        self.image_optimizer = torch.optim.SGD([self.images], lr=cfg.lr_img, momentum=cfg.momentum_img)
+        self.iteration = 0
+        self.losses: list[float] = []
+        self.archs_drawn: list[str] = []
+        self.wall_seconds = 0.0
+
+    def _initial_images(self) -> torch.Tensor:
+        k, ipc, shape = self.num_classes, self.cfg.ipc, self.info.shape
+        if self.cfg.init == "noise":
+            return torch.randn(k * ipc, *shape, generator=self.data_generator, device=self.device)
+        idx, _ = self.sampler.sample(ipc, self.data_generator)  # ipc <= every class size: no padding
+        return self.real_images[idx.flatten()].clone()
+
+    # ---- running ------------------------------------------------------------------------------
+    def step(self) -> float:
+        """One outer iteration: draw an architecture, initialise it, match; returns the loss."""
+        start = time.perf_counter()
+        arch = self.pool.sample(self.iteration)
+        with self._ambient_rng():
+            net = build_net(arch, self.info.channels, self.num_classes, self.info.image_size)
+            loss = self.method.iterate(self, net.to(self.device))
+        value = float(loss.item())  # the one host sync of the iteration
+        self.iteration += 1
+        self.losses.append(value)
+        self.archs_drawn.append(arch)
+        self.wall_seconds += time.perf_counter() - start
+        return value
+
+    @contextlib.contextmanager
+    def _ambient_rng(self) -> Iterator[None]:
+        cuda = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda, device_type="cuda"):
+            torch.set_rng_state(self._ambient["cpu"])
+            if cuda:
+                torch.cuda.set_rng_state(self._ambient["cuda"], self.device)
+            yield
+            self._ambient = _current_ambient_state(self.device)
+
+    def synthetic_set(self):
+        from raydd.core.artifact import SyntheticSet, build_meta
+
+        meta = build_meta(self.cfg, self.info, self.iteration, self.wall_seconds, self.losses)
+        return SyntheticSet(self.images.detach().cpu().clone(), self.labels.cpu().clone(), meta)
+
+    # ---- checkpointing ------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "config": self.cfg.to_dict(),
+            "iteration": self.iteration,
+            "images": self.images.detach().cpu().clone(),
+            "image_optimizer": self.image_optimizer.state_dict(),
+            "pool": self.pool.state_dict(),
+            "rng": {
+                "ambient": {k: v.clone() for k, v in self._ambient.items()},
+                "data": self.data_generator.get_state(),
+                "augment": self.augment_generator.get_state(),
+            },
+            "losses": list(self.losses),
+            "archs_drawn": list(self.archs_drawn),
+            "wall_seconds": self.wall_seconds,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"checkpoint version {state.get('version')!r}, expected {STATE_VERSION}")
+        if state["config"] != self.cfg.to_dict():
+            raise ValueError("checkpoint was written by a run with a different configuration")
+        with torch.no_grad():
+            self.images.copy_(state["images"].to(self.device))
+        self.image_optimizer.load_state_dict(state["image_optimizer"])
+        self.pool.load_state_dict(state["pool"])
+        self._ambient = {k: v.clone() for k, v in state["rng"]["ambient"].items()}
+        self.data_generator.set_state(state["rng"]["data"])
+        self.augment_generator.set_state(state["rng"]["augment"])
+        self.iteration = int(state["iteration"])
+        self.losses = list(state["losses"])
+        self.archs_drawn = list(state["archs_drawn"])
+        self.wall_seconds = float(state["wall_seconds"])
+
+
+def _seeded_ambient_state(seed: int, device: torch.device) -> dict[str, torch.Tensor]:
+    cuda = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda, device_type="cuda"):
+        torch.manual_seed(seed)
+        return _current_ambient_state(device)
+
+
+def _current_ambient_state(device: torch.device) -> dict[str, torch.Tensor]:
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _check_fits(cfg: DistillConfig, data: Any) -> None:
+    if cfg.dataset != data.info.name:
+        raise ValueError(f"config is for dataset {cfg.dataset!r} but the data is {data.info.name!r}")
+    # Build each pool member once now, so a net that cannot take these images fails before any work
+    # (fork_rng: these throw-away builds must not move the caller's RNG).
+    with torch.random.fork_rng(devices=[]):
+        for arch in cfg.pool.archs:
+            build_net(arch, data.info.channels, data.info.num_classes, data.info.image_size)
+
+
+def _check_ipc(cfg: DistillConfig, sampler: ClassSampler) -> None:
+    if cfg.init == "real" and cfg.ipc > sampler.smallest_class:
+        raise ValueError(
+            f"ipc={cfg.ipc} with init='real' needs {cfg.ipc} real images per class, but the "
+            f"smallest class has {sampler.smallest_class}; lower ipc or use init='noise'"
+        )

@@ -1,0 +1,243 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from raydd.core.archs import build_net
+from raydd.core.datasets import load_dataset
+from raydd.core.distill import (
+    DISTANCES,
+    METHODS,
+    DistillConfig,
+    Distiller,
+    distill,
+    loops_for_ipc,
+    save_checkpoint,
+)
+from raydd.core.distill.loop import checkpoint_path
+from raydd.core.pool import PoolSpec
+
+SMALL = dict(pool="ConvNetW32", batch_real=16, bn_batch_per_class=4)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+def cfg(**kw):
+    return DistillConfig(**{**SMALL, **kw})
+
+
+def run(config, data, steps=None):
+    d = Distiller(config, data, "cpu")
+    for _ in range(config.iterations if steps is None else steps):
+        d.step()
+    return d
+
+
+# ---- configuration -----------------------------------------------------------------------------
+def test_methods_registered():
+    assert METHODS.names() == ["dc", "dsa", "dm"]
+
+
+def test_defaults_resolve_per_method_and_ipc():
+    assert cfg(method="dc").lr_img == 0.1 and cfg(method="dm").lr_img == 1.0
+    assert cfg(method="dc").init == "noise" and cfg(method="dm").init == "real"
+    assert (cfg(ipc=10).outer_loop, cfg(ipc=10).inner_loop) == (10, 50)
+    assert cfg(ipc=10, outer_loop=3, inner_loop=2).outer_loop == 3
+    assert [loops_for_ipc(i) for i in (1, 5, 10, 15, 50, 200)] == [
+        (1, 1), (1, 1), (10, 50), (10, 50), (50, 10), (50, 10)]
+    c = cfg(method="dsa", ipc=2)
+    assert DistillConfig.from_dict(c.to_dict()) == c
+
+
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        ({"ipc": 0}, "ipc must be an integer >= 1"),
+        ({"iterations": -1}, "iterations must be an integer >= 0"),
+        ({"method": "mtt"}, "unknown distillation method 'mtt'"),
+        ({"distance": "l1"}, "unknown gradient distance 'l1'"),
+        ({"init": "zeros"}, "unknown init 'zeros'"),
+        ({"lr_img": 0.0}, "lr_img must be > 0"),
+        ({"momentum_img": 1.0}, "momentum_img"),
+        ({"batch_real": 0}, "batch_real"),
+        ({"pool": "ConvNet=0.5"}, "sum to 0.5"),
+    ],
+)
+def test_bad_config_values(kw, message):
+    with pytest.raises(ValueError, match=message):
+        cfg(**kw)
+
+
+def test_unknown_config_field():
+    with pytest.raises(ValueError, match="unknown DistillConfig fields: colour"):
+        DistillConfig.from_dict({"colour": 1})
+
+
+def test_checks_against_the_data_come_before_any_work(digits):
+    smallest = min(torch.bincount(digits.train.labels).tolist())
+    with pytest.raises(ValueError, match=f"smallest class has {smallest}"):
+        Distiller(cfg(ipc=smallest + 1, init="real"), digits)
+    with pytest.raises(ValueError, match="dataset 'cifar10' but the data is 'digits'"):
+        Distiller(cfg(dataset="cifar10"), digits)
+    Distiller(cfg(ipc=smallest + 1, init="noise", iterations=0), digits)  # noise needs no real images
+
+
+# ---- distances ---------------------------------------------------------------------------------
+def test_dc_distance_ignores_1d_params_and_is_zero_for_equal_gradients():
+    g = [torch.randn(2, 4, 3, 3, 3), torch.randn(2, 4)]
+    other = [torch.randn(2, 4, 3, 3, 3), torch.randn(2, 4)]
+    dc = DISTANCES.get("dc")
+    assert torch.allclose(dc(g, g), torch.zeros(2), atol=1e-5)
+    moved_bias = [g[0], other[1]]
+    assert torch.allclose(dc(moved_bias, g), torch.zeros(2), atol=1e-5)
+    # 4 output units, each at most 2 away
+    assert (dc(other, g) > 0).all() and (dc(other, g) <= 8).all()
+    assert torch.allclose(dc([-g[0], g[1]], g), torch.full((2,), 8.0), atol=1e-4)
+
+
+def test_mse_and_cos_distances():
+    g = [torch.ones(1, 2, 2), torch.ones(1, 3)]
+    h = [torch.zeros(1, 2, 2), 2 * torch.ones(1, 3)]
+    assert DISTANCES.get("mse")(g, h).item() == pytest.approx(4 + 3)
+    assert DISTANCES.get("cos")(g, [2 * t for t in g]).item() == pytest.approx(0, abs=1e-5)
+
+
+# ---- learning ----------------------------------------------------------------------------------
+def _fixed_net(data):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(123)
+        return build_net("ConvNetW32", 1, data.info.num_classes, data.info.image_size)
+
+
+def gradient_matching_loss(images, data, net, ipc):
+    """DC distance, summed over classes, on a fixed net with all real images of each class."""
+    params = list(net.parameters())
+    total = 0.0
+    for c in range(data.info.num_classes):
+        real = data.train.images[data.train.labels == c]
+        g_real = torch.autograd.grad(F.cross_entropy(net(real), torch.full((len(real),), c)), params)
+        syn = images[c * ipc:(c + 1) * ipc]
+        g_syn = torch.autograd.grad(F.cross_entropy(net(syn), torch.full((ipc,), c)), params)
+        total += DISTANCES.get("dc")([g[None] for g in g_syn], [g[None] for g in g_real]).item()
+    return total
+
+
+def embedding_loss(images, data, net, ipc):
+    with torch.no_grad():
+        return sum(
+            ((net.embed(data.train.images[data.train.labels == c]).mean(0)
+              - net.embed(images[c * ipc:(c + 1) * ipc]).mean(0)) ** 2).sum().item()
+            for c in range(data.info.num_classes))
+
+
+@pytest.mark.parametrize("method, measure, iterations", [
+    ("dc", gradient_matching_loss, 15),
+    ("dsa", gradient_matching_loss, 15),
+    ("dm", embedding_loss, 15),
+])
+def test_matching_loss_on_a_fixed_net_falls(digits, method, measure, iterations):
+    config = cfg(method=method, ipc=1, iterations=iterations, init="noise", seed=0)
+    d = Distiller(config, digits)
+    net = _fixed_net(digits)
+    before = measure(d.images.detach(), digits, net, 1)
+    for _ in range(iterations):
+        d.step()
+    after = measure(d.images.detach(), digits, net, 1)
+    assert after < 0.9 * before, (before, after)
+    assert len(d.losses) == iterations and d.iteration == iterations
+
+
+# ---- reproducibility ---------------------------------------------------------------------------
+def test_same_seed_same_images_other_seed_other_images(digits):
+    a = run(cfg(method="dsa", ipc=2, iterations=2, seed=5), digits)
+    b = run(cfg(method="dsa", ipc=2, iterations=2, seed=5), digits)
+    c = run(cfg(method="dsa", ipc=2, iterations=2, seed=6), digits)
+    assert torch.equal(a.images, b.images)
+    assert not torch.equal(a.images, c.images)
+
+
+def test_one_arch_pool_is_plain_dc_and_pool_rng_is_separate(digits):
+    plain = run(cfg(pool=PoolSpec.single("ConvNetW32"), iterations=3, seed=1), digits)
+    parsed = run(cfg(pool=PoolSpec.parse("ConvNetW32=1.0"), iterations=3, seed=1), digits)
+    # A two-arch pool whose second weight is 0 draws from its generator every iteration,
+    # and must still reproduce the plain run exactly.
+    drawing = run(cfg(pool=PoolSpec.parse("ConvNetW32=1.0,ConvNetW64=0"), iterations=3, seed=1), digits)
+    assert torch.equal(plain.images, parsed.images)
+    assert torch.equal(plain.images, drawing.images)
+    assert drawing.archs_drawn == ["ConvNetW32"] * 3
+
+
+def test_pool_draws_and_warmup_reach_the_distiller(digits):
+    config = cfg(pool=PoolSpec.parse("ConvNetW32=0.5,MLP=0.5", warmup=2), iterations=8, batch_real=4)
+    d = run(config, digits)
+    assert d.archs_drawn[:2] == ["ConvNetW32", "ConvNetW32"]
+    assert set(d.archs_drawn[2:]) == {"ConvNetW32", "MLP"}
+
+
+def test_distiller_leaves_the_global_rng_alone(digits):
+    state = torch.get_rng_state()
+    run(cfg(iterations=2), digits)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_batchnorm_net_runs_and_changes_images(digits):
+    d = Distiller(cfg(pool="ConvNetBN", ipc=2, iterations=1, outer_loop=2, inner_loop=1,
+                      batch_real=4), digits)
+    start = d.images.detach().clone()
+    d.step()
+    assert torch.isfinite(d.images).all() and not torch.equal(start, d.images)
+
+
+# ---- checkpoints -------------------------------------------------------------------------------
+RESUME_CFG = dict(method="dsa", ipc=2, iterations=5, outer_loop=2, inner_loop=2, seed=2,
+                  pool="ConvNetW32=0.5,MLP=0.5")
+
+
+def test_state_dict_resume_equals_uninterrupted(digits):
+    whole = run(cfg(**RESUME_CFG), digits)
+    first = run(cfg(**RESUME_CFG), digits, steps=2)
+    second = Distiller(cfg(**RESUME_CFG), digits)
+    second.load_state_dict(first.state_dict())
+    for _ in range(3):
+        second.step()
+    assert torch.allclose(whole.images, second.images, atol=1e-6)
+    assert whole.losses == pytest.approx(second.losses, abs=1e-5)
+    assert whole.archs_drawn == second.archs_drawn
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_distill_resumes_from_its_checkpoint(digits, tmp_path):
+    whole = distill(cfg(**RESUME_CFG), digits, "cpu")
+
+    def stop_at_3(p):
+        if p.iteration == 3:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        distill(cfg(**RESUME_CFG), digits, "cpu", checkpoint_dir=tmp_path, checkpoint_every=2,
+                progress=stop_at_3)
+    assert torch.load(checkpoint_path(tmp_path), weights_only=True)["iteration"] == 2
+    seen = []
+    resumed = distill(cfg(**RESUME_CFG), digits, "cpu", checkpoint_dir=tmp_path, checkpoint_every=2,
+                      progress=lambda p: seen.append(p.iteration))
+    assert seen == [3, 4, 5]
+    assert torch.allclose(whole.images, resumed.images, atol=1e-6)
+    assert resumed.meta["iterations_done"] == 5
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temp files left
+
+
+def test_checkpoint_of_another_config_or_corrupt_is_refused(digits, tmp_path):
+    d = run(cfg(iterations=1), digits)
+    save_checkpoint(d.state_dict(), tmp_path)
+    with pytest.raises(ValueError, match="different configuration"):
+        distill(cfg(iterations=1, seed=9), digits, checkpoint_dir=tmp_path)
+    checkpoint_path(tmp_path).write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="cannot read checkpoint"):
+        distill(cfg(iterations=1), digits, checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        distill(cfg(iterations=1), digits, checkpoint_every=0)
