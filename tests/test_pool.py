@@ -95,3 +95,9 @@ def test_state_dict_resumes_the_sequence_and_leaves_global_rng_alone():
     assert torch.equal(torch.get_rng_state(), global_state)
     with pytest.raises(ValueError, match="differs"):
         ModelPool(PoolSpec.single("ConvNet"), 0).load_state_dict(saved)
+
+
+def test_main_share_names_read_cleanly():
+    spec = PoolSpec.main_share("ConvNet", ["ConvNetW64", "ConvNetD2"], 0.9)
+    assert spec.name == "ConvNet=0.9,ConvNetW64=0.05,ConvNetD2=0.05"
+    assert PoolSpec.parse(spec.name) == spec

@@ -69,7 +69,8 @@ class PoolSpec:
             if not math.isclose(p_main, 1.0, abs_tol=PROB_TOLERANCE):
                 raise ValueError(f"p_main={p_main} with no other architectures to share the rest")
             return cls((main,), (1.0,), warmup)
-        share = (1.0 - p_main) / len(others)
+        # Rounded so that 0.1 / 2 reads 0.05 in pool names and tables, not 0.04999999999999999.
+        share = round((1.0 - p_main) / len(others), 12)
         return cls((main, *others), (p_main, *([share] * len(others))), warmup)
 
     # ---- views --------------------------------------------------------------------------------
