@@ -1,0 +1,223 @@
+"""`raydd evaluate`: train students on a synthetic set (and/or baselines) and print their accuracy."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import click
+
+KD_WORDS = {"off": False, "on": True}
+DEFAULT_STUDENTS = "ConvNet,MLP,LeNet,AlexNet,VGG11,ResNet18"
+
+
+def _split(text: str, what: str) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise click.BadParameter(f"needs at least one {what}")
+    return items
+
+
+def _floats(text: str, what: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(t) for t in _split(text, what))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _kd_modes(text: str) -> tuple[bool, ...]:
+    words = _split(text, "kd setting")
+    unknown = [w for w in words if w not in KD_WORDS]
+    if unknown:
+        raise click.BadParameter(f"unknown {', '.join(unknown)}; use off, on or off,on", param_hint="--kd")
+    return tuple(dict.fromkeys(KD_WORDS[w] for w in words))
+
+
+@dataclass(frozen=True)
+class Source:
+    """One row group of the table: what is evaluated, and how to run it."""
+
+    label: str
+    ipc: int | None
+    run: Callable  # (data, students, cfg, seeds, kd, device, on_record) -> records
+    artifact: str | None = None  # the synthetic set's directory, if any
+
+
+def _synset_source(directory: Path) -> tuple[Source, object]:
+    from raydd.core.artifact import ArtifactError, load_synset
+    from raydd.core.evaluate import evaluate_synset
+
+    try:
+        synset = load_synset(directory)
+    except ArtifactError as exc:
+        raise click.ClickException(f"cannot evaluate {directory}: {exc}") from None
+    label = f"{synset.meta['method']} ipc{synset.ipc}"
+
+    def run(data, *args):
+        return evaluate_synset(synset.images, synset.labels, data, *args)
+
+    return Source(label, synset.ipc, run, str(directory)), synset
+
+
+def _random_real_source(ipc: int) -> Source:
+    from raydd.core.evaluate import evaluate_random_real
+
+    def run(data, *args):
+        return evaluate_random_real(data, ipc, *args)
+
+    return Source(f"random real ipc{ipc}", ipc, run)
+
+
+def _whole_dataset_source() -> Source:
+    from raydd.core.evaluate import evaluate_synset
+
+    def run(data, *args):
+        return evaluate_synset(data.train.images, data.train.labels, data, *args)
+
+    return Source("whole dataset", None, run)
+
+
+def _dataset_name(synset, option: str | None) -> str:
+    if synset is None:
+        return option or "digits"
+    meta_dataset = synset.meta["dataset"]
+    name = meta_dataset["name"] if isinstance(meta_dataset, dict) else str(meta_dataset)
+    if option is not None and option != name:
+        raise click.UsageError(f"--dataset {option} disagrees with the artifact's dataset {name}")
+    return name
+
+
+def format_table(rows: list[tuple[str, dict[str, str]]], columns: list[str]) -> str:
+    """A plain aligned text table: one row label, then one cell per column ('-' when missing)."""
+    header = ["", *columns]
+    body = [[label, *(cells.get(c, "-") for c in columns)] for label, cells in rows]
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *body]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _table(results: list[tuple[Source, list]], students: list[str], kd_modes: tuple[bool, ...]) -> str:
+    from raydd.core.evaluate import summarise_records
+
+    rows = []
+    for source, records in results:
+        summaries = summarise_records(records)
+        for kd in kd_modes:
+            cells = {s.student: s.cell() for s in summaries if s.kd == kd}
+            rows.append((f"{source.label}, kd {'on' if kd else 'off'}", cells))
+    return format_table(rows, students)
+
+
+@click.command("evaluate")
+@click.argument("directory", required=False, type=click.Path(path_type=Path))
+@click.option("--students", default=DEFAULT_STUDENTS, show_default=True, help="Comma-separated architectures.")
+@click.option("--teacher", default="ConvNet", show_default=True, help="KD teacher, trained on the same set.")
+@click.option("--kd", "kd_text", default="off,on", show_default=True, help="off, on or off,on.")
+@click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True, help="Seeds 0..N-1 per student.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Training epochs [default: 300 without augmentation, 1000 with].")
+@click.option("--lr", type=float, default=0.01, show_default=True, help="SGD learning rate (x0.1 at half).")
+@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--augment", type=click.Choice(["none", "dc", "dsa"]), default="none", show_default=True)
+@click.option("--alphas", default="0.5", show_default=True, help="KD weight candidates, chosen on validation.")
+@click.option("--temperatures", default="1,2,4,8", show_default=True,
+              help="KD temperature candidates, chosen on validation.")
+@click.option("--random-real", type=click.IntRange(min=1), default=None, metavar="IPC",
+              help="Also evaluate IPC random real training images per class (a fresh draw per seed).")
+@click.option("--whole-dataset", is_flag=True, help="Also evaluate the whole training split (needs --epochs).")
+@click.option("--dataset", default=None, help="Dataset when no DIRECTORY is given [default: digits].")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--download", is_flag=True, help="Download the dataset if it is missing.")
+@click.option("--val-size", type=float, default=0.1, show_default=True,
+              help="Validation share carved from training (KD choices are made on it).")
+@click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of the validation carve.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per record instead of the table.")
+def evaluate(**opts) -> None:
+    """Train student architectures on the synthetic set in DIRECTORY and report test accuracy.
+
+    Each student is trained with the DC/DSA/DM protocol (SGD lr 0.01, momentum 0.9, weight decay
+    5e-4, batch 256, lr x0.1 at half the epochs) once per seed, without and/or with knowledge
+    distillation from a teacher trained on the same set; KD's alpha and temperature are chosen on
+    the validation split, never on the test split. The table has students as columns and
+    (set, kd) as rows, each cell `test accuracy mean ± std (seeds)` in percent.
+
+    DIRECTORY may be left out when --random-real or --whole-dataset gives something to evaluate;
+    with DIRECTORY, those baselines add rows beside it. Example:
+
+    \b
+        raydd evaluate runs/dc1 --students ConvNet,MLP --kd off,on --seeds 3 --random-real 1
+    """
+    from raydd.core.evaluate import EvalConfig, check_architectures
+
+    students = _split(opts["students"], "student")
+    kd_modes = _kd_modes(opts["kd_text"])
+    seeds = list(range(opts["seeds"]))
+    try:
+        cfg = EvalConfig(
+            epochs=opts["epochs"], lr=opts["lr"], batch_size=opts["batch_size"], augment=opts["augment"],
+            teacher=opts["teacher"], alphas=_floats(opts["alphas"], "alpha"),
+            temperatures=_floats(opts["temperatures"], "temperature"),
+        )
+        check_architectures(students + ([cfg.teacher] if any(kd_modes) else []))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if opts["whole_dataset"] and opts["epochs"] is None:
+        raise click.UsageError("--whole-dataset needs an explicit --epochs (the protocol's 300 is hours on CPU)")
+
+    sources, synset = [], None
+    if opts["directory"] is not None:
+        source, synset = _synset_source(opts["directory"])
+        sources.append(source)
+    if opts["random_real"] is not None:
+        sources.append(_random_real_source(opts["random_real"]))
+    if opts["whole_dataset"]:
+        sources.append(_whole_dataset_source())
+    if not sources:
+        raise click.UsageError("nothing to evaluate: give DIRECTORY, --random-real IPC or --whole-dataset")
+
+    results = _run(sources, synset, students, cfg, seeds, kd_modes, opts)
+    if not opts["as_json"]:
+        click.echo(_table(results, students, kd_modes))
+
+
+def _run(sources, synset, students, cfg, seeds, kd_modes, opts) -> list:
+    from raydd.cli.distill_cmd import _resolve_device
+    from raydd.core.datasets import load_dataset
+    from raydd.core.evaluate.protocol import check_images
+
+    device = _resolve_device(opts["device"])
+    name = _dataset_name(synset, opts["dataset"])
+    try:
+        data = load_dataset(name, data_dir=opts["data_dir"], download=opts["download"],
+                            val_size=opts["val_size"], split_seed=opts["split_seed"], device=device)
+        if synset is not None:
+            check_images(synset.images, synset.labels, data.info)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"evaluating on {name} ({device}): {cfg.resolved_epochs} epochs, augment {cfg.augment}, "
+               f"seeds {seeds[0]}..{seeds[-1]}", err=True)
+    results = []
+    for source in sources:
+        on_record = _record_printer(source, name, cfg, opts["as_json"])
+        results.append((source, source.run(data, students, cfg, seeds, kd_modes, device, on_record)))
+    return results
+
+
+def _record_printer(source: Source, dataset: str, cfg, as_json: bool):
+    """Progress on stderr for every record; with --json, the record itself on stdout."""
+    config = cfg.to_dict()
+
+    def on_record(record) -> None:
+        click.echo(f"{source.label}  {record.student:<10} kd {'on ' if record.kd else 'off'} seed {record.seed}  "
+                   f"test {100 * record.test_acc:.2f}%  val {100 * record.val_acc:.2f}%  "
+                   f"{record.train_seconds:.1f} s", err=True)
+        if as_json:
+            row = {"source": source.label, "dataset": dataset, "ipc": source.ipc, "artifact": source.artifact,
+                   **record.to_dict(), "config": config}
+            click.echo(json.dumps(row))
+
+    return on_record

@@ -1,0 +1,128 @@
+"""The student-training protocol and the record of one evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+# Protocol of the DC/DSA/DM papers: students train 300 epochs on plain images and 1000 epochs
+# when every batch is augmented (augmentation needs more steps to converge).
+DEFAULT_EPOCHS = {"none": 300, "dc": 1000, "dsa": 1000}
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """How a student (and the KD teacher) is trained on a synthetic set.
+
+    Defaults are the DC/DSA/DM evaluation protocol; `epochs=None` means the protocol's epoch count
+    for `augment` (300 for `none`, 1000 with augmentation).
+    """
+
+    epochs: int | None = None
+    lr: float = 0.01  # SGD learning rate of the protocol
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 256  # larger than most synthetic sets: usually one full batch per epoch
+    lr_decay_at: float = 0.5  # fraction of the epochs after which lr is multiplied by lr_decay
+    lr_decay: float = 0.1
+    augment: str = "none"  # the DC paper's CIFAR protocol; `dsa` is that of the DSA/DM papers
+    teacher: str = "ConvNet"  # the architecture the synthetic sets are usually distilled on
+    # KD weight: 0.5 is Hinton's usual even mix of hard labels and teacher; a synthetic set has
+    # too few images to spend a validation search on alpha as well, so one value by default.
+    alphas: tuple[float, ...] = (0.5,)
+    # Powers of two from 1 (no softening) to 8 cover the range the KD literature uses; the
+    # choice is made on the validation split, so a short list keeps the search cheap.
+    temperatures: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
+    eval_batch_size: int = 2048  # accuracy is measured without gradients, in large batches
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "alphas", tuple(float(a) for a in self.alphas))
+        object.__setattr__(self, "temperatures", tuple(float(t) for t in self.temperatures))
+        for problem in self._problems():
+            raise ValueError(f"EvalConfig: {problem}")
+
+    def _problems(self) -> list[str]:
+        problems = []
+        if self.augment not in DEFAULT_EPOCHS:
+            problems.append(f"augment must be one of {', '.join(DEFAULT_EPOCHS)}, got {self.augment!r}")
+        if self.epochs is not None and self.epochs < 1:
+            problems.append(f"epochs must be >= 1 (or None for the protocol default), got {self.epochs}")
+        for name in ("lr", "batch_size", "eval_batch_size", "lr_decay"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("momentum", "weight_decay"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.lr_decay_at <= 1.0:
+            problems.append(f"lr_decay_at must lie in [0, 1], got {self.lr_decay_at}")
+        if not self.alphas or any(not 0.0 <= a <= 1.0 for a in self.alphas):
+            problems.append(f"alphas must be a non-empty list of values in [0, 1], got {self.alphas}")
+        if not self.temperatures or any(t <= 0 for t in self.temperatures):
+            problems.append(f"temperatures must be a non-empty list of values > 0, got {self.temperatures}")
+        return problems
+
+    @property
+    def resolved_epochs(self) -> int:
+        """The epoch count actually trained: explicit, or the protocol default for `augment`."""
+        return self.epochs if self.epochs is not None else DEFAULT_EPOCHS[self.augment]
+
+    @property
+    def decay_epoch(self) -> int:
+        """First epoch trained at the decayed learning rate."""
+        return int(self.resolved_epochs * self.lr_decay_at)
+
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate during `epoch` (0-based): `lr`, then `lr * lr_decay` from `decay_epoch`."""
+        return self.lr * self.lr_decay if epoch >= self.decay_epoch else self.lr
+
+    def schedule(self) -> list[float]:
+        """The learning rate of every epoch, in order."""
+        return [self.lr_at(e) for e in range(self.resolved_epochs)]
+
+    def candidates(self) -> list[tuple[float, float]]:
+        """Every (alpha, temperature) pair that KD chooses among on the validation split."""
+        return [(a, t) for a in self.alphas for t in self.temperatures]
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["epochs"] = self.resolved_epochs
+        return out
+
+
+@dataclass(frozen=True)
+class EvalRecord:
+    """One student trained with one seed; accuracies are fractions in [0, 1].
+
+    `teacher`, `alpha` and `temperature` are None when KD is off; with KD they are the
+    teacher architecture and the (alpha, T) chosen on the validation split.
+    `train_seconds` is all training this record cost (every KD candidate), not the teacher.
+    """
+
+    student: str
+    teacher: str | None
+    kd: bool
+    alpha: float | None
+    temperature: float | None
+    seed: int
+    val_acc: float
+    test_acc: float
+    train_seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RecordSummary:
+    """Test (and validation) accuracy over seeds for one (student, kd) pair."""
+
+    student: str
+    kd: bool
+    n: int
+    test_mean: float
+    test_std: float
+    val_mean: float
+    val_std: float
+
+    def cell(self) -> str:
+        """`mean ± std (n)` of the test accuracy, in percent."""
+        return f"{100 * self.test_mean:.2f} ± {100 * self.test_std:.2f} ({self.n})"

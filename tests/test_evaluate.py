@@ -1,0 +1,322 @@
+"""The evaluation engine: protocol, seeding, KD selection on validation only, baselines."""
+
+import pytest
+import torch
+import torch.nn as nn
+
+import raydd.core.evaluate.protocol as protocol
+from raydd.core.datasets import Dataset, Split, load_dataset
+from raydd.core.evaluate import (
+    EvalConfig,
+    EvalRecord,
+    evaluate_random_real,
+    evaluate_student,
+    evaluate_synset,
+    predict,
+    random_real,
+    summarise_records,
+    train_net,
+    train_student,
+    train_teacher,
+)
+
+FAST = "ConvNetW32"  # a quarter of ConvNet's width: the same family, several times faster on CPU
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_dataset("digits")
+
+
+def _scrambled_test(data, seed=123):
+    g = torch.Generator().manual_seed(seed)
+    n = len(data.test)
+    test = Split(torch.randn(data.test.images.shape, generator=g), torch.randint(0, 10, (n,), generator=g))
+    return Dataset(data.info, data.train, data.val, test)
+
+
+# --- protocol ---------------------------------------------------------------------------------
+
+
+def test_epochs_default_to_the_protocol_for_the_augmentation():
+    assert EvalConfig().resolved_epochs == 300
+    assert EvalConfig(augment="none").resolved_epochs == 300
+    assert EvalConfig(augment="dc").resolved_epochs == 1000
+    assert EvalConfig(augment="dsa").resolved_epochs == 1000
+    assert EvalConfig(augment="dsa", epochs=7).resolved_epochs == 7
+
+
+def test_defaults_are_the_dc_dsa_dm_protocol():
+    cfg = EvalConfig()
+    assert (cfg.lr, cfg.momentum, cfg.weight_decay, cfg.batch_size) == (0.01, 0.9, 5e-4, 256)
+    assert cfg.teacher == "ConvNet"
+    schedule = cfg.schedule()
+    assert len(schedule) == 300 and schedule[149] == 0.01 and schedule[150] == pytest.approx(0.001)
+
+
+def test_training_decays_lr_tenfold_at_half_the_epochs_with_protocol_sgd():
+    cfg = EvalConfig(epochs=10, lr=0.05)
+    seen = []
+
+    def hook(epoch, optimizer):
+        group = optimizer.param_groups[0]
+        seen.append((epoch, group["lr"], group["momentum"], group["weight_decay"]))
+
+    net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+    images, labels = torch.randn(6, 1, 2, 2), torch.tensor([0, 1, 2, 0, 1, 2])
+    train_net(net, images, labels, cfg, torch.Generator().manual_seed(0), on_epoch=hook)
+    assert [e for e, *_ in seen] == list(range(10))
+    assert [lr for _, lr, *_ in seen] == pytest.approx([0.05] * 5 + [0.005] * 5)
+    assert {(m, wd) for *_, m, wd in seen} == {(0.9, 5e-4)}
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"augment": "flip"},
+        {"epochs": 0},
+        {"lr": 0.0},
+        {"batch_size": 0},
+        {"momentum": -0.1},
+        {"lr_decay_at": 1.5},
+        {"alphas": ()},
+        {"alphas": (1.2,)},
+        {"temperatures": ()},
+        {"temperatures": (0.0,)},
+    ],
+)
+def test_eval_config_refuses_bad_values(kwargs):
+    with pytest.raises(ValueError, match="EvalConfig"):
+        EvalConfig(**kwargs)
+
+
+def test_eval_config_is_frozen():
+    with pytest.raises(AttributeError):
+        EvalConfig().lr = 0.1  # type: ignore[misc]
+
+
+def test_training_loop_never_reads_a_value_back_per_step(monkeypatch):
+    calls = []
+    original = torch.Tensor.item
+    monkeypatch.setattr(torch.Tensor, "item", lambda self: calls.append(1) or original(self))
+    net = nn.Sequential(nn.Flatten(), nn.Linear(16, 4))
+    teacher = nn.Sequential(nn.Flatten(), nn.Linear(16, 4))
+    images, labels = torch.randn(20, 1, 4, 4), torch.arange(20) % 4
+    cfg = EvalConfig(epochs=5, batch_size=8, augment="dc")
+    train_net(net, images, labels, cfg, torch.Generator().manual_seed(0), teacher=teacher, alpha=0.5, temperature=2.0)
+    assert calls == []
+
+
+class _Spy(nn.Module):
+    """Records every input and its training flag."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(16, 4)
+        self.inputs, self.modes = [], []
+
+    def forward(self, x):
+        self.inputs.append(x.detach().clone())
+        self.modes.append(self.training)
+        return self.linear(x.flatten(1))
+
+
+def test_teacher_sees_the_students_augmented_batch_in_eval_mode():
+    student, teacher = _Spy(), _Spy()
+    teacher.train()
+    images, labels = torch.randn(11, 1, 4, 4), torch.arange(11) % 4
+    cfg = EvalConfig(epochs=3, batch_size=5, augment="dc")
+    train_net(student, images, labels, cfg, torch.Generator().manual_seed(0), teacher=teacher, alpha=0.5, temperature=4.0)
+    assert len(student.inputs) == len(teacher.inputs) == 3 * 2  # 11 = 5 + 6: the lone last image joins
+    for s, t in zip(student.inputs, teacher.inputs):
+        assert torch.equal(s, t)
+    assert not any(torch.equal(s, images[: len(s)]) for s in student.inputs)  # augmented, not raw
+    assert set(teacher.modes) == {False} and set(student.modes) == {True}
+
+
+def test_without_augmentation_the_teacher_runs_once_and_kd_targets_match_its_logits(monkeypatch):
+    import raydd.core.evaluate.train as train_module
+
+    student, teacher = _Spy(), _Spy()
+    images, labels = torch.randn(11, 1, 4, 4), torch.arange(11) % 4
+    targets = []
+    real_kd_loss = train_module.kd_loss
+
+    def recording_kd_loss(s, t, y, alpha, temperature):
+        targets.append(t.detach().clone())
+        return real_kd_loss(s, t, y, alpha, temperature)
+
+    monkeypatch.setattr(train_module, "kd_loss", recording_kd_loss)
+    cfg = EvalConfig(epochs=3, batch_size=5, augment="none")
+    train_net(student, images, labels, cfg, torch.Generator().manual_seed(0), teacher=teacher, alpha=0.5, temperature=4.0)
+    assert len(teacher.inputs) == 1 and torch.equal(teacher.inputs[0], images)
+    assert len(targets) == len(student.inputs) == 3 * 2
+    with torch.no_grad():
+        for x, t in zip(student.inputs, targets):  # no augmentation: the student's batch is raw images
+            assert torch.allclose(t, teacher.linear(x.flatten(1)), atol=1e-6)
+
+
+# --- seeding and records ----------------------------------------------------------------------
+
+
+def test_records_are_reproducible_from_the_seed(data):
+    cfg = EvalConfig(epochs=15)
+    images, labels = random_real(data, 2, seed=0)
+    first = evaluate_student(images, labels, data, "MLP", cfg, seed=3, device="cpu")
+    again = evaluate_student(images, labels, data, "MLP", cfg, seed=3, device="cpu")
+    other = evaluate_student(images, labels, data, "MLP", cfg, seed=4, device="cpu")
+    assert isinstance(first, EvalRecord)
+    assert (first.student, first.teacher, first.kd, first.alpha, first.temperature, first.seed) == (
+        "MLP", None, False, None, None, 3
+    )
+    assert (first.val_acc, first.test_acc) == (again.val_acc, again.test_acc)
+    assert 0.0 <= first.test_acc <= 1.0 and 0.0 <= first.val_acc <= 1.0 and first.train_seconds > 0
+    a, _ = train_student(images, labels, data, "MLP", cfg, 3, "cpu")
+    b, _ = train_student(images, labels, data, "MLP", cfg, 4, "cpu")
+    assert not torch.equal(next(a.parameters()), next(b.parameters()))
+
+
+def test_choosing_alpha_and_temperature_never_reads_the_test_split(data):
+    cfg = EvalConfig(epochs=20, teacher=FAST, alphas=(0.3, 0.9), temperatures=(1.0, 4.0), augment="dc")
+    images, labels = random_real(data, 1, seed=0)
+    teacher = train_teacher(images, labels, data, cfg, seed=0, device="cpu")
+    chosen = evaluate_student(images, labels, data, "MLP", cfg, 0, "cpu", teacher)
+    scrambled = evaluate_student(images, labels, _scrambled_test(data), "MLP", cfg, 0, "cpu", teacher)
+    assert (chosen.alpha, chosen.temperature, chosen.val_acc) == (
+        scrambled.alpha, scrambled.temperature, scrambled.val_acc
+    )
+    assert chosen.test_acc != scrambled.test_acc  # the test split is used, for reporting only
+    # The choice is the candidate with the best validation accuracy (first one on a tie).
+    single = {
+        (a, t): evaluate_student(
+            images, labels, data, "MLP", EvalConfig(epochs=20, teacher=FAST, alphas=(a,), temperatures=(t,), augment="dc"),
+            0, "cpu", teacher,
+        )
+        for a, t in cfg.candidates()
+    }
+    best = max(single.values(), key=lambda r: r.val_acc)
+    assert (chosen.alpha, chosen.temperature) == (best.alpha, best.temperature)
+    assert chosen.test_acc == single[(chosen.alpha, chosen.temperature)].test_acc
+    assert chosen.kd and chosen.teacher == FAST
+
+
+def test_kd_needs_a_validation_split_to_choose_among_candidates(data):
+    empty = Split(data.val.images[:0], data.val.labels[:0])
+    no_val = Dataset(data.info, data.train, empty, data.test)
+    cfg = EvalConfig(epochs=1, teacher="MLP")
+    images, labels = random_real(data, 1, seed=0)
+    teacher = train_teacher(images, labels, no_val, cfg, 0, "cpu")
+    with pytest.raises(ValueError, match="validation"):
+        evaluate_student(images, labels, no_val, "MLP", cfg, 0, "cpu", teacher)
+
+
+def test_a_kd_student_agrees_with_its_teacher_more_than_without_kd(data):
+    cfg = EvalConfig(epochs=60, teacher=FAST, augment="dc")
+    without, with_kd = [], []
+    for seed in (0, 1, 2):
+        images, labels = random_real(data, 1, seed)
+        teacher = train_teacher(images, labels, data, cfg, seed, "cpu")
+        teacher_says = predict(teacher, data.test.images, 4096, "cpu")
+        plain, _ = train_student(images, labels, data, "MLP", cfg, seed, "cpu")
+        taught, _ = train_student(images, labels, data, "MLP", cfg, seed, "cpu", teacher, 1.0, 4.0)
+        without.append((predict(plain, data.test.images, 4096, "cpu") == teacher_says).float().mean())
+        with_kd.append((predict(taught, data.test.images, 4096, "cpu") == teacher_says).float().mean())
+    assert sum(with_kd) / 3 > sum(without) / 3 + 0.01
+
+
+def test_one_teacher_per_seed_is_shared_by_every_student(data, monkeypatch):
+    trained = []
+    real_train_teacher = protocol.train_teacher
+    monkeypatch.setattr(protocol, "train_teacher", lambda *a, **k: trained.append(1) or real_train_teacher(*a, **k))
+    cfg = EvalConfig(epochs=2, teacher="MLP", temperatures=(2.0,))
+    images, labels = random_real(data, 1, seed=0)
+    records = evaluate_synset(images, labels, data, ["MLP", "LeNet"], cfg, [0, 1], (False, True), "cpu")
+    assert len(trained) == 2
+    assert [(r.seed, r.student, r.kd) for r in records] == [
+        (s, n, k) for s in (0, 1) for n in ("MLP", "LeNet") for k in (False, True)
+    ]
+    assert all((r.teacher, r.temperature) == (("MLP", 2.0) if r.kd else (None, None)) for r in records)
+
+
+# --- refusals before any training ---------------------------------------------------------------
+
+
+def _no_training(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("training started before the input was checked")
+
+    monkeypatch.setattr(protocol, "train_net", refuse)
+
+
+def test_unknown_students_are_refused_before_training(data, monkeypatch):
+    _no_training(monkeypatch)
+    images, labels = random_real(data, 1, seed=0)
+    with pytest.raises(ValueError, match=r"Transformer.*known: .*ConvNet"):
+        evaluate_synset(images, labels, data, ["MLP", "Transformer"], EvalConfig(epochs=1), [0], (False,))
+    with pytest.raises(ValueError, match="NoSuchTeacher"):
+        evaluate_synset(images, labels, data, ["MLP"], EvalConfig(epochs=1, teacher="NoSuchTeacher"), [0])
+
+
+def test_a_set_that_does_not_fit_the_dataset_is_refused(data, monkeypatch):
+    _no_training(monkeypatch)
+    with pytest.raises(ValueError, match="shape"):
+        evaluate_synset(torch.zeros(10, 3, 32, 32), torch.arange(10), data, ["MLP"], EvalConfig(epochs=1), [0])
+    with pytest.raises(ValueError, match="labels"):
+        evaluate_synset(torch.zeros(2, 1, 28, 28), torch.tensor([0, 10]), data, ["MLP"], EvalConfig(epochs=1), [0])
+
+
+# --- baselines --------------------------------------------------------------------------------
+
+
+def test_random_real_draws_ipc_training_images_of_every_class(data):
+    images, labels = random_real(data, 3, seed=0)
+    assert images.shape == (30, 1, 28, 28)
+    assert torch.bincount(labels, minlength=10).tolist() == [3] * 10
+    flat = data.train.images.flatten(1)
+    for image, label in zip(images, labels):
+        match = (flat == image.flatten()).all(dim=1)
+        assert match.any() and data.train.labels[match][0] == label  # a training image, right label
+    again, _ = random_real(data, 3, seed=0)
+    other, _ = random_real(data, 3, seed=1)
+    assert torch.equal(images, again) and not torch.equal(images, other)
+
+
+def test_random_real_refuses_impossible_ipc(data):
+    with pytest.raises(ValueError, match="ipc"):
+        random_real(data, 0, seed=0)
+    with pytest.raises(ValueError, match="fewer than ipc"):
+        random_real(data, 10_000, seed=0)
+
+
+def test_a_dc_set_beats_random_real_images_on_convnet(data):
+    from raydd.core.distill import DistillConfig, distill
+
+    # A short DC run (40 outer iterations, 32 real images per class per match) on the evaluation
+    # architecture; the full protocol's gap is larger still.
+    cfg = DistillConfig(dataset="digits", method="dc", ipc=1, iterations=40, pool=FAST, batch_real=32)
+    synset = distill(cfg, data, "cpu")
+    eval_cfg = EvalConfig(epochs=60)
+    seeds = [0, 1, 2]
+    dc = evaluate_synset(synset.images, synset.labels, data, [FAST], eval_cfg, seeds, (False,))
+    real = evaluate_random_real(data, 1, [FAST], eval_cfg, seeds, (False,))
+    dc_mean = sum(r.test_acc for r in dc) / 3
+    real_mean = sum(r.test_acc for r in real) / 3
+    assert dc_mean > real_mean + 0.03, (dc_mean, real_mean)
+
+
+# --- summaries --------------------------------------------------------------------------------
+
+
+def _record(student, kd, seed, test, val=0.5):
+    return EvalRecord(student, "ConvNet" if kd else None, kd, 0.5 if kd else None, 2.0 if kd else None, seed, val, test, 1.0)
+
+
+def test_summarise_records_gives_mean_std_and_count_per_student_and_kd():
+    records = [_record("MLP", False, 0, 0.5), _record("MLP", False, 1, 0.7), _record("MLP", True, 0, 0.9)]
+    records.append(_record("LeNet", False, 0, 0.25))
+    summaries = {(s.student, s.kd): s for s in summarise_records(records)}
+    assert list(summaries) == [("MLP", False), ("MLP", True), ("LeNet", False)]
+    plain = summaries[("MLP", False)]
+    assert (plain.n, plain.test_mean, plain.test_std) == (2, pytest.approx(0.6), pytest.approx(0.1))
+    assert plain.cell() == "60.00 ± 10.00 (2)"
+    assert summaries[("MLP", True)].cell() == "90.00 ± 0.00 (1)"

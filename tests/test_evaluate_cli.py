@@ -1,0 +1,128 @@
+"""`raydd evaluate`: the table, --json records, and refusals before any training."""
+
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+
+import raydd.core.evaluate.protocol as protocol
+from raydd.cli.main import cli
+from raydd.core.artifact import SyntheticSet, build_meta, save_synset
+from raydd.core.datasets import load_dataset
+from raydd.core.distill import DistillConfig
+from raydd.core.evaluate import random_real
+
+QUICK = ["--epochs", "2", "--device", "cpu", "--teacher", "MLP", "--temperatures", "2"]
+CELL = re.compile(r"\d+\.\d\d ± \d+\.\d\d \(2\)")
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    data = load_dataset("digits")
+    images, labels = random_real(data, 1, seed=0)
+    cfg = DistillConfig(dataset="digits", method="dc", ipc=1, iterations=0)
+    directory = tmp_path_factory.mktemp("sets") / "dc1"
+    save_synset(SyntheticSet(images, labels, build_meta(cfg, data.info, 0, 0.0)), directory)
+    return directory
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("training started before the input was checked")
+
+    monkeypatch.setattr(protocol, "train_net", refuse)
+
+
+def _invoke(*args):
+    return CliRunner().invoke(cli, ["evaluate", *map(str, args)])
+
+
+def test_table_has_students_as_columns_and_set_by_kd_as_rows(artifact):
+    result = _invoke(artifact, "--students", "MLP,LeNet", "--kd", "off,on", "--seeds", 2, "--random-real", 1, *QUICK)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].split() == ["MLP", "LeNet"]
+    rows = lines[2:]
+    labels = [re.split(r"\s{2,}", row)[0] for row in rows]
+    assert labels == ["dc ipc1, kd off", "dc ipc1, kd on", "random real ipc1, kd off", "random real ipc1, kd on"]
+    for row in rows:
+        assert len(CELL.findall(row)) == 2, row
+
+
+def test_json_prints_one_object_per_record(artifact):
+    result = _invoke(artifact, "--students", "MLP,LeNet", "--kd", "off,on", "--seeds", 2, "--json", *QUICK)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert len(records) == 2 * 2 * 2
+    assert {(r["student"], r["kd"], r["seed"]) for r in records} == {
+        (s, k, seed) for s in ("MLP", "LeNet") for k in (False, True) for seed in (0, 1)
+    }
+    for r in records:
+        assert r["source"] == "dc ipc1" and r["dataset"] == "digits" and r["artifact"] == str(artifact)
+        assert 0.0 <= r["test_acc"] <= 1.0 and 0.0 <= r["val_acc"] <= 1.0
+        assert (r["teacher"], r["temperature"]) == (("MLP", 2.0) if r["kd"] else (None, None))
+        assert r["config"]["epochs"] == 2
+
+
+def test_random_real_alone_needs_no_directory():
+    result = _invoke("--random-real", 1, "--dataset", "digits", "--students", "MLP", "--kd", "off", "--seeds", 1, *QUICK)
+    assert result.exit_code == 0, result.output
+    assert "random real ipc1, kd off" in result.stdout
+
+
+def test_a_missing_directory_is_a_clear_error(tmp_path, no_training):
+    result = _invoke(tmp_path / "nowhere", "--students", "MLP", *QUICK)
+    assert result.exit_code != 0
+    assert "nowhere" in result.output and "not a directory" in result.output
+
+
+def test_a_truncated_artifact_is_a_clear_error(artifact, tmp_path, no_training):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for f in artifact.iterdir():
+        (broken / f.name).write_bytes(f.read_bytes())
+    images = broken / "images.safetensors"
+    images.write_bytes(images.read_bytes()[:100])
+    result = _invoke(broken, "--students", "MLP", *QUICK)
+    assert result.exit_code != 0
+    assert "truncated" in result.output
+
+
+def test_a_foreign_directory_is_a_clear_error(tmp_path, no_training):
+    (tmp_path / "meta.json").write_text(json.dumps({"format": "something-else"}))
+    result = _invoke(tmp_path, "--students", "MLP", *QUICK)
+    assert result.exit_code != 0
+    assert "format" in result.output
+
+
+def test_unknown_students_are_listed_with_the_known_ones(artifact, no_training):
+    result = _invoke(artifact, "--students", "MLP,Transformer", *QUICK)
+    assert result.exit_code != 0
+    assert "Transformer" in result.output and "ConvNet" in result.output and "ResNet18" in result.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--kd", "maybe"], "maybe"),
+        (["--temperatures", "0"], "temperatures"),
+        (["--alphas", "half"], "numbers"),
+        (["--dataset", "cifar10"], "disagrees"),
+        (["--whole-dataset"], "--epochs"),
+    ],
+)
+def test_bad_options_are_refused_before_training(artifact, no_training, args, message):
+    argv = ["--students", "MLP", "--device", "cpu", "--teacher", "MLP", *args]
+    if "--whole-dataset" not in args:
+        argv += ["--epochs", "2"]
+    result = _invoke(artifact, *argv)
+    assert result.exit_code != 0
+    assert message in result.output
+
+
+def test_nothing_to_evaluate_is_refused(no_training):
+    result = _invoke("--students", "MLP", *QUICK)
+    assert result.exit_code != 0
+    assert "nothing to evaluate" in result.output
