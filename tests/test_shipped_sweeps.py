@@ -1,0 +1,66 @@
+"""Every sweep in sweeps/ parses cleanly, and each one is the experiment its comments promise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from raydd.core.pool import PoolSpec
+from raydd.spec import load_spec
+
+SWEEPS = Path(__file__).resolve().parents[1] / "sweeps"
+PAPER_STUDENTS = ("ConvNet", "MLP", "LeNet", "AlexNet", "VGG11", "ResNet18")
+
+
+def test_sweeps_are_shipped() -> None:
+    names = {p.name for p in SWEEPS.glob("*.yaml")}
+    assert {"quickstart.yaml", "cifar10_table4.yaml", "cifar10_pool_settings.yaml"} <= names
+
+
+@pytest.mark.parametrize("path", sorted(SWEEPS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_sweep_parses_without_problems(path: Path) -> None:
+    spec = load_spec(path)  # raises SpecError listing any problem
+    assert spec.name == path.stem and spec.points
+    assert len({p.trial_key for p in spec.points}) == len(spec.points)
+
+
+def test_quickstart_is_the_small_cpu_ablation() -> None:
+    spec = load_spec(SWEEPS / "quickstart.yaml")
+    assert spec.dataset.name == "digits" and spec.storage == "./runs"
+    assert spec.resources.trial_gpu == 0 and spec.resources.evaluator_gpu == 0
+    assert sorted({p.config.ipc for p in spec.points}) == [1, 10]
+    pools = {p.config.pool for p in spec.points}
+    assert len(pools) == 2 and any(len(pool.archs) == 1 for pool in pools)
+    mixed = next(pool for pool in pools if len(pool.archs) > 1)
+    assert mixed.probs[0] == pytest.approx(0.9) and sum(mixed.probs[1:]) == pytest.approx(0.1)
+    assert all(a.startswith("ConvNet") for a in mixed.archs)
+    assert spec.evaluation.kd_modes == (False, True) and spec.evaluation.seeds == 2
+    assert len(spec.evaluation.students) == 3 and "MLP" in spec.evaluation.students
+    assert all(p.config.iterations <= 100 for p in spec.points)  # the 5-minute CPU budget
+
+
+def test_table4_has_the_eight_settings_of_the_paper() -> None:
+    spec = load_spec(SWEEPS / "cifar10_table4.yaml")
+    assert spec.dataset.name == "cifar10" and spec.storage.startswith("s3://")
+    assert spec.evaluation.students == PAPER_STUDENTS and spec.evaluation.teacher == "ConvNet"
+    assert all(p.config.method == "dc" and p.config.iterations == 1000 for p in spec.points)
+    baseline = PoolSpec.single("ConvNet")
+    settings = {(p.config.ipc, p.config.pool == baseline, kd)
+                for p in spec.points for kd in spec.evaluation.kd_modes}
+    assert len(spec.points) == 4 and len(settings) == 8  # 2 ipc x 2 pools x kd off/on
+    assert {s[0] for s in settings} == {1, 10}
+    pooled = next(p.config.pool for p in spec.points if p.config.pool != baseline)
+    assert pooled.main == "ConvNet" and pooled.probs[0] == pytest.approx(0.9)
+    assert all(a.startswith("ConvNet") for a in pooled.archs)
+    assert spec.resources.trial_gpu == 1 and 0 < spec.resources.evaluator_gpu < 1
+
+
+def test_pool_settings_are_the_three_of_table5() -> None:
+    spec = load_spec(SWEEPS / "cifar10_pool_settings.yaml")
+    assert all(p.config.ipc == 10 and p.config.iterations == 3000 for p in spec.points)
+    pools = [p.config.pool for p in spec.points]
+    assert pools[0] == PoolSpec(("ConvNet", "LeNet", "AlexNet", "VGG11"), (0.25,) * 4)
+    assert pools[1] == PoolSpec.main_share("ConvNet", ["LeNet", "AlexNet", "VGG11"], 0.9)
+    assert pools[2].main == "ConvNet" and pools[2].probs[0] == pytest.approx(0.9)
+    assert all(a.startswith("ConvNet") for a in pools[2].archs)
