@@ -1,10 +1,9 @@
 """Where result rows live: one immutable Parquet file per write, read back as one DataFrame.
 
-A location is a local directory or a URI that `pyarrow.fs.FileSystem.from_uri` understands
-(`s3://bucket/sweep/results`, `gs://...`, `file:///...`). S3 endpoints other than AWS come from
-the standard `AWS_ENDPOINT_URL` environment variable (honoured by pyarrow) or from URI query
-parameters (`s3://bucket/path?endpoint_override=host:port&scheme=http`); a ready filesystem
-may also be passed as `filesystem=` with a plain path.
+A location is a local directory or a URI (`s3://bucket/sweep/results`, `gs://...`, `file:///...`),
+resolved by `raydd.storage.filesystem_for` exactly as the sweep service resolves it (S3 endpoints
+other than AWS: `RAYDD_S3_ENDPOINT` / `AWS_ENDPOINT_URL`, or URI query parameters); a ready
+filesystem may also be passed as `filesystem=` with a plain path.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from raydd.storage import filesystem_for
 from raydd.results.schema import RESULT_SCHEMA, schema_problem, to_table
 
 PARQUET_SUFFIX = ".parquet"
@@ -45,13 +45,12 @@ def _resolve(location: str, filesystem: pafs.FileSystem | None, *, for_write: bo
     if filesystem is not None:
         path = location.split("://", 1)[1].split("?", 1)[0] if _is_uri(location) else location
         return filesystem, path
-    if not _is_uri(location):
-        return pafs.LocalFileSystem(), os.path.abspath(location)
-    if for_write and location.startswith("s3://") and "allow_delayed_open" not in location:
-        # delayed open lets a small object go up as one PutObject instead of a multipart upload
-        location += ("&" if "?" in location else "?") + "allow_delayed_open=true"
+    if for_write and location.startswith("s3://") and "?" in location and "allow_delayed_open" not in location:
+        # A URI with query parameters goes to pyarrow as it is; delayed open lets a small object go
+        # up as one PutObject instead of a multipart upload (plain s3:// URIs already get it).
+        location += "&allow_delayed_open=true"
     try:
-        return pafs.FileSystem.from_uri(location)
+        return filesystem_for(location)
     except (pa.ArrowInvalid, ValueError, OSError) as err:
         raise ResultsError(f"cannot open results location {location!r}: {err}") from None
 

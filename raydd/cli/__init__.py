@@ -1,0 +1,1 @@
+"""Command-line interface: each module parses, calls the library, prints."""

@@ -1,0 +1,193 @@
+"""`raydd sweep`: run a sweep file on Ray (locally or as a Ray Job), watch, stop and resume it."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+DEFAULT_STORAGE = "./runs"
+STORAGE_HELP = f"Storage root (local path or s3://...); default: the sweep file's, else {DEFAULT_STORAGE}."
+ADDRESS_HELP = ("Ray dashboard address (http://HEAD:8265): submit as a Ray Job there. "
+                "Default: $RAY_ADDRESS if it is an http address, else run here.")
+
+
+def _load_spec_or_exit(spec_path: str, storage: str | None):
+    """The validated sweep, or every problem printed and exit 2 (before Ray is touched)."""
+    from raydd.spec import SpecError, load_spec
+
+    try:
+        return load_spec(spec_path, storage=storage)
+    except SpecError as err:
+        click.echo(f"{spec_path}: {len(err.problems)} problem(s):", err=True)
+        for problem in err.problems:
+            click.echo(f"  - {problem}", err=True)
+        sys.exit(2)
+
+
+def _job_address(address: str | None, in_job: bool) -> str | None:
+    """Where to submit a Ray Job, or None to drive the sweep from this process."""
+    if in_job:
+        return None
+    address = address or os.environ.get("RAY_ADDRESS")
+    return address if address and address.startswith(("http://", "https://")) else None
+
+
+def _start_ray(in_job: bool) -> None:
+    import ray
+
+    if in_job or os.environ.get("RAY_ADDRESS"):
+        ray.init()  # attach to the cluster the job (or RAY_ADDRESS) names
+    else:
+        ray.init(include_dashboard=False)
+
+
+def _print_summary(outcome) -> None:
+    from raydd.results import ResultsError, render, results_table
+    from raydd.sweep.runner import load_results
+
+    click.echo(f"\nsweep {outcome.name}: {len(outcome.trials)} trial(s) in {outcome.seconds:.0f} s; "
+               f"{outcome.evaluations.get('rows_written', 0)} row(s) written this run")
+    click.echo(f"results: {outcome.results}")
+    for key, error in outcome.trial_errors.items():
+        click.echo(f"trial {key} failed: {error}", err=True)
+    for job, error in outcome.evaluations.get("failed", {}).items():
+        click.echo(f"evaluation {job} failed: {error}", err=True)
+    try:
+        click.echo(render(results_table(load_results(outcome.results))))
+    except (ResultsError, ValueError) as err:
+        click.echo(f"(no table: {err})")
+
+
+def _finish(outcome) -> None:
+    _print_summary(outcome)
+    if outcome.stopped:
+        click.echo(f"stopped; continue with: raydd sweep resume {outcome.name} --storage {os.path.dirname(outcome.root)}")
+        return
+    if not outcome.complete:
+        sys.exit(1)
+
+
+def _run_as_job(args: list[str], address: str, name: str, storage: str, wait: bool) -> None:
+    from raydd.sweep.jobs import follow_job, submit_job
+
+    job_id = submit_job(args, address, name=name, storage_location=storage)
+    click.echo(f"submitted Ray Job {job_id} to {address}")
+    if not wait:
+        click.echo(f"follow it with: ray job logs --address {address} --follow {job_id}")
+        return
+    status = follow_job(job_id, address, echo=click.echo)
+    click.echo(f"job {job_id}: {status}")
+    if status != "SUCCEEDED":
+        sys.exit(1)
+
+
+@click.group()
+def sweep() -> None:
+    """Run a sweep file on Ray: every grid point a Tune trial, every set evaluated on an actor pool."""
+
+
+@sweep.command()
+@click.argument("spec_path", metavar="SPEC", type=click.Path(exists=True, dir_okay=False))
+@click.option("--storage", default=None, help=STORAGE_HELP)
+@click.option("--address", default=None, help=ADDRESS_HELP)
+@click.option("--wait", is_flag=True, help="With a Ray Job: follow its logs until it ends.")
+@click.option("--in-job", is_flag=True, hidden=True, help="Set by the Ray Job's entrypoint.")
+def submit(spec_path: str, storage: str | None, address: str | None, wait: bool, in_job: bool) -> None:
+    """Validate SPEC, then run the sweep here or submit it to a Ray cluster.
+
+    Results go to <storage>/<name>/results/ (Parquet); a table is printed at the end.
+    """
+    from raydd.sweep.storage import absolute
+
+    spec = _load_spec_or_exit(spec_path, storage)
+    spec = spec.with_storage(absolute(spec.storage))  # the job and the workers run elsewhere
+    job_address = _job_address(address, in_job)
+    if job_address:
+        from raydd.sweep.jobs import spec_argument
+
+        try:
+            job_spec = spec_argument(spec_path, os.getcwd())  # the job runs from a copy of the cwd
+        except ValueError as err:
+            raise click.ClickException(str(err)) from None
+        _run_as_job(["submit", job_spec, "--storage", spec.storage], job_address, spec.name, spec.storage, wait)
+        return
+    from raydd.sweep.runner import run_sweep
+
+    _start_ray(in_job)
+    click.echo(f"sweep {spec.name}: {len(spec.points)} trial(s) -> {spec.storage}/{spec.name}")
+    _finish(run_sweep(spec, echo=click.echo))
+
+
+@sweep.command()
+@click.argument("name")
+@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="Storage root of the sweep.")
+@click.option("--address", default=None, help=ADDRESS_HELP)
+@click.option("--wait", is_flag=True, help="With a Ray Job: follow its logs until it ends.")
+@click.option("--in-job", is_flag=True, hidden=True, help="Set by the Ray Job's entrypoint.")
+def resume(name: str, storage: str, address: str | None, wait: bool, in_job: bool) -> None:
+    """Continue an interrupted sweep: finished trials and written rows are kept, the rest run."""
+    from raydd.sweep.storage import absolute
+
+    storage = absolute(storage)
+    job_address = _job_address(address, in_job)
+    if job_address:
+        _run_as_job(["resume", name, "--storage", storage], job_address, name, storage, wait)
+        return
+    from raydd.sweep.runner import load_stored_spec, run_sweep
+
+    spec = load_stored_spec(name, storage)
+    _start_ray(in_job)
+    _finish(run_sweep(spec, resume=True, echo=click.echo))
+
+
+@sweep.command()
+@click.argument("name")
+@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="Storage root of the sweep.")
+@click.option("--job", "stop_ray_job", is_flag=True,
+              help="Also stop the sweep's Ray Job (with SIGINT, so it stays resumable).")
+def stop(name: str, storage: str, stop_ray_job: bool) -> None:
+    """Ask a running sweep to stop resumably (`raydd sweep resume NAME` continues it).
+
+    Writes <storage>/<name>/STOP; the driver sees it within a second, saves Tune's state, lets
+    running evaluations finish and exits.
+    """
+    from raydd.sweep.runner import request_stop
+
+    try:
+        location = request_stop(name, storage)
+    except FileNotFoundError as err:
+        raise click.ClickException(str(err)) from None
+    click.echo(f"stop requested ({location})")
+    if stop_ray_job:
+        from raydd.sweep.jobs import stop_job
+
+        job_id = stop_job(name, storage)
+        click.echo(f"stopping Ray Job {job_id}" if job_id else "no Ray Job recorded for this sweep")
+
+
+@sweep.command()
+@click.argument("name")
+@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="Storage root of the sweep.")
+def status(name: str, storage: str) -> None:
+    """Trials done / running / failed / pending and evaluations done / pending of a sweep."""
+    from raydd.sweep.runner import sweep_status
+
+    try:
+        s = sweep_status(name, storage)
+    except FileNotFoundError as err:
+        raise click.ClickException(str(err)) from None
+    c = s.counts
+    click.echo(f"sweep {s.name} at {s.root}")
+    click.echo(f"trials: {c['done']} done, {c['running']} running, {c['failed']} failed, "
+               f"{c['pending']} pending (of {len(s.trials)})")
+    for key, state in s.trials.items():
+        click.echo(f"  {state:8s} {key}")
+    click.echo(f"evaluations: {s.evaluations_done} done, {s.evaluations_pending} pending "
+               f"(of {s.evaluations_total})")
+    if s.stop_requested:
+        click.echo("a stop was requested")
+    if s.job:
+        click.echo(f"Ray Job: {json.loads(s.job).get('job_id')}")

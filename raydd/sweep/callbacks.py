@@ -1,0 +1,87 @@
+"""Tune callbacks run in the driver: a concise progress printer and the stop-request watcher."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+
+from ray.tune import Callback
+
+from raydd.sweep import storage
+
+log = logging.getLogger(__name__)
+
+
+def _print(text: str) -> None:
+    print(text, flush=True)
+
+
+def _key(trial) -> str:
+    return trial.config.get("trial_key", trial.trial_id)
+
+
+class ProgressPrinter(Callback):
+    """One line per trial every `every_s` seconds, and one per start, retry, error and finish."""
+
+    def __init__(self, echo=_print, every_s: float = 10.0):
+        self.echo, self.every_s = echo, every_s
+        self.last_line: dict[str, float] = {}
+
+    def __getstate__(self):
+        # Tune pickles its callbacks with the experiment; an echo function need not survive that
+        # (a restored sweep prints with the builtin print)
+        return {"every_s": self.every_s, "last_line": {}}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, echo=_print)
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.echo(f"[trial] {_key(trial)} started")
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        now = time.monotonic()
+        if result.get("done") or now - self.last_line.get(_key(trial), 0.0) < self.every_s:
+            return
+        self.last_line[_key(trial)] = now
+        loss = result.get("loss")
+        loss_text = f", loss {loss:.4f}" if isinstance(loss, float) else ""
+        self.echo(f"[trial] {_key(trial)} iteration {result.get('iteration')} "
+                  f"({100 * result.get('progress', 0):.0f}%){loss_text}")
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        self.echo(f"[trial] {_key(trial)} failed; retrying from its last checkpoint")
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self.echo(f"[trial] {_key(trial)} FAILED (no retries left)")
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.echo(f"[trial] {_key(trial)} distilled; evaluations queued")
+
+
+class StopRequestWatcher(Callback):
+    """Ends the Tune run resumably when the sweep's stop-request file appears.
+
+    Tune treats SIGINT as "save the experiment state and stop; resume later" (unfinished trials
+    stay resumable), whereas a Stopper marks them terminated for good. So the watcher raises
+    SIGINT in the driver, whose handler Tune installed. Needs the driver's main thread.
+    """
+
+    def __init__(self, location: str, every_s: float = 1.0):
+        self.location, self.every_s = location, every_s
+        self.last_check = 0.0
+        self.raised = False
+
+    def on_step_begin(self, iteration, trials, **info):
+        now = time.monotonic()
+        if self.raised or now - self.last_check < self.every_s:
+            return
+        self.last_check = now
+        if not storage.exists(self.location):
+            return
+        if threading.current_thread() is not threading.main_thread():
+            log.warning("stop requested, but Tune does not run in the main thread; cannot stop it")
+            return
+        self.raised = True
+        signal.raise_signal(signal.SIGINT)

@@ -1,0 +1,138 @@
+"""The evaluation dispatcher: a named async actor that feeds a pool of evaluation actors.
+
+Trials hand it a finished set by its trial key (the artifact is on storage); it trains one KD
+teacher per (set, eval seed) on the pool, then runs every (student x kd x seed) job of the set on
+whichever actor is free, while other trials are still distilling. The actors are restartable
+(`max_restarts`, `max_task_retries`): a call in flight on an actor that dies is run again on its
+restarted self, and the jobs are idempotent (see raydd.sweep.evaluation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import ray
+
+from raydd.sweep.context import SweepContext
+from raydd.sweep.evaluation import EvalJob, EvaluationWorker, done_job_names, jobs_for
+
+DISPATCHER_NAME = "dispatcher"
+ACTOR_RESTARTS = 3  # an evaluation actor may die this often (OOM, lost node) before jobs fail
+TASK_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class PoolResources:
+    count: int
+    cpu: float
+    gpu: float
+
+    @classmethod
+    def of(cls, resources) -> "PoolResources":
+        return cls(resources.evaluators, resources.evaluator_cpu, resources.evaluator_gpu)
+
+
+class EvaluationDispatcher:
+    """Async actor; see the module docstring. Every method returns quickly except `wait_all`."""
+
+    def __init__(self, context: SweepContext, pool: PoolResources):
+        context.enter_worker()
+        self.context = context
+        remote_worker = ray.remote(EvaluationWorker).options(
+            num_cpus=pool.cpu, num_gpus=pool.gpu, max_restarts=ACTOR_RESTARTS,
+            max_task_retries=TASK_RETRIES, namespace=context.namespace,
+        )
+        self.workers = [remote_worker.remote(context) for _ in range(pool.count)]
+        self.idle: asyncio.Queue | None = None
+        self.jobs: dict[str, asyncio.Task] = {}
+        self.running: set[str] = set()
+        self.teachers: dict[tuple[str, int], asyncio.Task] = {}
+        self.written = 0
+        self.failed: dict[str, str] = {}
+
+    def _idle_queue(self) -> asyncio.Queue:
+        if self.idle is None:  # created inside the actor's event loop
+            self.idle = asyncio.Queue()
+            for w in self.workers:
+                self.idle.put_nowait(w)
+        return self.idle
+
+    async def ready(self) -> int:
+        """Returns once this actor is up and its pool requested (their CPUs/GPUs are claimed
+        before Tune asks for trials); the pool's own start-up overlaps the first trials."""
+        return len(self.workers)
+
+    async def submit(self, trial_key: str) -> int:
+        """Queue every job of a finished set that is neither done nor queued; returns how many."""
+        done = done_job_names(self.context)
+        fresh = [j for j in jobs_for(trial_key, self.context.spec.evaluation)
+                 if j.name not in done and j.name not in self.jobs]
+        for job in fresh:
+            self.jobs[job.name] = asyncio.ensure_future(self._run(job))
+        return len(fresh)
+
+    async def _on_worker(self, call):
+        queue = self._idle_queue()
+        worker = await queue.get()
+        try:
+            return await call(worker)
+        finally:
+            queue.put_nowait(worker)
+
+    async def _teacher(self, job: EvalJob) -> None:
+        key = (job.trial_key, job.seed)
+        if key not in self.teachers:  # the first KD job of a (set, seed) trains it; the rest wait
+            self.teachers[key] = asyncio.ensure_future(
+                self._on_worker(lambda w: w.train_teacher.remote(job.trial_key, job.seed)))
+        await asyncio.shield(self.teachers[key])  # a cancelled waiter must not cancel the teacher
+
+    async def _run(self, job: EvalJob) -> None:
+        try:
+            if job.kd:
+                await self._teacher(job)
+
+            async def evaluate(worker):
+                self.running.add(job.name)
+                return await worker.evaluate.remote(job)
+
+            written = await self._on_worker(evaluate)
+            self.written += written  # (not `+= await`: that would read the counter before awaiting)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # recorded and reported; the other jobs go on
+            self.failed[job.name] = f"{type(err).__name__}: {err}"
+        finally:
+            self.running.discard(job.name)
+
+    def status(self) -> dict:
+        finished = sum(t.done() for t in self.jobs.values())
+        return {"queued": len(self.jobs), "finished": finished, "running": len(self.running),
+                "rows_written": self.written, "failed": dict(self.failed)}
+
+    async def wait_all(self) -> dict:
+        """Wait until every queued job has finished (jobs queued meanwhile included)."""
+        while not all(t.done() for t in self.jobs.values()):
+            await asyncio.wait([t for t in self.jobs.values() if not t.done()])
+        return self.status()
+
+    async def drain(self) -> dict:
+        """For a graceful stop: drop jobs not yet started, let the running ones finish."""
+        for name, task in self.jobs.items():
+            if name not in self.running and not task.done():
+                task.cancel()
+        await asyncio.gather(*self.jobs.values(), return_exceptions=True)
+        return self.status()
+
+
+def dispatcher_handle(context: SweepContext):
+    """The sweep's dispatcher, started if it is not running (all trials share this one)."""
+    actor = ray.remote(EvaluationDispatcher).options(
+        name=DISPATCHER_NAME, namespace=context.namespace, get_if_exists=True, num_cpus=0,
+        max_concurrency=1000,
+    )
+    return actor.remote(context, PoolResources.of(context.spec.resources))
+
+
+def find_dispatcher(context: SweepContext):
+    return ray.get_actor(DISPATCHER_NAME, namespace=context.namespace)

@@ -1,0 +1,221 @@
+"""Run, resume, stop and inspect a sweep: Tune for the trials, the dispatcher for evaluation.
+
+`run_sweep` needs a connected Ray (`ray.init()` by the caller, or it connects itself) and must be
+called from the main thread for `raydd sweep stop` to reach it (see StopRequestWatcher).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import ray
+import yaml
+from ray import tune
+
+from raydd.sweep import artifacts, storage
+from raydd.sweep.callbacks import ProgressPrinter, StopRequestWatcher
+from raydd.sweep.context import SweepContext
+from raydd.sweep.dispatcher import dispatcher_handle
+from raydd.sweep.storage import TUNE_DIR, SweepPaths
+from raydd.sweep.trial import distill_trial
+
+WAIT_REPORT_S = 15.0  # how often the driver prints evaluation progress while it waits
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    name: str
+    root: str
+    trials: dict[str, dict]  # trial key -> its last reported metrics
+    trial_errors: dict[str, str]
+    evaluations: dict  # the dispatcher's final status
+    stopped: bool
+    seconds: float
+
+    @property
+    def results(self) -> str:
+        return SweepPaths(self.root).results
+
+    @property
+    def complete(self) -> bool:
+        return not self.stopped and not self.trial_errors and not self.evaluations.get("failed")
+
+
+# ---- spec on storage ---------------------------------------------------------------------------
+def store_spec(spec, paths: SweepPaths) -> None:
+    """Keep the sweep file under the sweep root, so status/resume need only name and storage."""
+    source = dict(spec.source)
+    source["storage"] = spec.storage
+    storage.write_text(paths.spec, yaml.safe_dump(source, sort_keys=False))
+
+
+def load_stored_spec(name: str, storage_location: str):
+    from raydd.spec import load_spec
+
+    paths = SweepPaths.of(storage_location, name)
+    if not storage.exists(paths.spec):
+        raise FileNotFoundError(f"no sweep {name!r} under {storage_location} ({paths.spec} is missing)")
+    with tempfile.TemporaryDirectory() as tmp:
+        local = os.path.join(tmp, "spec.yaml")
+        with open(local, "w") as f:
+            f.write(storage.read_text(paths.spec))
+        return load_spec(local, storage=storage.absolute(storage_location))
+
+
+# ---- Tune --------------------------------------------------------------------------------------
+def _trainable(context: SweepContext):
+    r = context.spec.resources
+    return tune.with_resources(tune.with_parameters(distill_trial, context=context),
+                               {"cpu": r.trial_cpu, "gpu": r.trial_gpu})
+
+
+def _tuner(context: SweepContext, resume: bool, echo) -> tune.Tuner:
+    fs, root = storage.filesystem_for(context.root)
+    tune_path = f"{root}/{TUNE_DIR}"
+    trainable = _trainable(context)
+    if resume and tune.Tuner.can_restore(tune_path, storage_filesystem=fs):
+        return tune.Tuner.restore(tune_path, trainable, resume_unfinished=True, resume_errored=True,
+                                  storage_filesystem=fs)
+    r = context.spec.resources
+    # Tune's tables would drown the progress lines; ProgressPrinter says what matters
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    run_config = tune.RunConfig(
+        name=TUNE_DIR, storage_path=root, storage_filesystem=fs, verbose=0,
+        failure_config=tune.FailureConfig(max_failures=r.max_failures),
+        callbacks=[ProgressPrinter(echo), StopRequestWatcher(context.paths.stop_request)],
+    )
+    tune_config = tune.TuneConfig(reuse_actors=True, max_concurrent_trials=r.max_concurrent_trials)
+    keys = [p.trial_key for p in context.spec.points]
+    return tune.Tuner(trainable, param_space={"trial_key": tune.grid_search(keys)},
+                      tune_config=tune_config, run_config=run_config)
+
+
+def _trial_outcomes(results) -> tuple[dict[str, dict], dict[str, str]]:
+    metrics, errors = {}, {}
+    for result in results:
+        key = result.config["trial_key"]
+        metrics[key] = dict(result.metrics or {})
+        if result.error is not None:
+            errors[key] = f"{type(result.error).__name__}: {result.error}"
+    return metrics, errors
+
+
+# ---- evaluation ----------------------------------------------------------------------------------
+def _dispatch_distilled(context: SweepContext, dispatcher) -> int:
+    """Hand over every set already on storage (after a resume some never were, or not fully)."""
+    keys = [p.trial_key for p in context.spec.points if artifacts.synset_complete(context.paths.synset(p.trial_key))]
+    return sum(ray.get([dispatcher.submit.remote(k) for k in keys]))
+
+
+def _wait_for_evaluations(dispatcher, echo) -> dict:
+    done_ref = dispatcher.wait_all.remote()
+    while not ray.wait([done_ref], timeout=WAIT_REPORT_S)[0]:
+        s = ray.get(dispatcher.status.remote())
+        echo(f"[eval] {s['finished']}/{s['queued']} evaluation jobs finished, {s['running']} running")
+    return ray.get(done_ref)
+
+
+def connect_ray() -> None:
+    if not ray.is_initialized():
+        ray.init()  # RAY_ADDRESS / a running cluster if there is one, else a local instance
+
+
+def run_sweep(spec, *, resume: bool = False, echo=print) -> SweepOutcome:
+    """Distill every grid point as a Tune trial and evaluate each set on the actor pool."""
+    start = time.perf_counter()
+    connect_ray()
+    paths = SweepPaths.of(spec.storage, spec.name)
+    storage.delete(paths.stop_request)
+    if not resume or not storage.exists(paths.spec):
+        store_spec(spec, paths)
+    context = SweepContext.build(spec, paths.root)
+    dispatcher = dispatcher_handle(context)
+    try:
+        ray.get(dispatcher.ready.remote())
+        results = _tuner(context, resume, echo).fit()
+        trials, errors = _trial_outcomes(results)
+        stopped = storage.exists(paths.stop_request)
+        if stopped:
+            echo("[sweep] stop requested: finishing running evaluations, dropping queued ones")
+            evaluations = ray.get(dispatcher.drain.remote())
+        else:
+            _dispatch_distilled(context, dispatcher)
+            evaluations = _wait_for_evaluations(dispatcher, echo)
+    finally:
+        ray.kill(dispatcher)  # its evaluation actors go with it
+    return SweepOutcome(spec.name, paths.root, trials, errors, evaluations, stopped,
+                        time.perf_counter() - start)
+
+
+def load_results(location: str):
+    """The result rows under `location` (local or object store), as raydd.results.load gives them."""
+    from raydd.results import load
+
+    fs, path = storage.filesystem_for(location)
+    return load(path, filesystem=fs)
+
+
+def resume_sweep(name: str, storage_location: str, *, echo=print) -> SweepOutcome:
+    return run_sweep(load_stored_spec(name, storage_location), resume=True, echo=echo)
+
+
+def request_stop(name: str, storage_location: str) -> str:
+    """Ask a running sweep to stop resumably; returns the request file's location."""
+    paths = SweepPaths.of(storage_location, name)
+    if not storage.exists(paths.spec):
+        raise FileNotFoundError(f"no sweep {name!r} under {storage_location} ({paths.spec} is missing)")
+    storage.write_text(paths.stop_request, f"stop requested at {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
+    return paths.stop_request
+
+
+# ---- status --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SweepStatus:
+    name: str
+    root: str
+    trials: dict[str, str]  # trial key -> done | running | failed | pending
+    evaluations_total: int
+    evaluations_done: int
+    stop_requested: bool
+    job: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def evaluations_pending(self) -> int:
+        return self.evaluations_total - self.evaluations_done
+
+
+def _tune_states(paths: SweepPaths) -> dict[str, str]:
+    """Trial key -> Tune's status (RUNNING, ERROR, TERMINATED, ...); empty before Tune started."""
+    fs, root = storage.filesystem_for(paths.root)
+    tune_path = f"{root}/{TUNE_DIR}"
+    try:
+        analysis = tune.ExperimentAnalysis(tune_path, storage_filesystem=fs)
+    except Exception:  # no experiment state yet (or unreadable): markers alone decide
+        return {}
+    return {t.config.get("trial_key"): t.status for t in analysis.trials}
+
+
+def _trial_state(key: str, done: set[str], tune_states: dict[str, str]) -> str:
+    if key in done:
+        return "done"
+    return {"ERROR": "failed", "RUNNING": "running", "PAUSED": "running"}.get(tune_states.get(key), "pending")
+
+
+def sweep_status(name: str, storage_location: str) -> SweepStatus:
+    from raydd.sweep.evaluation import all_jobs, done_job_names
+
+    spec = load_stored_spec(name, storage_location)
+    context = SweepContext.build(spec, SweepPaths.of(storage_location, name).root)
+    paths = context.paths
+    done_trials = {n[: -len(".done")] for n in storage.list_names(paths.trials) if n.endswith(".done")}
+    tune_states = _tune_states(paths)
+    trials = {p.trial_key: _trial_state(p.trial_key, done_trials, tune_states) for p in spec.points}
+    jobs = {j.name for j in all_jobs(spec)}
+    job = storage.read_text(paths.job_record).strip() if storage.exists(paths.job_record) else None
+    counts = {s: sum(v == s for v in trials.values()) for s in ("done", "running", "failed", "pending")}
+    return SweepStatus(name, paths.root, trials, len(jobs), len(jobs & done_job_names(context)),
+                       storage.exists(paths.stop_request), job, counts)

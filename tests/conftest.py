@@ -1,0 +1,20 @@
+"""Shared fixtures. `ray_local` starts one small local Ray for the whole session, and only for
+the tests that ask for it, so tests without Ray never pay its start-up."""
+
+import os
+
+import pytest
+
+# Before any Ray import in a test process: no usage reporting, no token auth on a local cluster.
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A local Ray with 2 CPUs, shared by every test of the session that requests it."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 1024**2)
+    yield ray
+    ray.shutdown()

@@ -1,0 +1,119 @@
+"""Sweeps on a local Ray: complete rows, trial and evaluator crashes, stop and resume, status."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from click.testing import CliRunner
+from sweep_support import expected_keys, row_keys, tiny_sweep, write_sweep
+
+from raydd.spec import load_spec
+from raydd.sweep import storage
+from raydd.sweep.runner import load_results, request_stop, resume_sweep, run_sweep, sweep_status
+
+pytestmark = pytest.mark.usefixtures("ray_local")
+
+
+def _spec(tmp_path, name, **kw):
+    return load_spec(write_sweep(tmp_path, tiny_sweep(name, str(tmp_path / "runs"), **kw)))
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory, ray_local):
+    """One uninterrupted two-trial sweep, shared by the tests that compare against it."""
+    tmp_path = tmp_path_factory.mktemp("baseline")
+    spec = _spec(tmp_path, "base")
+    outcome = run_sweep(spec, echo=lambda line: None)
+    return spec, outcome, load_results(outcome.results)
+
+
+def test_tiny_sweep_ends_with_exactly_the_expected_rows(baseline):
+    spec, outcome, df = baseline
+    assert outcome.complete, (outcome.trial_errors, outcome.evaluations)
+    keys = row_keys(df)
+    assert len(keys) == len(set(keys)) == 4
+    assert set(keys) == expected_keys(spec)
+    assert set(df["sweep"]) == {"base"} and set(df["iterations"]) == {4}
+    assert df["test_acc"].between(0, 1).all()
+    kd_rows = df[df["kd"]]
+    assert set(kd_rows["teacher"]) == {"ConvNetW32"} and set(kd_rows["temperature"]) == {2.0}
+    # one teacher per (set, eval seed), saved beside the set
+    for p in spec.points:
+        assert storage.exists(outcome.root + f"/synsets/{p.trial_key}/teachers/seed0.pt")
+
+
+def test_status_of_a_finished_sweep(baseline):
+    spec, outcome, _ = baseline
+    s = sweep_status("base", str(outcome.root).rsplit("/", 1)[0])
+    assert s.counts == {"done": 2, "running": 0, "failed": 0, "pending": 0}
+    assert (s.evaluations_done, s.evaluations_pending) == (4, 0)
+
+    from raydd.cli.sweep_cmd import sweep
+
+    result = CliRunner().invoke(sweep, ["status", "base", "--storage", str(outcome.root).rsplit("/", 1)[0]])
+    assert result.exit_code == 0, result.output
+    assert "trials: 2 done, 0 running, 0 failed, 0 pending" in result.output
+    assert "evaluations: 4 done, 0 pending (of 4)" in result.output
+
+
+def test_crashed_trial_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    marker = tmp_path / "crashed"
+    monkeypatch.setenv("RAYDD_TEST_CRASH_AT", "3")  # checkpoints at 2 and 4: resumes at 2
+    monkeypatch.setenv("RAYDD_TEST_CRASH_MARKER", str(marker))
+    spec = _spec(tmp_path, "crash", seeds=(0,), iterations=4, checkpoint_every=2)
+    outcome = run_sweep(spec, echo=lambda line: None)
+    assert marker.exists(), "the injected crash did not happen"
+    assert outcome.complete, (outcome.trial_errors, outcome.evaluations)
+    (metrics,) = outcome.trials.values()
+    assert metrics["resumed_from"] == 2
+    keys = row_keys(load_results(outcome.results))
+    assert sorted(keys) == sorted(expected_keys(spec))
+
+
+def test_evaluator_killed_mid_job_loses_and_doubles_no_row(tmp_path, monkeypatch):
+    marker = tmp_path / "evaluator-died"
+    monkeypatch.setenv("RAYDD_TEST_EVAL_CRASH_MARKER", str(marker))
+    spec = _spec(tmp_path, "evalcrash", seeds=(0,))
+    outcome = run_sweep(spec, echo=lambda line: None)
+    assert marker.exists(), "the injected evaluator death did not happen"
+    assert outcome.complete, outcome.evaluations
+    keys = row_keys(load_results(outcome.results))
+    assert sorted(keys) == sorted(expected_keys(spec))
+
+
+def _stop_after_first_trial(storage_root: str, name: str) -> threading.Thread:
+    trials = storage.SweepPaths.of(storage_root, name).trials
+
+    def watch():
+        deadline = time.monotonic() + 300
+        while not storage.list_names(trials) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        request_stop(name, storage_root)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_stopped_then_resumed_sweep_matches_an_uninterrupted_one(tmp_path, baseline):
+    base_spec, _, base_df = baseline
+    storage_root = str(tmp_path / "runs")
+    # the same grid as the baseline, one trial at a time so that the stop lands between trials
+    spec = _spec(tmp_path, "interrupted", max_concurrent_trials=1)
+    _stop_after_first_trial(storage_root, "interrupted")
+    first = run_sweep(spec, echo=lambda line: None)
+    assert first.stopped and not first.complete
+    assert sweep_status("interrupted", storage_root).counts["done"] < len(spec.points)
+
+    second = resume_sweep("interrupted", storage_root, echo=lambda line: None)  # from spec.yaml
+    assert second.complete, (second.trial_errors, second.evaluations)
+    df = load_results(second.results)
+    assert len(row_keys(df)) == len(set(row_keys(df))) == len(base_df)
+    # same grid, so the same trial keys; distillation and evaluation are seeded on CPU
+    assert _accuracies(df) == _accuracies(base_df)
+
+
+def _accuracies(df) -> dict[tuple, float]:
+    return {key: round(acc, 6) for key, acc in zip(row_keys(df), df["test_acc"])}

@@ -1,0 +1,206 @@
+"""The sweep layer's pieces that need no Ray: storage, jobs, idempotent rows, hooks, CLI guards."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+
+import pyarrow.fs as pafs
+import pytest
+from click.testing import CliRunner
+from sweep_support import tiny_sweep, write_sweep
+
+from raydd.sweep import storage
+from raydd.sweep.storage import SweepPaths
+
+
+def _s3_options(fs) -> dict:
+    return fs.__reduce__()[1][0]
+
+
+# ---- storage -----------------------------------------------------------------------------------
+def test_local_locations_are_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    fs, path = storage.filesystem_for("runs/x")
+    assert isinstance(fs, pafs.LocalFileSystem) and path == str(tmp_path / "runs" / "x")
+    assert storage.absolute("runs") == str(tmp_path / "runs")
+    assert storage.absolute("s3://b/p") == "s3://b/p"
+
+
+def test_s3_endpoint_comes_from_raydd_variable_before_the_aws_one(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "https://aws.example:443")
+    monkeypatch.setenv("RAYDD_S3_ENDPOINT", "http://127.0.0.1:9000")
+    fs, path = storage.filesystem_for("s3://bucket/prefix/")
+    assert path == "bucket/prefix"
+    options = _s3_options(fs)
+    assert (options["endpoint_override"], options["scheme"]) == ("127.0.0.1:9000", "http")
+    monkeypatch.delenv("RAYDD_S3_ENDPOINT")
+    assert _s3_options(storage.filesystem_for("s3://bucket")[0])["endpoint_override"] == "aws.example:443"
+
+
+def test_unknown_scheme_is_a_clear_error():
+    with pytest.raises(ValueError, match="cannot open storage location 'nope://x'"):
+        storage.filesystem_for("nope://x")
+
+
+def test_storage_env_is_forwarded_without_overriding(monkeypatch):
+    monkeypatch.setenv("RAYDD_S3_ENDPOINT", "http://driver:1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "driver-key")
+    captured = storage.capture_storage_env()
+    assert captured["RAYDD_S3_ENDPOINT"] == "http://driver:1"
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "worker-key")
+    monkeypatch.delenv("RAYDD_S3_ENDPOINT")
+    storage.apply_storage_env(captured)
+    assert os.environ["RAYDD_S3_ENDPOINT"] == "http://driver:1"
+    assert os.environ["AWS_ACCESS_KEY_ID"] == "worker-key"
+
+
+def test_sweep_layout(tmp_path):
+    paths = SweepPaths.of(str(tmp_path), "demo")
+    assert paths.root == str(tmp_path / "demo")
+    assert paths.spec.endswith("demo/spec.yaml") and paths.tune.endswith("demo/tune")
+    assert paths.teacher("k", 3).endswith("demo/synsets/k/teachers/seed3.pt")
+    assert paths.result_file("job").endswith("demo/results/job.parquet")
+    s3 = SweepPaths.of("s3://b/runs", "demo")
+    assert s3.synset("k") == "s3://b/runs/demo/synsets/k"
+
+
+def test_atomic_write_leaves_no_temp_and_lists_visible_names(tmp_path):
+    target = str(tmp_path / "d" / "f.txt")
+    storage.write_text(target, "one")
+    storage.write_text(target, "two")
+    (tmp_path / "d" / ".hidden").write_text("x")
+    assert storage.read_text(target) == "two"
+    assert storage.list_names(str(tmp_path / "d")) == ["f.txt"]
+    assert storage.list_names(str(tmp_path / "missing")) == []
+    storage.delete(target)
+    assert not storage.exists(target)
+
+
+# ---- jobs and rows -----------------------------------------------------------------------------
+@pytest.fixture
+def tiny_spec(tmp_path):
+    from raydd.spec import load_spec
+
+    return load_spec(write_sweep(tmp_path, tiny_sweep("units", str(tmp_path / "runs"), students=("ConvNetW32", "MLP"))))
+
+
+def test_jobs_cover_the_grid_once_kd_off_first(tiny_spec):
+    from raydd.sweep.evaluation import all_jobs, jobs_for
+
+    key = tiny_spec.points[0].trial_key
+    jobs = jobs_for(key, tiny_spec.evaluation)
+    assert len(jobs) == 2 * 2 * 1 and len({j.name for j in jobs}) == 4
+    assert [j.kd for j in jobs] == [False, False, True, True]
+    assert jobs[0].name == f"{key}__ConvNetW32__kd-off__seed0"
+    assert len({j.name for j in all_jobs(tiny_spec)}) == 8
+
+
+def test_a_jobs_rows_are_written_once(tiny_spec):
+    from raydd.core.evaluate import EvalRecord
+    from raydd.results import load
+    from raydd.sweep.context import SweepContext
+    from raydd.sweep.evaluation import EvalJob, done_job_names, record_rows, write_rows_once
+
+    paths = SweepPaths.of(tiny_spec.storage, tiny_spec.name)
+    context = SweepContext.build(tiny_spec, paths.root)
+    key = tiny_spec.points[0].trial_key
+    job = EvalJob(key, "MLP", True, 0)
+    record = EvalRecord("MLP", "ConvNetW32", True, 0.5, 2.0, 0, 0.4, 0.35, 1.5)
+    rows = record_rows(record, job, context, {"wall_seconds": 3.0})
+    target = paths.result_file(job.name)
+    assert write_rows_once(rows, target) is True
+    retried = record_rows(dataclasses.replace(record, test_acc=0.9), job, context, {})
+    assert write_rows_once(retried, target) is False
+    df = load(paths.results)
+    assert len(df) == 1 and df["test_acc"].iloc[0] == 0.35
+    assert (df["trial_id"].iloc[0], df["distill_seconds"].iloc[0], df["pool_name"].iloc[0]) == (key, 3.0, "ConvNetW32=1.0")
+    assert done_job_names(context) == {job.name}
+
+
+def test_injected_crashes_happen_once(tmp_path):
+    from raydd.sweep.context import TestHooks
+
+    hooks = TestHooks(crash_at=3, crash_marker=str(tmp_path / "m"))
+    hooks.maybe_crash_trial(2)
+    with pytest.raises(RuntimeError, match="injected trial crash at iteration 3"):
+        hooks.maybe_crash_trial(3)
+    hooks.maybe_crash_trial(3)  # the retry passes
+    TestHooks().maybe_crash_trial(3)
+
+
+def test_job_entry_needs_the_spec_under_the_working_dir(tmp_path):
+    from raydd.sweep.jobs import job_runtime_env, spec_argument
+
+    (tmp_path / "wd").mkdir()
+    assert spec_argument(str(tmp_path / "wd" / "s.yaml"), str(tmp_path / "wd")) == "s.yaml"
+    with pytest.raises(ValueError, match="outside"):
+        spec_argument(str(tmp_path / "s.yaml"), str(tmp_path / "wd"))
+    env = job_runtime_env(str(tmp_path))
+    assert env["env_vars"]["RAY_JOB_STOP_SIGNAL"] == "SIGINT" and ".venv" in env["excludes"]
+
+
+# ---- stopping ----------------------------------------------------------------------------------
+def test_stop_request_makes_the_watcher_raise_sigint(tiny_spec, monkeypatch):
+    from raydd.sweep.callbacks import StopRequestWatcher
+    from raydd.sweep.runner import request_stop, store_spec
+
+    paths = SweepPaths.of(tiny_spec.storage, tiny_spec.name)
+    store_spec(tiny_spec, paths)
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda *a: received.append(a[0]))
+    try:
+        watcher = StopRequestWatcher(paths.stop_request, every_s=0.0)
+        watcher.on_step_begin(0, [])
+        assert received == []
+        assert request_stop(tiny_spec.name, tiny_spec.storage) == paths.stop_request
+        watcher.on_step_begin(1, [])
+        watcher.on_step_begin(2, [])  # once only
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert received == [signal.SIGINT]
+
+
+def test_stop_and_status_of_an_unknown_sweep_fail_clearly(tmp_path):
+    from raydd.cli.sweep_cmd import sweep
+
+    for command in ("stop", "status"):
+        result = CliRunner().invoke(sweep, [command, "ghost", "--storage", str(tmp_path)])
+        assert result.exit_code == 1
+        assert "no sweep 'ghost'" in result.output
+
+
+# ---- submit's guards ---------------------------------------------------------------------------
+def test_submit_prints_every_problem_and_exits_2_before_ray(tmp_path, monkeypatch):
+    import ray
+
+    from raydd.cli.sweep_cmd import sweep
+
+    def no_ray(*args, **kwargs):
+        raise AssertionError("Ray was started for an invalid sweep")
+
+    monkeypatch.setattr(ray, "init", no_ray)
+    raw = tiny_sweep("bad", str(tmp_path / "runs"))
+    raw["grid"]["ipc"] = [0]
+    raw["evaluation"]["students"] = ["NoSuchNet"]
+    raw["resources"]["checkpoint_every"] = -1
+    result = CliRunner().invoke(sweep, ["submit", str(write_sweep(tmp_path, raw))])
+    assert result.exit_code == 2, result.output
+    assert "3 problem(s)" in result.output
+    for place in ("ipc", "NoSuchNet", "checkpoint_every"):
+        assert place in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_where_submit_runs(monkeypatch):
+    from raydd.cli.sweep_cmd import _job_address
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert _job_address(None, False) is None
+    assert _job_address("http://head:8265", False) == "http://head:8265"
+    assert _job_address("http://head:8265", True) is None  # inside the job: drive it here
+    monkeypatch.setenv("RAY_ADDRESS", "http://env:8265")
+    assert _job_address(None, False) == "http://env:8265"
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6379")  # a GCS address: attach, no job
+    assert _job_address(None, False) is None
