@@ -55,7 +55,7 @@ def test_show_images_lists_each_trial_grid(location):
 
 
 @pytest.mark.parametrize("args, message", [
-    (("show", "LOC", "--vs-baseline", "kd=false"), "matches 2 rows"),
+    (("show", "LOC", "--vs-baseline", "pool_name=ConvNet=0.5"), "matches no row"),
     (("show", "LOC", "--vs-baseline", "kd"), "not key=value"),
     (("show", "LOC", "--by", "colour"), "unknown group-by column"),
     (("show", "NOWHERE"), "does not exist"),

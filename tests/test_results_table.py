@@ -91,7 +91,7 @@ def test_unknown_format_is_an_error(sample):
 
 def test_baseline_differences(sample):
     table = results_table(sample, baseline=parse_baseline(f"pool_name={POOL_SINGLE};kd=false"))
-    assert table.baseline == 2
+    assert table.baseline == (2,)
     assert list(table.diff["MLP"]) == pytest.approx([4, 6, 0, 2])
     assert list(table.mean_diff) == pytest.approx([3, 4, 0, 1])
     text = render(table, "table").splitlines()
@@ -113,13 +113,29 @@ def test_parse_baseline_errors(spec, message):
 
 
 @pytest.mark.parametrize("baseline, message", [
-    ({"kd": "false"}, "matches 2 rows; add keys"),
     ({"pool_name": "ConvNet=0.5", "kd": "false"}, "matches no row"),
     ({"ipc": "1"}, "not row keys of the table"),
 ])
 def test_baseline_must_name_exactly_one_row(sample, baseline, message):
     with pytest.raises(ValueError, match=message):
         results_table(sample, baseline=baseline)
+
+
+def test_baseline_is_taken_within_each_group_of_the_other_keys(tmp_path):
+    rows = [make_row(ipc=ipc, pool_name=pool, pool={pool.split("=")[0]: 1.0}, student="MLP", test_acc=acc)
+            for ipc, pool, acc in [(1, "A=1.0", 0.30), (1, "B=1.0", 0.35), (10, "A=1.0", 0.50), (10, "B=1.0", 0.58)]]
+    write_rows(rows, str(tmp_path))
+    table = results_table(load(str(tmp_path)), by=["ipc", "pool_name"], baseline={"pool_name": "A=1.0"})
+    assert table.baseline == (0, 2)
+    assert list(table.diff["MLP"]) == pytest.approx([0, 5, 0, 8])
+
+
+def test_baseline_missing_from_a_group_is_an_error(tmp_path):
+    rows = [make_row(ipc=ipc, pool_name=pool, pool={pool.split("=")[0]: 1.0}, student="MLP")
+            for ipc, pool in [(1, "A=1.0"), (1, "B=1.0"), (10, "B=1.0")]]
+    write_rows(rows, str(tmp_path))
+    with pytest.raises(ValueError, match="has no row for ipc=10"):
+        results_table(load(str(tmp_path)), by=["ipc", "pool_name"], baseline={"pool_name": "A=1.0"})
 
 
 def test_mean_covers_only_students_in_every_row(tmp_path):
@@ -166,3 +182,10 @@ def test_teacher_axis_with_missing_teacher_and_baseline_none():
     assert list(table.diff["MLP"]) == pytest.approx([0, 5, 7])
     assert render(table, "table").splitlines()[2].startswith("-        False (baseline)")
     assert json.loads(render(table, "json"))["rows"][0]["setting"]["teacher"] is None
+
+
+def test_students_follow_the_papers_columns_with_variants_beside_their_family():
+    from raydd.results.table import order_students
+
+    names = ["Custom", "LeNet", "ConvNetW32", "ResNet18BN", "MLP", "ConvNet", "VGG11"]
+    assert order_students(names) == ["ConvNet", "ConvNetW32", "MLP", "LeNet", "VGG11", "ResNet18BN", "Custom"]

@@ -45,7 +45,7 @@ def _signed(value: float | None, marks: _Marks, is_baseline: bool) -> str:
 def _setting_label(table: ResultsTable, row: int) -> list[str]:
     setting = table.settings[row]
     values = [MISSING if v is None else str(v) for v in setting.values()] or ["all"]
-    if table.baseline == row:
+    if row in table.baseline:
         values[-1] += " (baseline)"
     return values
 
@@ -64,13 +64,13 @@ def _cell_text(table: ResultsTable, row: int, student: str, marks: _Marks) -> st
     n = int(table.n[student].iloc[row])
     text = _marked(f"{mean:.2f} ± {_pct(std)} ({n})", row in table.best(student), marks)
     diff = None if table.diff is None else float(table.diff[student].iloc[row])
-    return text + _signed(diff, marks, row == table.baseline)
+    return text + _signed(diff, marks, row in table.baseline)
 
 
 def _mean_text(table: ResultsTable, row: int, marks: _Marks) -> str:
     text = _marked(_pct(float(table.row_mean.iloc[row])), row in table.best("mean"), marks)
     diff = None if table.mean_diff is None else float(table.mean_diff.iloc[row])
-    return text + _signed(diff, marks, row == table.baseline)
+    return text + _signed(diff, marks, row in table.baseline)
 
 
 def _grid(table: ResultsTable, marks: _Marks) -> tuple[list[str], list[list[str]]]:
@@ -88,7 +88,7 @@ def _footer(table: ResultsTable) -> str:
     covered = ", ".join(table.mean_students) or "none (no student is in every row)"
     note = (f"{table.metric} in %, mean ± std (n) over seeds; * best per column; "
             f"mean over students: {covered}")
-    if table.baseline is not None:
+    if table.baseline:
         note += "; [+d] = difference to the baseline row in percentage points"
     return note
 
@@ -135,7 +135,7 @@ def _records(table: ResultsTable) -> list[dict]:
             if table.diff is not None:
                 cells[s]["diff"] = _number(table.diff[s].iloc[row])
         record = {"setting": setting, "cells": cells, "mean": _number(table.row_mean.iloc[row]),
-                  "mean_best": row in table.best("mean"), "baseline": row == table.baseline}
+                  "mean_best": row in table.best("mean"), "baseline": row in table.baseline}
         if table.mean_diff is not None:
             record["mean_diff"] = _number(table.mean_diff.iloc[row])
         records.append(record)

@@ -50,9 +50,14 @@ def default_by(df: pd.DataFrame) -> list[str]:
 
 
 def order_students(students) -> list[str]:
-    """Canonical architectures first (ConvNet, MLP, LeNet, AlexNet, VGG11, ResNet18), then the rest."""
+    """The paper's column order (ConvNet, MLP, LeNet, AlexNet, VGG11, ResNet18), each family's
+    variants (ConvNetW32, VGG11BN, ...) beside it, then any other name in order of appearance."""
     seen = list(dict.fromkeys(students))
-    return [s for s in CANONICAL_STUDENTS if s in seen] + [s for s in seen if s not in CANONICAL_STUDENTS]
+
+    def family(name: str) -> int:
+        return next((i for i, f in enumerate(CANONICAL_STUDENTS) if name.startswith(f)), len(CANONICAL_STUDENTS))
+
+    return sorted(seen, key=lambda name: (family(name), name not in CANONICAL_STUDENTS, seen.index(name)))
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,8 @@ class ResultsTable:
     `mean`, `std` and `n` are DataFrames indexed by the setting keys with one column per
     student; `row_mean` is the mean over `mean_students` (the students every row has, so
     that rows stay comparable); `diff` and `mean_diff` hold each row minus the baseline row
-    (percentage points) when a baseline was given.
+    (percentage points) when a baseline was given: the baseline row of each group of rows
+    that agree on the keys the baseline does not name.
     """
 
     metric: str
@@ -73,7 +79,7 @@ class ResultsTable:
     n: pd.DataFrame
     row_mean: pd.Series
     mean_students: tuple[str, ...]
-    baseline: int | None = None
+    baseline: tuple[int, ...] = ()  # positions of the baseline rows (one per group of other keys)
     diff: pd.DataFrame | None = None
     mean_diff: pd.Series | None = None
 
@@ -110,8 +116,8 @@ def results_table(df: pd.DataFrame, by: list[str] | None = None, baseline: dict 
                   metric: str = "test_acc") -> ResultsTable:
     """The paper-style table of `metric` (in percent) per setting and student.
 
-    `by` defaults to `default_by(df)`. `baseline` is {key: value} naming exactly one row
-    (see `parse_baseline`); every row then also gets its difference to that row.
+    `by` defaults to `default_by(df)`. `baseline` is {key: value} (see `parse_baseline`); every
+    row then also gets its difference to the baseline row that shares its other row keys.
     """
     _check_metric(metric)
     if df.empty:
@@ -151,22 +157,33 @@ def _same(actual, wanted: str) -> bool:
 
 
 def _with_baseline(table: ResultsTable, baseline: dict) -> ResultsTable:
+    """Each row minus its baseline: the row that matches `baseline` and agrees with it on every
+    other row key. With `ipc` varying and `baseline = {pool_name: ..., kd: false}`, each ipc block
+    is compared with its own baseline row, as the paper's ablation reads."""
     stray = [k for k in baseline if k not in table.by]
     if stray:
         rows = ", ".join(table.by) or "(nothing: a single setting)"
         raise ValueError(f"baseline key(s) {', '.join(stray)} are not row keys of the table; "
                          f"rows are by: {rows}")
     settings = table.settings
+    free = [k for k in table.by if k not in baseline]
     hits = _matches(settings, {k: str(v) for k, v in baseline.items()})
     wanted = ";".join(f"{k}={v}" for k, v in baseline.items())
-    if len(hits) != 1:
+    base_of_group: dict[tuple, int] = {}
+    for i in hits:
+        base_of_group[tuple(settings[i][k] for k in free)] = i  # unique: settings are unique rows
+    groups = [tuple(s[k] for k in free) for s in settings]
+    missing = sorted({g for g in groups if g not in base_of_group}, key=str)
+    if missing:
         listed = "\n  ".join(";".join(f"{k}={v}" for k, v in s.items()) for s in settings)
-        what = "matches no row" if not hits else f"matches {len(hits)} rows; add keys to pick one"
+        where = "; ".join(",".join(f"{k}={v}" for k, v in zip(free, g)) for g in missing)
+        what = "matches no row" if not hits else f"has no row for {where}"
         raise ValueError(f"baseline {wanted!r} {what}. Rows:\n  {listed}")
-    base = hits[0]
-    diff = table.mean - table.mean.iloc[base]
-    mean_diff = table.row_mean - table.row_mean.iloc[base]
-    return ResultsTable(**{**table.__dict__, "baseline": base, "diff": diff, "mean_diff": mean_diff})
+    base_rows = [base_of_group[g] for g in groups]
+    diff = table.mean - table.mean.iloc[base_rows].to_numpy()
+    mean_diff = table.row_mean - table.row_mean.iloc[base_rows].to_numpy()
+    return ResultsTable(**{**table.__dict__, "baseline": tuple(sorted(set(base_rows))), "diff": diff,
+                           "mean_diff": mean_diff})
 
 
 def parse_baseline(specs: str | list[str] | tuple[str, ...]) -> dict[str, str]:
