@@ -1,0 +1,19 @@
+"""The benchmark scripts keep working: CI runs each in its smoke-test mode."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_distill_benchmark_smoke_test_prints_both_loops_and_their_ratio():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_distill.py"), "--smoke-test"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.lower()
+    for method in ("dc", "dsa", "dm"):
+        assert method in out
+    assert "plain" in out and "ratio" in out
