@@ -356,9 +356,9 @@ grid: {ipc: [1, 10]}
 
 def test_whole_config_errors_name_the_failing_points(monkeypatch) -> None:
     """A rule spanning several fields is reported once: at `distill` when every point breaks it."""
-    import raydd.spec as spec_module
+    import raydd.spec.grid as grid_module
 
-    class Strict(spec_module.DistillConfig):
+    class Strict(grid_module.DistillConfig):
         def __post_init__(self) -> None:
             super().__post_init__()
             if self.iterations == 7 and self.batch_real == 16:
@@ -366,7 +366,7 @@ def test_whole_config_errors_name_the_failing_points(monkeypatch) -> None:
             if self.ipc == 10 and self.seed == 1:
                 raise ValueError("ipc 10 with seed 1 is refused")
 
-    monkeypatch.setattr(spec_module, "DistillConfig", Strict)
+    monkeypatch.setattr(grid_module, "DistillConfig", Strict)  # where grid points are built
     problems = problems_of(good_raw())
     assert problems == ["distill: 7 iterations of 16 images are refused"]
     raw = good_raw()

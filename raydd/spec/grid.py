@@ -1,0 +1,102 @@
+"""Expanding the grid into resolved trial points, and naming each point with a trial key."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import re
+from typing import Any
+
+from raydd.core.pool import PROB_TOLERANCE, PoolSpec
+from raydd.core.distill import DistillConfig
+from raydd.spec.model import TrialPoint
+from raydd.spec.problems import _Problems
+
+
+KEY_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")  # characters a trial key may not hold
+KEY_MAX_CHARS = 96  # trial keys become directory names; longer keys are cut and hashed
+MAX_POINTS = 10_000  # a grid larger than this is a typo (an axis of ranges), not an experiment
+
+
+def _expand(axes: dict[str, tuple], fixed: dict, dataset: str, problems: _Problems) -> tuple[TrialPoint, ...]:
+    """The cartesian product of the axes, in file order, each point a resolved DistillConfig."""
+    count = math.prod(len(values) for values in axes.values())
+    if count > MAX_POINTS:
+        problems.add("grid", f"has {count} points; more than {MAX_POINTS} is surely a mistake")
+        return ()
+    combos = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
+    keys = trial_keys(combos)
+    failures: dict[str, list[str]] = {}
+    points, seen = [], {}
+    for key, values in zip(keys, combos):
+        try:
+            config = DistillConfig(**{**fixed, **values, "dataset": dataset})
+        except (ValueError, TypeError) as error:
+            failures.setdefault(str(error), []).append(key)
+            continue
+        if config in seen:
+            problems.add("grid", f"points {seen[config]} and {key} resolve to the same distillation")
+        seen.setdefault(config, key)
+        shown = {k: v.name if isinstance(v, PoolSpec) else v for k, v in values.items()}
+        points.append(TrialPoint(key, config, shown))
+    for message, failed in failures.items():
+        where = "distill" if len(failed) == len(combos) else f"grid point {failed[0]}"
+        more = f" (and {len(failed) - 1} more points)" if 1 < len(failed) < len(combos) else ""
+        problems.add(where, message + more)
+    return tuple(points)
+
+
+def trial_keys(combos: list[dict[str, Any]]) -> list[str]:
+    """Readable, filesystem-safe, unique keys: `ipc10-pool_ConvNet0.9+ConvNetW64+ConvNetD2-seed0`."""
+    keys = ["-".join(_token(axis, value) for axis, value in combo.items()) or "base" for combo in combos]
+    counts: dict[str, int] = {}
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+    # values that differ only in unsafe characters collide: their full values tell them apart
+    keys = [key if counts[key] == 1 else f"{key}-{_digest(repr(list(combo.items())))}"
+            for key, combo in zip(keys, combos)]
+    return [_shorten(key) for key in keys]
+
+
+def _token(axis: str, value: Any) -> str:
+    text = _pool_token(value) if isinstance(value, PoolSpec) else _value_text(value)
+    return KEY_UNSAFE.sub("_", _glue(axis, text))
+
+
+def _glue(name: str, text: str) -> str:
+    """`ipc` + `10` -> `ipc10`; a digit meeting a digit, or a word, gets `_` between them."""
+    numeric = bool(re.match(r"[0-9.]", text))
+    return f"{name}{text}" if numeric and not name[-1:].isdigit() else f"{name}_{text}"
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (tuple, list)):
+        return "+".join(_value_text(v) for v in value)
+    return "null" if value is None else str(value)
+
+
+def _pool_token(pool: PoolSpec) -> str:
+    """ConvNet alone -> `ConvNet`; equal shares -> `A+B+C`; main + equal rest -> `A0.9+B+C`."""
+    first, rest = pool.probs[0], pool.probs[1:]
+    if len(set(pool.probs)) == 1:
+        text = "+".join(pool.archs)
+    elif rest and max(rest) - min(rest) <= PROB_TOLERANCE:
+        text = "+".join([_glue(pool.archs[0], f"{first:.4g}"), *pool.archs[1:]])
+    else:
+        text = "+".join(_glue(a, f"{p:.4g}") for a, p in zip(pool.archs, pool.probs))
+    return f"{text}_warm{pool.warmup}" if pool.warmup else text
+
+
+def _shorten(key: str) -> str:
+    if len(key) <= KEY_MAX_CHARS:
+        return key
+    return f"{key[:KEY_MAX_CHARS - 9].rstrip('-_+.')}-{_digest(key)}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
