@@ -204,3 +204,28 @@ def test_where_submit_runs(monkeypatch):
     assert _job_address(None, False) == "http://env:8265"
     monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6379")  # a GCS address: attach, no job
     assert _job_address(None, False) is None
+
+
+def test_a_changed_experiment_under_an_existing_name_is_refused_before_ray(tmp_path, monkeypatch):
+    import ray
+
+    from raydd.cli.sweep_cmd import sweep
+    from raydd.spec import load_spec
+    from raydd.sweep.runner import check_same_experiment, store_spec
+
+    runs = str(tmp_path / "runs")
+    first = load_spec(write_sweep(tmp_path, tiny_sweep("same", runs)))
+    store_spec(first, SweepPaths.of(first.storage, first.name))
+    stored_text = (tmp_path / "runs" / "same" / "spec.yaml").read_text()
+
+    more_evaluators = tiny_sweep("same", runs)
+    more_evaluators["resources"]["evaluators"]["count"] = 1
+    check_same_experiment(load_spec(write_sweep(tmp_path, more_evaluators)))  # resources may change
+
+    monkeypatch.setattr(ray, "init", lambda *a, **k: (_ for _ in ()).throw(AssertionError("Ray started")))
+    changed = tiny_sweep("same", runs)
+    changed["evaluation"]["epochs"] = 7
+    result = CliRunner().invoke(sweep, ["submit", str(write_sweep(tmp_path, changed))])
+    assert result.exit_code == 1, result.output
+    assert "already exists" in result.output and "different experiment" in result.output
+    assert (tmp_path / "runs" / "same" / "spec.yaml").read_text() == stored_text

@@ -114,8 +114,12 @@ def submit(spec_path: str, storage: str | None, address: str | None, wait: bool,
             raise click.ClickException(str(err)) from None
         _run_as_job(["submit", job_spec, "--storage", spec.storage], job_address, spec.name, spec.storage, wait)
         return
-    from raydd.sweep.runner import run_sweep
+    from raydd.sweep.runner import SweepConflictError, check_same_experiment, run_sweep
 
+    try:
+        check_same_experiment(spec)  # before Ray starts: nothing is touched on a conflict
+    except SweepConflictError as err:
+        raise click.ClickException(str(err)) from None
     _start_ray(in_job)
     click.echo(f"sweep {spec.name}: {len(spec.points)} trial(s) -> {spec.storage}/{spec.name}")
     _finish(run_sweep(spec, echo=click.echo))

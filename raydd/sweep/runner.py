@@ -52,6 +52,33 @@ def store_spec(spec, paths: SweepPaths) -> None:
     storage.write_text(paths.spec, yaml.safe_dump(source, sort_keys=False))
 
 
+class SweepConflictError(ValueError):
+    """A sweep name under this storage already holds another experiment."""
+
+
+def _experiment(spec) -> dict:
+    """What decides the rows: everything but where they go and the resources that compute them."""
+    return {k: v for k, v in spec.describe().items() if k not in ("storage", "resources")}
+
+
+def check_same_experiment(spec) -> None:
+    """Refuse to run `spec` under a name whose stored sweep describes another experiment.
+
+    Synthetic sets and rows already on storage are reused by name (that is what makes a repeated
+    submit cheap), so a changed grid or protocol under an old name would mix two experiments in
+    one results directory.
+    """
+    paths = SweepPaths.of(spec.storage, spec.name)
+    if not storage.exists(paths.spec):
+        return
+    stored = load_stored_spec(spec.name, spec.storage)
+    if _experiment(stored) != _experiment(spec):
+        raise SweepConflictError(
+            f"sweep {spec.name!r} already exists at {paths.root} with a different experiment "
+            f"(grid, dataset or evaluation); give this one a new name, or continue the stored one "
+            f"with `raydd sweep resume {spec.name} --storage {spec.storage}`")
+
+
 def load_stored_spec(name: str, storage_location: str):
     from raydd.spec import load_spec
 
@@ -126,6 +153,7 @@ def connect_ray() -> None:
 def run_sweep(spec, *, resume: bool = False, echo=print) -> SweepOutcome:
     """Distill every grid point as a Tune trial and evaluate each set on the actor pool."""
     start = time.perf_counter()
+    check_same_experiment(spec)
     connect_ray()
     paths = SweepPaths.of(spec.storage, spec.name)
     storage.delete(paths.stop_request)
