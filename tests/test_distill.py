@@ -241,3 +241,10 @@ def test_checkpoint_of_another_config_or_corrupt_is_refused(digits, tmp_path):
         distill(cfg(iterations=1), digits, checkpoint_dir=tmp_path)
     with pytest.raises(ValueError, match="checkpoint_every"):
         distill(cfg(iterations=1), digits, checkpoint_every=0)
+
+
+def test_the_set_records_the_validation_carve_it_was_distilled_beside():
+    data = load_dataset("digits", val_size=0.2, split_seed=5)
+    cfg = DistillConfig(dataset="digits", method="dm", ipc=1, iterations=0, batch_real=8)
+    meta = Distiller(cfg, data, "cpu").synthetic_set().meta
+    assert (meta["dataset"]["val_size"], meta["dataset"]["split_seed"]) == (0.2, 5)

@@ -23,7 +23,8 @@ def artifact(tmp_path_factory):
     images, labels = random_real(data, 1, seed=0)
     cfg = DistillConfig(dataset="digits", method="dc", ipc=1, iterations=0)
     directory = tmp_path_factory.mktemp("sets") / "dc1"
-    save_synset(SyntheticSet(images, labels, build_meta(cfg, data.info, 0, 0.0)), directory)
+    meta = build_meta(cfg, data.info, 0, 0.0, val_size=data.val_size, split_seed=data.split_seed)
+    save_synset(SyntheticSet(images, labels, meta), directory)
     return directory
 
 
@@ -111,6 +112,8 @@ def test_unknown_students_are_listed_with_the_known_ones(artifact, no_training):
         (["--alphas", "half"], "numbers"),
         (["--dataset", "cifar10"], "disagrees"),
         (["--whole-dataset"], "--epochs"),
+        (["--val-size", "0.2"], "differs from the 0.1 the set was distilled with"),
+        (["--split-seed", "3"], "differs from the 0 the set was distilled with"),
     ],
 )
 def test_bad_options_are_refused_before_training(artifact, no_training, args, message):

@@ -131,9 +131,11 @@ def _table(results: list[tuple[Source, list]], students: list[str], kd_modes: tu
 @click.option("--dataset", default=None, help="Dataset when no DIRECTORY is given [default: digits].")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--download", is_flag=True, help="Download the dataset if it is missing.")
-@click.option("--val-size", type=float, default=0.1, show_default=True,
-              help="Validation share carved from training (KD choices are made on it).")
-@click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of the validation carve.")
+@click.option("--val-size", type=float, default=None,
+              help="Validation share carved from training (KD choices are made on it) "
+                   "[default: the set's own carve, else 0.1].")
+@click.option("--split-seed", type=int, default=None,
+              help="Seed of the validation carve [default: the set's own, else 0].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per record instead of the table.")
 def evaluate(**opts) -> None:
@@ -184,6 +186,24 @@ def evaluate(**opts) -> None:
         click.echo(_table(results, students, kd_modes))
 
 
+DEFAULT_CARVE = (0.1, 0)  # load_dataset's defaults, which `raydd distill` uses
+
+
+def _carve(synset, val_size, split_seed) -> tuple:
+    """The validation carve: the one the set was distilled beside, so validation images were never
+    its training data; asking for another one is an error."""
+    dataset = synset.meta.get("dataset", {}) if synset is not None else {}
+    recorded = (dataset.get("val_size"), dataset.get("split_seed"))
+    chosen = []
+    for flag, asked, own, default in zip(("--val-size", "--split-seed"), (val_size, split_seed),
+                                         recorded, DEFAULT_CARVE):
+        if asked is not None and own is not None and asked != own:
+            raise ValueError(f"{flag} {asked} differs from the {own} the set was distilled with: that "
+                             f"validation split would hold images the set was distilled from")
+        chosen.append(asked if asked is not None else own if own is not None else default)
+    return tuple(chosen)
+
+
 def _run(sources, synset, students, cfg, seeds, kd_modes, opts) -> list:
     from raydd.cli.distill_cmd import _resolve_device
     from raydd.core.datasets import load_dataset
@@ -192,8 +212,9 @@ def _run(sources, synset, students, cfg, seeds, kd_modes, opts) -> list:
     device = _resolve_device(opts["device"])
     name = _dataset_name(synset, opts["dataset"])
     try:
+        val_size, split_seed = _carve(synset, opts["val_size"], opts["split_seed"])
         data = load_dataset(name, data_dir=opts["data_dir"], download=opts["download"],
-                            val_size=opts["val_size"], split_seed=opts["split_seed"], device=device)
+                            val_size=val_size, split_seed=split_seed, device=device)
         if synset is not None:
             check_images(synset.images, synset.labels, data.info)
     except ValueError as exc:

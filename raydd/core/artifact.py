@@ -43,7 +43,8 @@ class SyntheticSet:
 
 
 def build_meta(cfg: Any, info: Any, iterations: int, wall_seconds: float,
-               losses: list[float] | None = None) -> dict[str, Any]:
+               losses: list[float] | None = None, *, val_size: float | int | None = None,
+               split_seed: int | None = None) -> dict[str, Any]:
     """meta.json's content for a run of `cfg` on a dataset described by `info`."""
     from raydd import __version__
 
@@ -58,6 +59,8 @@ def build_meta(cfg: Any, info: Any, iterations: int, wall_seconds: float,
             "image_size": info.image_size,
             "num_classes": info.num_classes,
             "class_names": list(info.class_names),
+            "val_size": val_size,  # the validation carve distillation left out of its training data
+            "split_seed": split_seed,
         },
         "method": cfg.method,
         "ipc": cfg.ipc,

@@ -47,7 +47,7 @@ def load_dataset(
     train = Split(normalize_(raw.train_images[kept], source.info), raw.train_labels[kept])
     val = Split(normalize_(raw.train_images[held], source.info), raw.train_labels[held])
     test = Split(normalize_(raw.test_images, source.info), raw.test_labels)
-    return Dataset(source.info, train, val, test).to(device)
+    return Dataset(source.info, train, val, test, val_size, int(split_seed)).to(device)
 
 
 def _parse_device(device: str | torch.device) -> torch.device:

@@ -102,9 +102,14 @@ class Dataset:
     train: Split
     val: Split
     test: Split
+    # How `val` was carved (None when built by hand): recorded with a distilled set, so that its
+    # evaluation carves the same validation images that distillation never trained on.
+    val_size: float | int | None = None
+    split_seed: int | None = None
 
     def to(self, device: str | torch.device) -> Dataset:
-        return Dataset(self.info, self.train.to(device), self.val.to(device), self.test.to(device))
+        return Dataset(self.info, self.train.to(device), self.val.to(device), self.test.to(device),
+                       self.val_size, self.split_seed)
 
 
 def denormalize(images: torch.Tensor, info: DatasetInfo) -> torch.Tensor:

@@ -40,6 +40,7 @@ class Distiller:
         self.cfg = cfg
         self.device = torch.device(device)
         self.info = data.info
+        self._carve = (data.val_size, data.split_seed)
         _check_fits(cfg, data)
         self.method = METHODS.get(cfg.method)
         self.distance = DISTANCES.get(cfg.distance)
@@ -98,7 +99,8 @@ class Distiller:
     def synthetic_set(self):
         from raydd.core.artifact import SyntheticSet, build_meta
 
-        meta = build_meta(self.cfg, self.info, self.iteration, self.wall_seconds, self.losses)
+        meta = build_meta(self.cfg, self.info, self.iteration, self.wall_seconds, self.losses,
+                          val_size=self._carve[0], split_seed=self._carve[1])
         return SyntheticSet(self.images.detach().cpu().clone(), self.labels.cpu().clone(), meta)
 
     # ---- checkpointing ------------------------------------------------------------------------
