@@ -19,8 +19,9 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from raydd.storage import filesystem_for
+from raydd.atomic import atomic_write
 from raydd.results.schema import RESULT_SCHEMA, schema_problem, to_table
+from raydd.storage import filesystem_for
 
 PARQUET_SUFFIX = ".parquet"
 HIDDEN_PREFIXES = (".", "_")  # temp files, _SUCCESS markers and the like are never rows
@@ -69,15 +70,8 @@ def _part_name() -> str:
 
 
 def _write_local(table: pa.Table, directory: str, name: str) -> None:
-    os.makedirs(directory, exist_ok=True)
-    final = os.path.join(directory, name)
-    temp = os.path.join(directory, f".{name}.tmp")  # hidden from readers until renamed
-    try:
-        pq.write_table(table, temp)
-        os.replace(temp, final)  # atomic on POSIX: readers see the whole file or none
-    finally:
-        if os.path.exists(temp):
-            os.remove(temp)
+    with atomic_write(os.path.join(directory, name)) as out:  # hidden from readers until renamed
+        pq.write_table(table, out)
 
 
 def _write_object(table: pa.Table, fs: pafs.FileSystem, directory: str, name: str) -> None:

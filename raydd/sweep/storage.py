@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
 
+from raydd.atomic import atomic_write
 from raydd.storage import (  # noqa: F401  (re-exported: the sweep layer's one door to storage)
     ENDPOINT_VARS,
     absolute,
@@ -70,15 +68,8 @@ def write_bytes(location: str, data: bytes) -> None:
     """Atomic: a hidden temp file renamed into place locally, one PUT on an object store."""
     fs, path = filesystem_for(location)
     if isinstance(fs, pafs.LocalFileSystem):
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=os.path.dirname(path))
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        with atomic_write(path) as f:
+            f.write(data)
         return
     with fs.open_output_stream(path) as out:
         out.write(data)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
-import tempfile
 from pathlib import Path
+
+from raydd.atomic import atomic_write
 
 # Where the Debian package installs the files; RAYDD_FASHION_MNIST_DIR points elsewhere.
 DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -57,12 +58,5 @@ def _gunzip_once(source: Path, target: Path) -> None:
     """
     if target.is_file() and target.stat().st_mtime >= source.stat().st_mtime:
         return
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-    try:
-        with os.fdopen(handle, "wb") as out, gzip.open(source, "rb") as packed:
-            shutil.copyfileobj(packed, out, length=1 << 20)
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; the cache may be shared
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_write(target) as out, gzip.open(source, "rb") as packed:
+        shutil.copyfileobj(packed, out, length=1 << 20)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
+from raydd.atomic import atomic_write
 from raydd.core.distill.config import DistillConfig
 from raydd.core.distill.distiller import Distiller
 
@@ -36,20 +36,10 @@ def checkpoint_path(directory: str | os.PathLike) -> Path:
 
 
 def save_checkpoint(state: dict[str, Any], directory: str | os.PathLike) -> Path:
-    """Write atomically: a temp file in the same directory, then os.replace."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write atomically: a temp file in the same directory, then a rename."""
     target = checkpoint_path(directory)
-    fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(target) as f:
+        torch.save(state, f)
     return target
 
 

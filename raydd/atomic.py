@@ -1,0 +1,31 @@
+"""Write a local file so that readers see the whole of it or nothing (standard library only)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+
+@contextmanager
+def atomic_write(target: str | os.PathLike) -> Iterator[BinaryIO]:
+    """Yield a hidden temporary file beside `target`; rename it into place if the block succeeds.
+
+    The rename is atomic on POSIX, so concurrent readers (and writers of the same name) never see a
+    half-written file, and a crash leaves at most a dot-prefixed temporary that readers skip.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; results and caches are shared
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
