@@ -18,3 +18,14 @@ def ray_local():
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 1024**2)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def results_sample(tmp_path_factory):
+    """The hand-made results of tests/test_results_support.py, written and loaded back."""
+    from raydd.results import load
+    from test_results_support import write_sample
+
+    location = tmp_path_factory.mktemp("results")
+    write_sample(location)
+    return load(str(location))

@@ -7,20 +7,13 @@ import pandas as pd
 import pytest
 from matplotlib.container import BarContainer
 
-from raydd.results import bar_figure, load, plot, pool_weight_figure
+from raydd.results import bar_figure, plot, pool_weight_figure
 from raydd.results.plot import DPI
-from test_results_support import make_row, write_sample
+from test_results_support import make_row
 
 
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    location = tmp_path_factory.mktemp("results")
-    write_sample(location)
-    return load(str(location))
-
-
-def test_bar_figure_groups_bars_by_student(sample):
-    fig = bar_figure(sample)
+def test_bar_figure_groups_bars_by_student(results_sample):
+    fig = bar_figure(results_sample)
     ax = fig.axes[0]
     bars = [c for c in ax.containers if isinstance(c, BarContainer)]
     assert len(bars) == 4  # one per setting (pool x kd)
@@ -33,18 +26,18 @@ def test_bar_figure_groups_bars_by_student(sample):
     assert "pool_name=ConvNet=1.0, kd=True" in legend
 
 
-def test_plot_writes_pngs_of_the_figure_size(sample, tmp_path):
+def test_plot_writes_pngs_of_the_figure_size(results_sample, tmp_path):
     out = tmp_path / "figs" / "acc.png"
-    paths = plot(sample, out)
+    paths = plot(results_sample, out)
     assert paths == [out, tmp_path / "figs" / "acc_pool_weight.png"]  # the pool weight varies
-    for path, fig in zip(paths, (bar_figure(sample), pool_weight_figure(sample))):
+    for path, fig in zip(paths, (bar_figure(results_sample), pool_weight_figure(results_sample))):
         height, width, _ = mpimg.imread(path).shape
         expected_w, expected_h = fig.get_size_inches() * DPI
         assert (width, height) == (round(expected_w), round(expected_h))
 
 
-def test_pool_weight_figure_has_a_panel_per_kd_and_a_line_per_student(sample):
-    fig = pool_weight_figure(sample)
+def test_pool_weight_figure_has_a_panel_per_kd_and_a_line_per_student(results_sample):
+    fig = pool_weight_figure(results_sample)
     panels = [ax for ax in fig.axes if ax.get_visible()]
     assert [ax.get_title() for ax in panels] == ["kd=False", "kd=True"]
     for ax in panels:
@@ -60,9 +53,9 @@ def test_no_pool_weight_figure_when_the_weight_is_fixed(tmp_path):
     assert plot(frame, tmp_path / "one.png") == [tmp_path / "one.png"]
 
 
-def test_plot_rejects_unknown_image_type(sample, tmp_path):
+def test_plot_rejects_unknown_image_type(results_sample, tmp_path):
     with pytest.raises(ValueError, match="must end with one of .png"):
-        plot(sample, tmp_path / "acc.gif")
+        plot(results_sample, tmp_path / "acc.gif")
 
 
 def test_pools_with_different_partners_get_their_own_panels():

@@ -10,18 +10,11 @@ import pytest
 
 from raydd.results import (default_by, load, parse_baseline, query, render, results_table, summarise,
                            write_rows)
-from test_results_support import POOL_MIXED, POOL_SINGLE, SPREAD_PCT, make_row, write_sample
+from test_results_support import POOL_MIXED, POOL_SINGLE, SPREAD_PCT, make_row
 
 
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    location = tmp_path_factory.mktemp("results")
-    write_sample(location)
-    return load(str(location))
-
-
-def test_summarise_mean_std_n(sample):
-    stats = summarise(sample, ["pool_name", "kd"]).set_index(["pool_name", "kd", "student"])
+def test_summarise_mean_std_n(results_sample):
+    stats = summarise(results_sample, ["pool_name", "kd"]).set_index(["pool_name", "kd", "student"])
     mlp_kd = stats.loc[(POOL_SINGLE, True, "MLP")]
     assert mlp_kd["test_acc_mean"] == pytest.approx(0.32)
     assert mlp_kd["test_acc_std"] == pytest.approx(SPREAD_PCT / 100)
@@ -35,17 +28,17 @@ def test_summarise_single_row_has_nan_std():
     assert stats.loc[0, "test_acc_n"] == 1 and math.isnan(stats.loc[0, "test_acc_std"])
 
 
-def test_summarise_rejects_unknown_key(sample):
+def test_summarise_rejects_unknown_key(results_sample):
     with pytest.raises(ValueError, match="unknown group-by column.*colour"):
-        summarise(sample, ["colour"])
+        summarise(results_sample, ["colour"])
 
 
-def test_default_by_is_the_varying_axes(sample):
-    assert default_by(sample) == ["pool_name", "kd"]
+def test_default_by_is_the_varying_axes(results_sample):
+    assert default_by(results_sample) == ["pool_name", "kd"]
 
 
-def test_table_numbers_order_best_and_mean(sample):
-    table = results_table(sample)
+def test_table_numbers_order_best_and_mean(results_sample):
+    table = results_table(results_sample)
     assert table.students == ("ConvNet", "MLP")  # canonical order, though MLP came first
     assert table.settings == [{"pool_name": POOL_MIXED, "kd": False}, {"pool_name": POOL_MIXED, "kd": True},
                               {"pool_name": POOL_SINGLE, "kd": False}, {"pool_name": POOL_SINGLE, "kd": True}]
@@ -55,8 +48,8 @@ def test_table_numbers_order_best_and_mean(sample):
     assert table.best("ConvNet") == {0, 1} and table.best("MLP") == {1} and table.best("mean") == {1}
 
 
-def test_text_rendering_marks_best_cells(sample):
-    text = render(results_table(sample), "table")
+def test_text_rendering_marks_best_cells(results_sample):
+    text = render(results_table(results_sample), "table")
     lines = text.splitlines()
     assert lines[0].split() == ["pool_name", "kd", "ConvNet", "MLP", "mean"]
     assert lines[3].split()[:2] == [POOL_MIXED, "True"]
@@ -67,14 +60,14 @@ def test_text_rendering_marks_best_cells(sample):
     assert len(plus_minus) == 1  # every row's numbers sit in the same columns
 
 
-def test_markdown_rendering_bolds_best(sample):
-    md = render(results_table(sample), "markdown").splitlines()
+def test_markdown_rendering_bolds_best(results_sample):
+    md = render(results_table(results_sample), "markdown").splitlines()
     assert md[0] == "| pool_name | kd | ConvNet | MLP | mean |"
     assert md[3] == f"| {POOL_MIXED} | True | **52.00 ± 1.41 (2)** | **36.00 ± 1.41 (2)** | **44.00** |"
 
 
-def test_csv_and_json_carry_the_numbers(sample):
-    table = results_table(sample)
+def test_csv_and_json_carry_the_numbers(results_sample):
+    table = results_table(results_sample)
     rows = list(csv.DictReader(io.StringIO(render(table, "csv"))))
     assert rows[1]["MLP mean"] == "36.0" and rows[1]["MLP best"] == "True" and rows[1]["mean"] == "44.0"
     doc = json.loads(render(table, "json"))
@@ -84,13 +77,13 @@ def test_csv_and_json_carry_the_numbers(sample):
     assert doc["rows"][2]["cells"]["ConvNet"] == expected
 
 
-def test_unknown_format_is_an_error(sample):
+def test_unknown_format_is_an_error(results_sample):
     with pytest.raises(ValueError, match="unknown table format 'html'"):
-        render(results_table(sample), "html")
+        render(results_table(results_sample), "html")
 
 
-def test_baseline_differences(sample):
-    table = results_table(sample, baseline=parse_baseline(f"pool_name={POOL_SINGLE};kd=false"))
+def test_baseline_differences(results_sample):
+    table = results_table(results_sample, baseline=parse_baseline(f"pool_name={POOL_SINGLE};kd=false"))
     assert table.baseline == (2,)
     assert list(table.diff["MLP"]) == pytest.approx([4, 6, 0, 2])
     assert list(table.mean_diff) == pytest.approx([3, 4, 0, 1])
@@ -116,9 +109,9 @@ def test_parse_baseline_errors(spec, message):
     ({"pool_name": "ConvNet=0.5", "kd": "false"}, "matches no row"),
     ({"ipc": "1"}, "not row keys of the table"),
 ])
-def test_baseline_must_name_exactly_one_row(sample, baseline, message):
+def test_baseline_must_name_exactly_one_row(results_sample, baseline, message):
     with pytest.raises(ValueError, match=message):
-        results_table(sample, baseline=baseline)
+        results_table(results_sample, baseline=baseline)
 
 
 def test_baseline_is_taken_within_each_group_of_the_other_keys(tmp_path):
@@ -128,6 +121,18 @@ def test_baseline_is_taken_within_each_group_of_the_other_keys(tmp_path):
     table = results_table(load(str(tmp_path)), by=["ipc", "pool_name"], baseline={"pool_name": "A=1.0"})
     assert table.baseline == (0, 2)
     assert list(table.diff["MLP"]) == pytest.approx([0, 5, 0, 8])
+
+
+def test_best_is_marked_within_each_ipc_block(tmp_path):
+    # ipc 10 beats ipc 1 everywhere; the ipc-1 block still gets its own best row (B at ipc 1).
+    rows = [make_row(ipc=ipc, pool_name=pool, pool={pool.split("=")[0]: 1.0}, student="MLP", test_acc=acc)
+            for ipc, pool, acc in [(1, "A=1.0", 0.30), (1, "B=1.0", 0.35), (10, "A=1.0", 0.58), (10, "B=1.0", 0.50)]]
+    write_rows(rows, str(tmp_path))
+    table = results_table(load(str(tmp_path)), by=["ipc", "pool_name"])
+    assert table.blocks() == [[0, 1], [2, 3]]
+    assert table.best("MLP") == {1, 2} and table.best("mean") == {1, 2}
+    assert "* best per column within each ipc" in render(table, "table")
+    assert results_table(load(str(tmp_path)), by=["pool_name"]).best("MLP") == {0}  # no ipc key: one block
 
 
 def test_baseline_missing_from_a_group_is_an_error(tmp_path):
@@ -154,22 +159,22 @@ def test_single_setting_table_has_one_row():
     assert render(table, "table").splitlines()[2].startswith("all")
 
 
-def test_table_rejects_bad_metric_and_student_key(sample):
+def test_table_rejects_bad_metric_and_student_key(results_sample):
     with pytest.raises(ValueError, match="unknown metric"):
-        results_table(sample, metric="loss")
+        results_table(results_sample, metric="loss")
     with pytest.raises(ValueError, match="'student' is the table's columns"):
-        results_table(sample, by=["student"])
+        results_table(results_sample, by=["student"])
 
 
-def test_query_filters_and_checks(sample):
-    rows = query(sample, "kd and student == 'MLP'", ["pool_name", "test_acc"])
+def test_query_filters_and_checks(results_sample):
+    rows = query(results_sample, "kd and student == 'MLP'", ["pool_name", "test_acc"])
     assert list(rows.columns) == ["pool_name", "test_acc"] and len(rows) == 4
     with pytest.raises(ValueError, match="bad query expression"):
-        query(sample, "kd and and")
+        query(results_sample, "kd and and")
     with pytest.raises(ValueError, match="bad query expression.*colour"):
-        query(sample, "colour == 'red'")
+        query(results_sample, "colour == 'red'")
     with pytest.raises(ValueError, match="unknown column"):
-        query(sample, "kd", ["colour"])
+        query(results_sample, "kd", ["colour"])
 
 
 def test_teacher_axis_with_missing_teacher_and_baseline_none():

@@ -1,7 +1,7 @@
 """A ResultsTable as text: aligned plain text, Markdown, CSV or JSON.
 
-Cells read `mean ± std (n)` in percent with 2 decimals; the best cell of each column carries
-`*` (bold in Markdown); with a baseline each cell adds `[+d.dd]`, its difference to the
+Cells read `mean ± std (n)` in percent with 2 decimals; the best cell of each column, within each
+dataset and ipc, carries `*` (bold in Markdown); with a baseline each cell adds `[+d.dd]`, its difference to the
 baseline row in percentage points, and the baseline row is labelled `(baseline)`. CSV and JSON
 carry the same numbers as plain fields (percent, rounded to 4 decimals) with `best` flags.
 """
@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 
 from raydd.registry import Registry
-from raydd.results.table import ResultsTable
+from raydd.results.table import BLOCK_AXES, ResultsTable
 
 RENDERERS: Registry = Registry("table format")
 MISSING = "-"
@@ -84,9 +84,15 @@ def _grid(table: ResultsTable, marks: _Marks) -> tuple[list[str], list[list[str]
     return header, body
 
 
+def _within(table: ResultsTable) -> str:
+    axes = [a for a in BLOCK_AXES if a in table.by]
+    return f" within each {' and '.join(axes)}" if axes else ""
+
+
 def _footer(table: ResultsTable) -> str:
     covered = ", ".join(table.mean_students) or "none (no student is in every row)"
-    note = (f"{table.metric} in %, mean ± std (n) over seeds; * best per column; "
+    note = (f"{table.metric} in %, mean ± std (n) over seeds; * best per column"
+            f"{_within(table)}; "
             f"mean over students: {covered}")
     if table.baseline:
         note += "; [+d] = difference to the baseline row in percentage points"

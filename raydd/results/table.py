@@ -15,6 +15,9 @@ GRID_AXES = ("method", "dataset", "ipc", "iterations", "pool_name", "pool_warmup
              "augment", "teacher", "kd")
 # the seed paper's student order; other architectures follow in order of first appearance
 CANONICAL_STUDENTS = ("ConvNet", "MLP", "LeNet", "AlexNet", "VGG11", "ResNet18")
+# Rows are only ranked against rows of the same dataset and images-per-class budget: a larger ipc
+# always wins, and that says nothing about the settings compared (pool, KD, ...).
+BLOCK_AXES = ("dataset", "ipc")
 METRICS = ACCURACY_COLUMNS
 
 
@@ -94,12 +97,26 @@ class ResultsTable:
                 if self.by else {} for key in self.mean.index]
 
     def best(self, column: str) -> set[int]:
-        """Row positions of the highest mean in a student column (or 'mean'); ties all count."""
+        """Row positions of the highest mean in a student column (or 'mean') within each block of
+        rows sharing dataset and ipc (`BLOCK_AXES`); ties all count."""
         values = self.row_mean if column == "mean" else self.mean[column]
-        if values.isna().all():
-            return set()
-        top = np.nanmax(values.to_numpy(dtype=float))
-        return {i for i, v in enumerate(values) if np.isclose(v, top, rtol=0, atol=1e-9)}
+        values = values.to_numpy(dtype=float)
+        best: set[int] = set()
+        for rows in self.blocks():
+            block = values[rows]
+            if np.isnan(block).all():
+                continue
+            top = np.nanmax(block)
+            best |= {r for r, v in zip(rows, block) if np.isclose(v, top, rtol=0, atol=1e-9)}
+        return best
+
+    def blocks(self) -> list[list[int]]:
+        """Row positions grouped by the values of the `BLOCK_AXES` among the row keys, in row order."""
+        axes = [a for a in BLOCK_AXES if a in self.by]
+        groups: dict[tuple, list[int]] = {}
+        for row, setting in enumerate(self.settings):
+            groups.setdefault(tuple(setting[a] for a in axes), []).append(row)
+        return list(groups.values())
 
 
 def _pivot(stats: pd.DataFrame, by: list[str], value: str, students: list[str]) -> pd.DataFrame:
