@@ -170,6 +170,7 @@ def test_records_are_reproducible_from_the_seed(data):
         "MLP", None, False, None, None, 3
     )
     assert (first.val_acc, first.test_acc) == (again.val_acc, again.test_acc)
+    assert (other.val_acc, other.test_acc) != (first.val_acc, first.test_acc)  # the seed matters
     assert 0.0 <= first.test_acc <= 1.0 and 0.0 <= first.val_acc <= 1.0 and first.train_seconds > 0
     a, _ = train_student(images, labels, data, "MLP", cfg, 3, "cpu")
     b, _ = train_student(images, labels, data, "MLP", cfg, 4, "cpu")
