@@ -40,10 +40,16 @@ def cifar_shaped(per_class: int = 500) -> Dataset:
     return Dataset(info, split, split, split)
 
 
-def time_interleaved(steps, iterations: int, device: torch.device) -> list[tuple[float, float]]:
-    """Seconds per step and last loss of each stepper, alternating them so load changes hit both."""
-    for step in steps:  # warm-up: allocator, kernel caches, lazy imports
+def time_interleaved(steps, iterations: int, device: torch.device) -> tuple[list[tuple[float, float]], list[float]]:
+    """(seconds per step and last loss, warm-up seconds) of each stepper, alternating them so load
+    changes hit both. The untimed warm-up step pays allocator, kernel caches and any compilation."""
+    warmup = []
+    for step in steps:
+        _sync(device)
+        start = time.perf_counter()
         step()
+        _sync(device)
+        warmup.append(time.perf_counter() - start)
     seconds, losses = [0.0] * len(steps), [0.0] * len(steps)
     for _ in range(iterations):
         for i, step in enumerate(steps):
@@ -52,7 +58,7 @@ def time_interleaved(steps, iterations: int, device: torch.device) -> list[tuple
             losses[i] = step()
             _sync(device)
             seconds[i] += time.perf_counter() - start
-    return [(s / iterations, loss) for s, loss in zip(seconds, losses)]
+    return [(s / iterations, loss) for s, loss in zip(seconds, losses)], warmup
 
 
 def _sync(device: torch.device) -> None:
@@ -86,13 +92,13 @@ def _class_score(method, net, x_real, x_syn, c) -> float:
 def bench(method: str, args, data: Dataset, device: torch.device) -> dict:
     cfg = DistillConfig(dataset=data.info.name, method=method, ipc=args.ipc, iterations=args.iterations,
                         pool=args.arch, seed=0, batch_real=args.batch_real, init="noise",
-                        outer_loop=args.outer_loop, inner_loop=args.inner_loop)
+                        outer_loop=args.outer_loop, inner_loop=args.inner_loop, compile=args.compile)
     ours = Distiller(cfg, data, device)
     reference = ReferenceDistiller(cfg, data, ours.images.detach(), seed=0, device=device)
-    (t_ref, loss_ref), (t_ours, loss_ours) = time_interleaved([reference.step, ours.step],
-                                                               args.iterations, device)
+    ((t_ref, loss_ref), (t_ours, loss_ours)), (_, warmup) = time_interleaved(
+        [reference.step, ours.step], args.iterations, device)
     return {
-        "method": method, "plain_s": t_ref, "raydd_s": t_ours, "ratio": t_ours / t_ref,
+        "method": method, "plain_s": t_ref, "raydd_s": t_ours, "ratio": t_ours / t_ref, "warmup_s": warmup,
         "plain_loss": loss_ref, "raydd_loss": loss_ours,
         "plain_quality": quality(method, reference.images.detach(), data, args.arch, args.ipc, device),
         "raydd_quality": quality(method, ours.images.detach(), data, args.arch, args.ipc, device),
@@ -108,6 +114,8 @@ def main(argv=None) -> None:
     p.add_argument("--batch-real", type=int, default=256)
     p.add_argument("--outer-loop", type=int, default=None)
     p.add_argument("--inner-loop", type=int, default=None)
+    p.add_argument("--compile", action="store_true", help="raydd side with compile=True (warm-up column: "
+                   "its first, untimed iteration, which includes the compilation)")
     p.add_argument("--cifar-shape", action="store_true", help="random 3x32x32 10-class data")
     p.add_argument("--device", default=None, help="default: cuda for --cifar-shape when present, else cpu")
     p.add_argument("--smoke-test", action="store_true", help="tiny settings that run in seconds")
@@ -117,14 +125,16 @@ def main(argv=None) -> None:
     device = torch.device(args.device or ("cuda" if args.cifar_shape and torch.cuda.is_available() else "cpu"))
     data = cifar_shaped() if args.cifar_shape else load_dataset("digits")
     print(f"{data.info.name} on {device} ({torch.get_num_threads()} threads), {args.arch}, ipc {args.ipc}, "
-          f"batch_real {args.batch_real}, {args.iterations} timed iterations")
+          f"batch_real {args.batch_real}, {args.iterations} timed iterations, "
+          f"raydd {'compiled' if args.compile else 'eager'}")
     print(f"{'method':<6} {'plain s/it':>10} {'raydd s/it':>10} {'ratio':>6}   "
-          f"{'plain loss':>10} {'raydd loss':>10}   {'plain quality':>13} {'raydd quality':>13}")
+          f"{'plain loss':>10} {'raydd loss':>10}   {'plain quality':>13} {'raydd quality':>13}   "
+          f"{'raydd warm-up s':>15}")
     for method in args.methods.split(","):
         r = bench(method, args, data, device)
         print(f"{r['method']:<6} {r['plain_s']:>10.3f} {r['raydd_s']:>10.3f} {r['ratio']:>6.2f}   "
               f"{r['plain_loss']:>10.4f} {r['raydd_loss']:>10.4f}   "
-              f"{r['plain_quality']:>13.4f} {r['raydd_quality']:>13.4f}", flush=True)
+              f"{r['plain_quality']:>13.4f} {r['raydd_quality']:>13.4f}   {r['warmup_s']:>15.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -84,6 +84,7 @@ BAD = [
     ("distill: {iterations: ten}", "distill.iterations: must be an integer, got 'ten'"),
     ("distill: {init: zeros}", "distill.init: unknown init 'zeros'"),
     ("distill: [dc]", "distill: must be a mapping of settings"),
+    ("distill: {compile: please}", "distill.compile: must be true or false, got 'please'"),
     # pools
     ("grid: {pool: [{archs: [ConvNet, LeNet], probabilities: [0.5, 0.4]}]}",
      "grid.pool[0].probabilities: sums to 0.9, not 1"),
@@ -237,6 +238,13 @@ def test_a_good_file_expands_to_its_grid_with_resolved_configs() -> None:
     r = spec.resources
     assert (r.trial_cpu, r.evaluators, r.evaluator_cpu, r.max_failures, r.checkpoint_every) == (1, 2, 0.5, 2, 25)
     assert spec.source == good_raw()
+
+
+def test_compile_is_a_distill_setting_every_point_gets() -> None:
+    raw = good_raw()
+    raw["distill"]["compile"] = True
+    assert all(p.config.compile for p in parse_spec(raw).points)
+    assert not any(p.config.compile for p in parse_spec(good_raw()).points)
 
 
 def test_defaults_fill_what_the_file_leaves_out() -> None:

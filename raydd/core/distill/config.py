@@ -62,6 +62,7 @@ class DistillConfig:
     distance: str = "dc"  # gradient distance (DC/DSA): dc | mse | cos
     dsa_strategy: str = "color_crop_cutout_flip_scale_rotate"  # DSA/DM; ops as in the DSA code
     bn_batch_per_class: int = 16  # real images per class that set BatchNorm running stats (DC code)
+    compile: bool = False  # torch.compile the first-order passes (raydd/core/distill/compiled.py)
 
     def __post_init__(self) -> None:
         if self.pool is None:
@@ -101,6 +102,8 @@ class DistillConfig:
         for name in ("outer_loop", "inner_loop"):
             if getattr(self, name) is not None:
                 _require_int(name, getattr(self, name), 1)
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"compile must be true or false, got {self.compile!r}")
         for name in ("momentum_img", "momentum_net"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:

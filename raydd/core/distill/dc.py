@@ -7,7 +7,8 @@ distances, then (except after the last step) train the net `inner_loop` epochs o
 Speed, measured on CPU (see benchmarks/bench_distill.py): the real-side gradients run class by
 class (vmap over classes turns conv weight-gradients into slow grouped convolutions on CPU), the
 synthetic side is one `vmap(grad)` over classes (2x faster there, and its double backward runs
-once), and nothing reads a value back to the host until the iteration's loss.
+once), and nothing reads a value back to the host until the iteration's loss. With `compile=True`
+the real side and the inner loop run through `torch.compile` (see compiled.py).
 """
 
 from __future__ import annotations
@@ -47,9 +48,10 @@ def freeze_batchnorm_on_real(run: "Distiller", net: nn.Module) -> None:
 def real_gradients(run: "Distiller", net: nn.Module, params: list[torch.Tensor],
                    real: list[torch.Tensor], weights: torch.Tensor) -> list[torch.Tensor]:
     """Per-class gradients of the weighted CE, stacked [K, *param_shape]."""
+    forward = run.first_order(net)
     per_class = []
     for c, x in enumerate(real):
-        loss = (F.cross_entropy(net(x), run.class_labels[c].expand(x.shape[0]), reduction="none")
+        loss = (F.cross_entropy(forward(x), run.class_labels[c].expand(x.shape[0]), reduction="none")
                 * weights[c]).sum()
         per_class.append(torch.autograd.grad(loss, params))
     return [torch.stack(g) for g in zip(*per_class)]
@@ -85,6 +87,7 @@ def _train_net_on_synthetic(run: "Distiller", net: nn.Module, optimizer: torch.o
                             augment: bool) -> None:
     """`inner_loop` epochs of SGD on the synthetic set (batch_train per step), as DC's `epoch`."""
     net.train()
+    forward = run.first_order(net)
     images, labels = run.images.detach(), run.labels
     total, batch = len(labels), run.cfg.batch_train
     for _ in range(run.cfg.inner_loop):
@@ -97,7 +100,7 @@ def _train_net_on_synthetic(run: "Distiller", net: nn.Module, optimizer: torch.o
             if augment:  # DSA trains the inner net on augmented images, parameters per image
                 x = run.dsa.apply(x, run.dsa.sample(len(x), run.augment_generator))
             optimizer.zero_grad(set_to_none=True)
-            F.cross_entropy(net(x), y).backward()
+            F.cross_entropy(forward(x), y).backward()
             optimizer.step()
 
 

@@ -18,6 +18,7 @@ import torch
 
 from raydd.core.archs import build_net
 from raydd.core.augment import DSA
+from raydd.core.distill.compiled import compiled, require_compile
 from raydd.core.distill.config import DistillConfig
 from raydd.core.distill.matching import DISTANCES
 from raydd.core.distill.methods import METHODS
@@ -48,6 +49,8 @@ class Distiller:
         self.real_images = data.train.images.to(self.device)
         self.sampler = ClassSampler(data.train.labels.to(self.device), self.num_classes)
         _check_ipc(cfg, self.sampler)
+        if cfg.compile:
+            require_compile(self.device.type)
         self.dsa = DSA(cfg.dsa_strategy)
         self.class_labels = torch.arange(self.num_classes, device=self.device)
         self.labels = self.class_labels.repeat_interleave(cfg.ipc)
@@ -85,6 +88,10 @@ class Distiller:
         self.archs_drawn.append(arch)
         self.wall_seconds += time.perf_counter() - start
         return value
+
+    def first_order(self, fn):
+        """`fn` compiled when the run compiles (first-order passes only), else `fn` itself."""
+        return compiled(fn) if self.cfg.compile else fn
 
     @contextlib.contextmanager
     def _ambient_rng(self) -> Iterator[None]:

@@ -25,6 +25,7 @@ def distribution_matching_iteration(run: "Distiller", net: nn.Module) -> torch.T
     for p in net.parameters():
         p.requires_grad_(False)
     k, ipc = run.num_classes, run.cfg.ipc
+    embed = run.first_order(net.embed)
     idx, weights = run.sampler.sample(run.cfg.batch_real, run.data_generator)
     syn = run.images.view(k, ipc, *run.images.shape[1:])
     draws = [run.dsa.sample(1, run.augment_generator) for _ in range(k)]
@@ -32,11 +33,11 @@ def distribution_matching_iteration(run: "Distiller", net: nn.Module) -> torch.T
     syn = torch.cat([run.dsa.apply(s, d) for s, d in zip(syn, draws)])
     with torch.no_grad():
         if has_batchnorm(net):
-            emb_real = net.embed(real).view(k, idx.shape[1], -1)
+            emb_real = embed(real).view(k, idx.shape[1], -1)
         else:
-            emb_real = torch.stack([net.embed(chunk) for chunk in real.split(idx.shape[1])])
+            emb_real = torch.stack([embed(chunk) for chunk in real.split(idx.shape[1])])
         mean_real = (emb_real * weights[..., None]).sum(1)
-    mean_syn = net.embed(syn).view(k, ipc, -1).mean(1)
+    mean_syn = embed(syn).view(k, ipc, -1).mean(1)
     loss = ((mean_real - mean_syn) ** 2).sum()
     # grad w.r.t. the images only: backward() would also fill the net's .grad for nothing.
     run.images.grad = torch.autograd.grad(loss, run.images)[0]
