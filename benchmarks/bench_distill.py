@@ -4,15 +4,19 @@
     python benchmarks/bench_distill.py --ipc 10 --outer-loop 2 --inner-loop 10
     python benchmarks/bench_distill.py --cifar-shape   # random 3x32x32, 10 classes (GPU if present)
     python benchmarks/bench_distill.py --smoke-test    # seconds; CI
+    python benchmarks/bench_distill.py --methods dc --arch ConvNetW32 --iterations 200 --evaluate 3
 
 Both sides start from the same synthetic images with the same settings. Quality is shown as the
 matching loss of each final set on fixed nets that neither side trained with (lower is better):
 the DC distance against all real images of each class for DC/DSA, the embedding distance for DM.
+With `--evaluate N`, each final set also trains the distillation architecture N times (raydd's
+evaluation protocol, `--eval-epochs`), and the test accuracy of both sets is printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -27,6 +31,7 @@ from reference_dc import ReferenceDistiller  # noqa: E402
 from raydd.core.archs import build_net  # noqa: E402
 from raydd.core.datasets import Dataset, DatasetInfo, Split, load_dataset  # noqa: E402
 from raydd.core.distill import DISTANCES, DistillConfig, Distiller  # noqa: E402
+from raydd.core.evaluate import EvalConfig, evaluate_student  # noqa: E402
 
 QUALITY_NETS = 2  # fixed nets each final set is scored on
 
@@ -89,6 +94,14 @@ def _class_score(method, net, x_real, x_syn, c) -> float:
     return float(DISTANCES.get("dc")([t[None] for t in g[0]], [t[None] for t in g[1]]))
 
 
+def accuracy_of_set(images: torch.Tensor, labels: torch.Tensor, data: Dataset, args, device) -> str:
+    """Mean ± std test accuracy (%) of the distillation architecture trained on the set."""
+    cfg = EvalConfig(epochs=args.eval_epochs)
+    accs = [100 * evaluate_student(images.detach().cpu(), labels.cpu(), data, args.arch, cfg, seed, device).test_acc
+            for seed in range(args.evaluate)]
+    return f"{statistics.mean(accs):.2f} ± {statistics.stdev(accs) if len(accs) > 1 else 0.0:.2f}"
+
+
 def bench(method: str, args, data: Dataset, device: torch.device) -> dict:
     cfg = DistillConfig(dataset=data.info.name, method=method, ipc=args.ipc, iterations=args.iterations,
                         pool=args.arch, seed=0, batch_real=args.batch_real, init="noise",
@@ -102,6 +115,8 @@ def bench(method: str, args, data: Dataset, device: torch.device) -> dict:
         "plain_loss": loss_ref, "raydd_loss": loss_ours,
         "plain_quality": quality(method, reference.images.detach(), data, args.arch, args.ipc, device),
         "raydd_quality": quality(method, ours.images.detach(), data, args.arch, args.ipc, device),
+        "plain_test": accuracy_of_set(reference.images, reference.labels, data, args, device) if args.evaluate else "",
+        "raydd_test": accuracy_of_set(ours.images, ours.labels, data, args, device) if args.evaluate else "",
     }
 
 
@@ -116,12 +131,16 @@ def main(argv=None) -> None:
     p.add_argument("--inner-loop", type=int, default=None)
     p.add_argument("--compile", action="store_true", help="raydd side with compile=True (warm-up column: "
                    "its first, untimed iteration, which includes the compilation)")
+    p.add_argument("--evaluate", type=int, default=0, metavar="N",
+                   help="train the distillation architecture N times on each final set; print test accuracy")
+    p.add_argument("--eval-epochs", type=int, default=300, help="epochs per evaluation training")
     p.add_argument("--cifar-shape", action="store_true", help="random 3x32x32 10-class data")
     p.add_argument("--device", default=None, help="default: cuda for --cifar-shape when present, else cpu")
     p.add_argument("--smoke-test", action="store_true", help="tiny settings that run in seconds")
     args = p.parse_args(argv)
     if args.smoke_test:
         args.arch, args.iterations, args.batch_real = "ConvNetW32", 1, 8
+        args.evaluate, args.eval_epochs = 1, 2
     device = torch.device(args.device or ("cuda" if args.cifar_shape and torch.cuda.is_available() else "cpu"))
     data = cifar_shaped() if args.cifar_shape else load_dataset("digits")
     print(f"{data.info.name} on {device} ({torch.get_num_threads()} threads), {args.arch}, ipc {args.ipc}, "
@@ -135,6 +154,9 @@ def main(argv=None) -> None:
         print(f"{r['method']:<6} {r['plain_s']:>10.3f} {r['raydd_s']:>10.3f} {r['ratio']:>6.2f}   "
               f"{r['plain_loss']:>10.4f} {r['raydd_loss']:>10.4f}   "
               f"{r['plain_quality']:>13.4f} {r['raydd_quality']:>13.4f}   {r['warmup_s']:>15.1f}", flush=True)
+        if args.evaluate:
+            print(f"{'':<6} test accuracy % of {args.arch} over {args.evaluate} trainings of {args.eval_epochs} "
+                  f"epochs: plain {r['plain_test']}, raydd {r['raydd_test']}", flush=True)
 
 
 if __name__ == "__main__":

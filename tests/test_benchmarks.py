@@ -17,3 +17,4 @@ def test_distill_benchmark_smoke_test_prints_both_loops_and_their_ratio():
     for method in ("dc", "dsa", "dm"):
         assert method in out
     assert "plain" in out and "ratio" in out
+    assert out.count("test accuracy") == 3  # --evaluate: both final sets trained, per method

@@ -27,7 +27,8 @@ class CompileUnavailable(RuntimeError):
 
 @functools.lru_cache(maxsize=None)
 def require_compile(device_type: str) -> None:
-    """Compile a one-line function on `device_type`, or raise `CompileUnavailable` saying why.
+    """Compile a one-line function on `device_type`, or raise `CompileUnavailable` saying why;
+    also lifts Dynamo's recompile limit to `RECOMPILE_LIMIT` for the run's many graphs.
 
     Runs before the distillation starts, so a machine without a working compiler fails in seconds
     with a clear message instead of at the first matching step.
