@@ -29,3 +29,19 @@ def results_sample(tmp_path_factory):
     location = tmp_path_factory.mktemp("results")
     write_sample(location)
     return load(str(location))
+
+
+@pytest.fixture
+def broken_cpp_compiler():
+    """Inductor pointed at a C++ compiler that does not exist, with nothing cached to fall back on."""
+    import torch._dynamo
+    import torch._inductor.config as inductor_config
+
+    from raydd.core.distill.compiled import require_compile
+
+    torch._dynamo.reset()
+    require_compile.cache_clear()
+    with inductor_config.patch({"cpp.cxx": ("/nonexistent/c++",), "fx_graph_cache": False}):
+        yield
+    torch._dynamo.reset()
+    require_compile.cache_clear()

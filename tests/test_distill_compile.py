@@ -49,20 +49,6 @@ def test_compile_flag_is_recorded_and_validated():
         DistillConfig(compile="yes")
 
 
-@pytest.fixture
-def broken_cpp_compiler():
-    """Inductor pointed at a C++ compiler that does not exist, with nothing cached to fall back on."""
-    import torch._dynamo
-    import torch._inductor.config as inductor_config
-
-    torch._dynamo.reset()
-    compiled_module.require_compile.cache_clear()
-    with inductor_config.patch({"cpp.cxx": ("/nonexistent/c++",), "fx_graph_cache": False}):
-        yield
-    torch._dynamo.reset()
-    compiled_module.require_compile.cache_clear()
-
-
 def test_missing_compiler_fails_before_any_step(digits, broken_cpp_compiler):
     with pytest.raises(compiled_module.CompileUnavailable, match="cannot build kernels on cpu"):
         Distiller(DistillConfig(compile=True, **SMALL), digits, "cpu")

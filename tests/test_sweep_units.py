@@ -193,6 +193,21 @@ def test_submit_prints_every_problem_and_exits_2_before_ray(tmp_path, monkeypatc
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_local_sweep_with_compile_and_no_compiler_fails_before_ray(tmp_path, monkeypatch, broken_cpp_compiler):
+    import ray
+
+    from raydd.cli.sweep_cmd import sweep
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(ray, "init", lambda *a, **k: (_ for _ in ()).throw(AssertionError("Ray started")))
+    raw = tiny_sweep("compiled", str(tmp_path / "runs"))
+    raw["distill"]["compile"] = True
+    result = CliRunner().invoke(sweep, ["submit", str(write_sweep(tmp_path, raw))])
+    assert result.exit_code == 1, result.output
+    assert "compile=True, but torch.compile cannot build kernels on cpu" in result.output
+    assert not (tmp_path / "runs").exists()
+
+
 def test_where_submit_runs(monkeypatch):
     from raydd.cli.sweep_cmd import _job_address
 

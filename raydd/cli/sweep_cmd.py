@@ -35,13 +35,34 @@ def _job_address(address: str | None, in_job: bool) -> str | None:
     return address if address and address.startswith(("http://", "https://")) else None
 
 
+def _runs_here(in_job: bool) -> bool:
+    """True when the sweep starts its own local Ray instance, so its trials run on this machine."""
+    return not (in_job or os.environ.get("RAY_ADDRESS"))
+
+
 def _start_ray(in_job: bool) -> None:
     import ray
 
-    if in_job or os.environ.get("RAY_ADDRESS"):
-        ray.init()  # attach to the cluster the job (or RAY_ADDRESS) names
-    else:
+    if _runs_here(in_job):
         ray.init(include_dashboard=False)
+    else:
+        ray.init()  # attach to the cluster the job (or RAY_ADDRESS) names
+
+
+def _check_compile_here(spec, in_job: bool) -> None:
+    """A local sweep with `compile: true` needs torch.compile to work on this machine: check it
+    before Ray starts. On a cluster the trials' own nodes decide, and a trial reports the error."""
+    if not (_runs_here(in_job) and any(p.config.compile for p in spec.points)):
+        return
+    import torch
+
+    from raydd.core.distill.compiled import CompileUnavailable, require_compile
+
+    device = "cuda" if spec.resources.trial_gpu > 0 and torch.cuda.is_available() else "cpu"
+    try:
+        require_compile(device)
+    except CompileUnavailable as err:
+        raise click.ClickException(str(err)) from None
 
 
 def _print_summary(outcome) -> None:
@@ -120,6 +141,7 @@ def submit(spec_path: str, storage: str | None, address: str | None, wait: bool,
         check_same_experiment(spec)  # before Ray starts: nothing is touched on a conflict
     except SweepConflictError as err:
         raise click.ClickException(str(err)) from None
+    _check_compile_here(spec, in_job)
     _start_ray(in_job)
     click.echo(f"sweep {spec.name}: {len(spec.points)} trial(s) -> {spec.storage}/{spec.name}")
     _finish(run_sweep(spec, echo=click.echo))
@@ -143,6 +165,7 @@ def resume(name: str, storage: str, address: str | None, wait: bool, in_job: boo
     from raydd.sweep.runner import load_stored_spec, run_sweep
 
     spec = load_stored_spec(name, storage)
+    _check_compile_here(spec, in_job)
     _start_ray(in_job)
     _finish(run_sweep(spec, resume=True, echo=click.echo))
 
