@@ -1,9 +1,10 @@
 """A ResultsTable as text: aligned plain text, Markdown, CSV or JSON.
 
 Cells read `mean ± std (n)` in percent with 2 decimals; the best cell of each column, within each
-dataset and ipc, carries `*` (bold in Markdown); with a baseline each cell adds `[+d.dd]`, its difference to the
-baseline row in percentage points, and the baseline row is labelled `(baseline)`. CSV and JSON
-carry the same numbers as plain fields (percent, rounded to 4 decimals) with `best` flags.
+dataset and ipc, carries `*` (bold in Markdown); with a baseline each cell adds `[+d.dd]`, its
+difference to the baseline row in percentage points, and the baseline row is labelled
+`(baseline)`. CSV and JSON carry the same numbers as plain fields (percent, rounded to 4 decimals)
+with `best` flags.
 """
 
 from __future__ import annotations
