@@ -16,7 +16,6 @@ evaluation protocol, `--eval-epochs`), and the test accuracy of both sets is pri
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -31,7 +30,7 @@ from reference_dc import ReferenceDistiller  # noqa: E402
 from raydd.core.archs import build_net  # noqa: E402
 from raydd.core.datasets import Dataset, DatasetInfo, Split, load_dataset  # noqa: E402
 from raydd.core.distill import DISTANCES, DistillConfig, Distiller  # noqa: E402
-from raydd.core.evaluate import EvalConfig, evaluate_student  # noqa: E402
+from raydd.core.evaluate import EvalConfig, evaluate_student, summarise_records  # noqa: E402
 
 QUALITY_NETS = 2  # fixed nets each final set is scored on
 
@@ -95,11 +94,13 @@ def _class_score(method, net, x_real, x_syn, c) -> float:
 
 
 def accuracy_of_set(images: torch.Tensor, labels: torch.Tensor, data: Dataset, args, device) -> str:
-    """Mean ± std test accuracy (%) of the distillation architecture trained on the set."""
+    """`mean ± std (n)` test accuracy (%) of the distillation architecture trained on the set, as
+    `raydd evaluate` prints it."""
     cfg = EvalConfig(epochs=args.eval_epochs)
-    accs = [100 * evaluate_student(images.detach().cpu(), labels.cpu(), data, args.arch, cfg, seed, device).test_acc
-            for seed in range(args.evaluate)]
-    return f"{statistics.mean(accs):.2f} ± {statistics.stdev(accs) if len(accs) > 1 else 0.0:.2f}"
+    records = [evaluate_student(images.detach().cpu(), labels.cpu(), data, args.arch, cfg, seed, device)
+               for seed in range(args.evaluate)]
+    (summary,) = summarise_records(records)
+    return summary.cell()
 
 
 def bench(method: str, args, data: Dataset, device: torch.device) -> dict:
