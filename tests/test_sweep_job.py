@@ -17,13 +17,24 @@ from sweep_support import expected_keys, row_keys, tiny_sweep, write_sweep
 BIN = Path(sys.executable).parent
 PORT_OPTIONS = ("port", "dashboard-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
                 "metrics-export-port", "runtime-env-agent-port", "node-manager-port",
-                "object-manager-port", "ray-client-server-port", "min-worker-port")
+                "object-manager-port", "ray-client-server-port")
+WORKER_PORTS = 200
 
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _cluster_ports() -> dict[str, int]:
+    """A free port per Ray component, and a worker port range that holds none of them: Ray refuses
+    to start when a component's port falls inside the worker range."""
+    ports = {name: _free_port() for name in PORT_OPTIONS}
+    low = _free_port()
+    while low + WORKER_PORTS > 65535 or any(low <= p <= low + WORKER_PORTS for p in ports.values()):
+        low = _free_port()
+    return {**ports, "min-worker-port": low, "max-worker-port": low + WORKER_PORTS}
 
 
 def _env() -> dict:
@@ -37,16 +48,16 @@ def _env() -> dict:
 def ray_cluster(tmp_path_factory):
     """`ray start --head` in its own session; the whole session is stopped afterwards (no `ray stop`,
     which would stop every Ray on the machine)."""
-    ports = {name: _free_port() for name in PORT_OPTIONS}
-    ports["max-worker-port"] = ports["min-worker-port"] + 200
+    ports = _cluster_ports()
     temp_dir = tmp_path_factory.mktemp("ray")
     command = [str(BIN / "ray"), "start", "--head", "--block", "--num-cpus=2", "--include-dashboard=true",
                "--dashboard-host=127.0.0.1", f"--temp-dir={temp_dir}"] + [f"--{k}={v}" for k, v in ports.items()]
-    head = subprocess.Popen(command, env=_env(), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = temp_dir / "ray-start.log"  # quoted in the error if the head fails to come up
+    with open(log, "wb") as out:
+        head = subprocess.Popen(command, env=_env(), start_new_session=True, stdout=out, stderr=subprocess.STDOUT)
     address = f"http://127.0.0.1:{ports['dashboard-port']}"
     try:
-        _wait_for(address, head)
+        _wait_for(address, head, log)
         yield address
     finally:
         for sig, pause in ((signal.SIGTERM, 5), (signal.SIGKILL, 0)):
@@ -58,11 +69,12 @@ def ray_cluster(tmp_path_factory):
         head.wait(timeout=30)
 
 
-def _wait_for(address: str, head: subprocess.Popen, timeout_s: float = 120) -> None:
+def _wait_for(address: str, head: subprocess.Popen, log, timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if head.poll() is not None:
-            raise RuntimeError(f"ray start exited with {head.returncode}")
+            tail = log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"ray start exited with {head.returncode}; its output ends:\n{tail}")
         try:
             urllib.request.urlopen(f"{address}/api/version", timeout=2)
             return
