@@ -1,0 +1,35 @@
+"""The golden outputs of tests/golden_cases.py hold (see there for what they pin and why)."""
+
+import json
+
+import pytest
+import torch
+
+from golden_cases import ATOL, CASES, EXPECTED, RTOL
+
+EXPECTED_VALUES = json.loads(EXPECTED.read_text())
+
+
+def test_every_case_has_an_expectation():
+    assert sorted(EXPECTED_VALUES) == sorted(CASES)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_golden(name):
+    got, expected = CASES[name](), EXPECTED_VALUES[name]
+    assert sorted(got) == sorted(expected)
+    for key, value in expected.items():
+        if key == "archs":
+            assert got[key] == value
+        else:
+            torch.testing.assert_close(torch.tensor(got[key], dtype=torch.float64),
+                                       torch.tensor(value, dtype=torch.float64), rtol=RTOL, atol=ATOL,
+                                       msg=lambda m: f"{name}.{key}: {m}")
+
+
+def test_checksum_sees_a_small_change():
+    from golden_cases import checksum
+
+    x = torch.randn(1000, generator=torch.Generator().manual_seed(1))
+    a, b = torch.tensor(checksum(x)), torch.tensor(checksum(x * (1 + 1e-3)))
+    assert not torch.allclose(a, b, rtol=RTOL, atol=ATOL)
