@@ -137,8 +137,9 @@ def test_job_entry_needs_the_spec_under_the_working_dir(tmp_path):
     assert spec_argument(str(tmp_path / "wd" / "s.yaml"), str(tmp_path / "wd")) == "s.yaml"
     with pytest.raises(ValueError, match="outside"):
         spec_argument(str(tmp_path / "s.yaml"), str(tmp_path / "wd"))
-    env = job_runtime_env(str(tmp_path))
-    assert env["env_vars"]["RAY_JOB_STOP_SIGNAL"] == "SIGINT" and ".venv" in env["excludes"]
+    env = job_runtime_env(str(tmp_path / "working_dir.zip"))
+    assert env["env_vars"]["RAY_JOB_STOP_SIGNAL"] == "SIGINT"
+    assert env["working_dir"] == str(tmp_path / "working_dir.zip") and "excludes" not in env
 
 
 # ---- stopping ----------------------------------------------------------------------------------
