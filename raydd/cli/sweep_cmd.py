@@ -92,9 +92,24 @@ def _finish(outcome) -> None:
 
 
 def _run_as_job(args: list[str], address: str, name: str, storage: str, wait: bool) -> None:
-    from raydd.sweep.jobs import follow_job, submit_job
+    from ray.exceptions import AuthenticationError
 
-    job_id = submit_job(args, address, name=name, storage_location=storage)
+    from raydd.sweep.jobs import follow_job, submit_job
+    from raydd.sweep.upload import UploadError
+
+    try:
+        job_id = submit_job(args, address, name=name, storage_location=storage, echo=click.echo)
+    except UploadError as err:
+        raise click.ClickException(str(err)) from None
+    except AuthenticationError as err:
+        reason = " ".join(err.message.split())  # Ray's message spans lines
+        raise click.ClickException(
+            f"the Ray cluster at {address} refused this client ({reason}); it uses token "
+            "authentication: set RAY_AUTH_MODE=token and put the cluster's token in ~/.ray/auth_token "
+            "(or RAY_AUTH_TOKEN_PATH), see README 'On a cluster'") from None
+    except ConnectionError as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise click.ClickException(f"cannot reach the Ray cluster at {address}: {first}") from None
     click.echo(f"submitted Ray Job {job_id} to {address}")
     if not wait:
         click.echo(f"follow it with: ray job logs --address {address} --follow {job_id}")
