@@ -65,7 +65,7 @@ def show(location: str, by: str | None, fmt: str, baseline: tuple[str, ...], met
 @results.command("query")
 @click.argument("location")
 @click.option("--where", required=True, metavar="EXPR",
-              help="pandas DataFrame.query expression, e.g. \"kd and student == 'MLP' and ipc == 10\".")
+              help="Filter over the columns, e.g. \"kd and student == 'MLP' and ipc in [1, 10]\" (comparisons, in, and/or/not, arithmetic; never run as code).")
 @click.option("--out", default=None, metavar="FILE",
               help="Write the rows to FILE.csv or FILE.parquet instead of printing.")
 @click.option("--columns", default=None, metavar="C1,C2", help="Comma-separated columns to keep.")
