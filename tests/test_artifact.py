@@ -109,3 +109,47 @@ def test_labels_must_give_ipc_per_class(tmp_path):
 
 def test_artifact_error_is_a_value_error():
     assert issubclass(ArtifactError, ValueError)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"ipc": "two"}, "'ipc' must be a positive integer, got 'two'"),
+    ({"ipc": True}, "'ipc' must be a positive integer"),
+    ({"method": 3}, "'method' must be a string"),
+    ({"dataset": "digits"}, "'dataset' must be an object"),
+    ({"dataset": {"name": "digits"}}, "dataset.channels must be a positive integer, got None"),
+])
+def test_a_hand_edited_meta_is_named_not_a_crash(tmp_path, change, message):
+    out = save_synset(make_synset(), tmp_path / "set")
+    meta = json.loads((out / "meta.json").read_text())
+    meta.update(change)
+    (out / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match=message):
+        load_synset(out)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("mean", [0.5, 0.5], "dataset.mean must be 1 finite number"),
+    ("std", "wide", "dataset.std must be 1 finite number"),
+    ("num_classes", -3, "dataset.num_classes must be a positive integer"),
+    ("class_names", ["a"], "dataset.class_names must be 3 strings"),
+])
+def test_a_hand_edited_dataset_entry_is_named(tmp_path, field, value, message):
+    out = save_synset(make_synset(), tmp_path / "set")
+    meta = json.loads((out / "meta.json").read_text())
+    meta["dataset"][field] = value
+    (out / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match=message):
+        load_synset(out)
+
+
+def test_meta_json_is_strict_both_ways(tmp_path):
+    synset = make_synset()
+    bad = SyntheticSet(synset.images, synset.labels, {**synset.meta, "final_loss": float("nan")})
+    with pytest.raises(ArtifactError, match="non-finite numbers at final_loss"):
+        save_synset(bad, tmp_path / "nan")
+    assert not (tmp_path / "nan").exists()
+    out = save_synset(synset, tmp_path / "set")
+    text = (out / "meta.json").read_text()
+    (out / "meta.json").write_text(text.replace('"final_loss": 1.0', '"final_loss": NaN'))
+    with pytest.raises(ArtifactError, match="not valid JSON: NaN is not a JSON number"):
+        load_synset(out)

@@ -8,6 +8,8 @@ import sys
 
 import click
 
+from raydd.cli.errors import ErrorBoundary
+
 DEFAULT_STORAGE = "./runs"
 STORAGE_HELP = f"Storage root (local path or s3://...); default: the sweep file's, else {DEFAULT_STORAGE}."
 ADDRESS_HELP = ("Ray dashboard address (http://HEAD:8265): submit as a Ray Job there. "
@@ -105,7 +107,7 @@ def _run_as_job(args: list[str], address: str, name: str, storage: str, wait: bo
         sys.exit(1)
 
 
-@click.group()
+@click.group(cls=ErrorBoundary)
 def sweep() -> None:
     """Run a sweep file on Ray: every grid point a Tune trial, every set evaluated on an actor pool."""
 

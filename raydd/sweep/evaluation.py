@@ -8,12 +8,12 @@ presence is the job's done-marker.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import ray
 
+from raydd import strict_json
 from raydd.sweep import artifacts, storage
 from raydd.sweep.context import SweepContext
 
@@ -58,7 +58,7 @@ def record_rows(record, job: EvalJob, context: SweepContext, synset_meta: dict) 
     point = context.point(job.trial_key)
     cfg, evaluation = point.config, context.spec.evaluation
     synset_uri = context.paths.synset(job.trial_key)
-    recipe = {"sweep": json.loads(context.spec_json), "trial": job.trial_key,
+    recipe = {"sweep": strict_json.loads(context.spec_json), "trial": job.trial_key,
               "axes": {k: str(v) for k, v in point.axes.items()}, "distill": cfg.to_dict()}
     return [{
         "sweep": context.name, "trial_id": job.trial_key, "method": cfg.method,
@@ -71,7 +71,7 @@ def record_rows(record, job: EvalJob, context: SweepContext, synset_meta: dict) 
         "distill_seconds": float(synset_meta.get("wall_seconds") or 0.0), "synset_uri": synset_uri,
         "grid_png_uri": storage.join(synset_uri, "grid.png"), "epochs": evaluation.config.resolved_epochs,
         "augment": evaluation.config.augment, "created_at": datetime.now(timezone.utc),
-        "raydd_version": __version__, "config_json": json.dumps(recipe, default=str),
+        "raydd_version": __version__, "config_json": strict_json.dumps(recipe, default=str),
     }]
 
 
