@@ -101,7 +101,7 @@ def test_a_jobs_rows_are_written_once(tiny_spec):
     from raydd.core.evaluate import EvalRecord
     from raydd.results import load
     from raydd.sweep.context import SweepContext
-    from raydd.sweep.evaluation import EvalJob, done_job_names, record_rows, write_rows_once
+    from raydd.sweep.evaluation import EvalJob, job_states, record_rows, write_rows_once
 
     paths = SweepPaths.of(tiny_spec.storage, tiny_spec.name)
     context = SweepContext.build(tiny_spec, paths.root)
@@ -110,13 +110,13 @@ def test_a_jobs_rows_are_written_once(tiny_spec):
     record = EvalRecord("MLP", "ConvNetW32", True, 0.5, 2.0, 0, 0.4, 0.35, 1.5)
     rows = record_rows(record, job, context, {"wall_seconds": 3.0})
     target = paths.result_file(job.name)
-    assert write_rows_once(rows, target) is True
+    assert write_rows_once(rows, target, job, paths) is True
     retried = record_rows(dataclasses.replace(record, test_acc=0.9), job, context, {})
-    assert write_rows_once(retried, target) is False
+    assert write_rows_once(retried, target, job, paths) is False
     df = load(paths.results)
     assert len(df) == 1 and df["test_acc"].iloc[0] == 0.35
     assert (df["trial_id"].iloc[0], df["distill_seconds"].iloc[0], df["pool_name"].iloc[0]) == (key, 3.0, "ConvNetW32=1.0")
-    assert done_job_names(context) == {job.name}
+    assert [name for name, state in job_states(context).items() if state is None] == [job.name]
 
 
 def test_injected_crashes_happen_once(tmp_path):

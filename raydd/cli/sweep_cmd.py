@@ -216,6 +216,8 @@ def status(name: str, storage: str) -> None:
         click.echo(f"  {state:8s} {key}")
     click.echo(f"evaluations: {s.evaluations_done} done, {s.evaluations_pending} pending "
                f"(of {s.evaluations_total})")
+    for location, problem in s.bad_results.items():
+        click.echo(f"  bad result file {location}: {problem} (resume moves it aside and redoes its job)")
     if s.stop_requested:
         click.echo("a stop was requested")
     if s.job:

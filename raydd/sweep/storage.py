@@ -13,6 +13,7 @@ Layout of one sweep (`SweepPaths`):
     <storage>/<name>/synsets/<trial_key>/teachers/seed<k>.pt   the shared KD teacher per eval seed
     <storage>/<name>/trials/<trial_key>.done         a trial distilled its set and handed it over
     <storage>/<name>/results/<job>.parquet           the rows of one evaluation job (name = job)
+    <storage>/<name>/quarantine/<job>.parquet.<time> a bad result file, moved aside (never deleted)
     <storage>/<name>/STOP                            a stop request (`raydd sweep stop`)
     <storage>/<name>/job.json                        the Ray Job that runs the sweep, if any
 """
@@ -90,6 +91,14 @@ def delete(location: str) -> None:
         fs.delete_file(path)
 
 
+def move(source: str, target: str) -> None:
+    """Move a file (a rename locally; copy then delete on an object store)."""
+    fs, path = filesystem_for(source)
+    _, target_path = filesystem_for(target)
+    fs.create_dir(target_path.rsplit("/", 1)[0], recursive=True)
+    fs.move(path, target_path)
+
+
 def list_names(location: str) -> list[str]:
     """Names directly under a directory (visible ones only); empty when it does not exist."""
     fs, path = filesystem_for(location)
@@ -121,6 +130,12 @@ class SweepPaths:
 
     @classmethod
     def of(cls, storage: str, name: str) -> "SweepPaths":
+        """The sweep `name` under `storage`; a name that is not one (`..`, `a/b`) is a ValueError."""
+        from raydd.spec import name_problem
+
+        problem = name_problem(name)
+        if problem:
+            raise ValueError(f"sweep name {problem}")
         return cls(join(absolute(storage), name))
 
     @property
@@ -158,6 +173,9 @@ class SweepPaths:
 
     def result_file(self, job_name: str) -> str:
         return join(self.results, f"{job_name}.parquet")
+
+    def quarantined(self, name: str) -> str:
+        return join(self.root, "quarantine", name)
 
 
 TUNE_DIR = "tune"  # the Tune experiment name under the sweep root
