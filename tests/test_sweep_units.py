@@ -1,4 +1,4 @@
-"""The sweep layer's pieces that need no Ray: storage, jobs, idempotent rows, hooks, CLI guards."""
+"""The sweep layer's pieces that need no Ray: storage, jobs, idempotent rows, CLI guards."""
 
 from __future__ import annotations
 
@@ -117,17 +117,6 @@ def test_a_jobs_rows_are_written_once(tiny_spec):
     assert len(df) == 1 and df["test_acc"].iloc[0] == 0.35
     assert (df["trial_id"].iloc[0], df["distill_seconds"].iloc[0], df["pool_name"].iloc[0]) == (key, 3.0, "ConvNetW32=1.0")
     assert [name for name, state in job_states(context).items() if state is None] == [job.name]
-
-
-def test_injected_crashes_happen_once(tmp_path):
-    from raydd.sweep.context import TestHooks
-
-    hooks = TestHooks(crash_at=3, crash_marker=str(tmp_path / "m"))
-    hooks.maybe_crash_trial(2)
-    with pytest.raises(RuntimeError, match="injected trial crash at iteration 3"):
-        hooks.maybe_crash_trial(3)
-    hooks.maybe_crash_trial(3)  # the retry passes
-    TestHooks().maybe_crash_trial(3)
 
 
 def test_job_entry_needs_the_spec_under_the_working_dir(tmp_path):

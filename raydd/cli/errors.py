@@ -30,8 +30,7 @@ class SpecProblems(click.ClickException):
         self.error = error
 
     def show(self, file=None) -> None:
-        count = len(self.error.problems)
-        click.echo(f"{self.error.source}: {count} problem{'s' if count != 1 else ''}:", err=True)
+        click.echo(f"{self.error.source}: {len(self.error.problems)} problem(s):", err=True)
         for problem in self.error.problems:
             click.echo(f"  - {problem}", err=True)
 

@@ -14,7 +14,7 @@ import ray
 import yaml
 from ray import tune
 
-from raydd.sweep import artifacts, storage
+from raydd.sweep import artifacts, lease, storage
 from raydd.sweep.callbacks import ProgressPrinter, StopRequestWatcher
 from raydd.sweep.context import SweepContext
 from raydd.sweep.dispatcher import dispatcher_handle
@@ -148,11 +148,20 @@ def connect_ray() -> None:
 
 
 def run_sweep(spec, *, resume: bool = False, echo=print) -> SweepOutcome:
-    """Distill every grid point as a Tune trial and evaluate each set on the actor pool."""
+    """Distill every grid point as a Tune trial and evaluate each set on the actor pool.
+
+    Holds the sweep's lease throughout: a second driver of the same sweep is refused
+    (`SweepLeaseHeld`) before it touches anything.
+    """
+    paths = SweepPaths.of(spec.storage, spec.name)
+    with lease.hold(paths.lease, echo):
+        return _run(spec, paths, resume, echo)
+
+
+def _run(spec, paths: SweepPaths, resume: bool, echo) -> SweepOutcome:
     start = time.perf_counter()
     check_same_experiment(spec)
     connect_ray()
-    paths = SweepPaths.of(spec.storage, spec.name)
     storage.delete(paths.stop_request)
     if not resume or not storage.exists(paths.spec):
         store_spec(spec, paths)
@@ -206,6 +215,7 @@ class SweepStatus:
     evaluations_total: int
     evaluations_done: int
     bad_results: dict[str, str]  # result file -> what is wrong with it (resume redoes its job)
+    driver: str | None  # who holds the sweep's lease (a driver runs it), if anyone
     stop_requested: bool
     job: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
@@ -245,5 +255,7 @@ def sweep_status(name: str, storage_location: str) -> SweepStatus:
     bad = {paths.result_file(n): state for n, state in jobs.items() if state not in (None, MISSING)}
     job = storage.read_text(paths.job_record).strip() if storage.exists(paths.job_record) else None
     counts = {s: sum(v == s for v in trials.values()) for s in ("done", "running", "failed", "pending")}
+    holder = lease.read_holder(paths.lease)
+    driver = None if holder is None else holder.describe() + (f"; gone: {holder.gone()}" if holder.gone() else "")
     return SweepStatus(name, paths.root, trials, len(jobs), sum(s is None for s in jobs.values()), bad,
-                       storage.exists(paths.stop_request), job, counts)
+                       driver, storage.exists(paths.stop_request), job, counts)

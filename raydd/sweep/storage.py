@@ -15,6 +15,7 @@ Layout of one sweep (`SweepPaths`):
     <storage>/<name>/results/<job>.parquet           the rows of one evaluation job (name = job)
     <storage>/<name>/quarantine/<job>.parquet.<time> a bad result file, moved aside (never deleted)
     <storage>/<name>/STOP                            a stop request (`raydd sweep stop`)
+    <storage>/<name>/LEASE                           which driver runs the sweep (raydd.sweep.lease)
     <storage>/<name>/job.json                        the Ray Job that runs the sweep, if any
 """
 
@@ -153,6 +154,10 @@ class SweepPaths:
     @property
     def stop_request(self) -> str:
         return join(self.root, "STOP")
+
+    @property
+    def lease(self) -> str:
+        return join(self.root, "LEASE")
 
     @property
     def job_record(self) -> str:
