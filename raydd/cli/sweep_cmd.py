@@ -35,6 +35,9 @@ def _start_ray(in_job: bool) -> None:
     import ray
 
     if _runs_here(in_job):
+        from raydd.sweep import watchdog
+
+        watchdog.start()  # ends Ray's lingering agents if this process is killed
         ray.init(include_dashboard=False)
     else:
         ray.init()  # attach to the cluster the job (or RAY_ADDRESS) names
@@ -69,12 +72,12 @@ def _driving(spec, in_job: bool):
 
     def run(resume: bool):
         _start_ray(in_job)
-        return run_sweep(spec, resume=resume, echo=click.echo)
+        with _stop_on_sigterm(spec.name, spec.storage):  # after ray.init, which installs its own
+            return run_sweep(spec, resume=resume, echo=click.echo)
 
     _check_compile_here(spec, in_job)
     with hold(SweepPaths.of(spec.storage, spec.name).lease, click.echo):
-        with _stop_on_sigterm(spec.name, spec.storage):
-            yield run
+        yield run
 
 
 @contextmanager
