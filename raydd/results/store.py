@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from raydd.atomic import atomic_write
 from raydd.results.schema import RESULT_SCHEMA, schema_problem, to_table
-from raydd.storage import filesystem_for
+from raydd.storage import filesystem_for, storage_error
 
 PARQUET_SUFFIX = ".parquet"
 HIDDEN_PREFIXES = (".", "_")  # temp files, _SUCCESS markers and the like are never rows
@@ -121,10 +121,13 @@ def write_rows(rows: list[dict] | pd.DataFrame, location: str, *, name: str | No
     table = to_table(rows)
     name = _check_name(name) if name is not None else _part_name()
     fs, directory = _resolve(location, filesystem, for_write=True)
-    if isinstance(fs, pafs.LocalFileSystem):
-        _write_local(table, directory, name)
-    else:
-        _write_object(table, fs, directory, name)
+    try:
+        if isinstance(fs, pafs.LocalFileSystem):
+            _write_local(table, directory, name)
+        else:
+            _write_object(table, fs, directory, name)
+    except OSError as err:
+        raise storage_error(location, err) from None
     return _display(location, directory, name)
 
 
@@ -215,7 +218,12 @@ def load(location: str, *, filesystem: pafs.FileSystem | None = None, skip_bad: 
     warning, and two files that disagree about one evaluation are an error.
     """
     fs, path = _resolve(location, filesystem)
-    files = _result_files(fs, path, location)
+    try:
+        files = _result_files(fs, path, location)
+    except (ResultsError, FileNotFoundError):
+        raise
+    except OSError as err:  # unreachable, no permission: say where and what may be missing
+        raise storage_error(location, err) from None
     frame = pa.concat_tables(_read_all(fs, files, location, skip_bad)).to_pandas()
     frame = _drop_copies(frame).drop(columns=[_FILE_COLUMN])
     return frame.sort_values(_SORT_COLUMNS, kind="stable").reset_index(drop=True)

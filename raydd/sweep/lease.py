@@ -140,11 +140,13 @@ def acquire(location: str, echo: Callable[[str], None] = print) -> Lease:
 
 def _create_local(location: str, lease: Lease) -> bool:
     """Create the lease file only if absent (atomic); False when another writer was first."""
-    os.makedirs(os.path.dirname(location), exist_ok=True)
     try:
+        os.makedirs(os.path.dirname(location), exist_ok=True)
         fd = os.open(location, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
         return False
+    except OSError as err:  # the storage is a file, read-only, not ours...
+        raise storage.storage_error(location, err) from None
     with os.fdopen(fd, "w") as out:
         out.write(json.dumps(asdict(lease.holder)))
     return True

@@ -21,6 +21,7 @@ Layout of one sweep (`SweepPaths`):
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from dataclasses import dataclass
@@ -30,11 +31,13 @@ import pyarrow.fs as pafs
 from raydd.atomic import atomic_write
 from raydd.storage import (  # noqa: F401  (re-exported: the sweep layer's one door to storage)
     ENDPOINT_VARS,
+    StorageError,
     absolute,
     filesystem_for,
     is_uri,
     join,
     s3_endpoint,
+    storage_error,
 )
 
 # What a remote process (trial, evaluation actor) needs to reach the same object store.
@@ -55,17 +58,35 @@ def apply_storage_env(env: dict[str, str]) -> None:
 
 
 # ---- small file operations -------------------------------------------------------------------
+def _reported(operation):
+    """Filesystem errors of `operation(location, ...)` name the location (raydd.storage.storage_error);
+    a missing file stays a FileNotFoundError."""
+    @functools.wraps(operation)
+    def reported(location, *args, **kwargs):
+        try:
+            return operation(location, *args, **kwargs)
+        except (FileNotFoundError, StorageError):
+            raise
+        except OSError as err:
+            raise storage_error(location, err) from None
+
+    return reported
+
+
+@_reported
 def exists(location: str) -> bool:
     fs, path = filesystem_for(location)
     return fs.get_file_info(path).type != pafs.FileType.NotFound
 
 
+@_reported
 def read_bytes(location: str) -> bytes:
     fs, path = filesystem_for(location)
     with fs.open_input_stream(path) as f:
         return f.read()
 
 
+@_reported
 def write_bytes(location: str, data: bytes) -> None:
     """Atomic: a hidden temp file renamed into place locally, one PUT on an object store."""
     fs, path = filesystem_for(location)
@@ -85,6 +106,7 @@ def write_text(location: str, text: str) -> None:
     write_bytes(location, text.encode())
 
 
+@_reported
 def delete(location: str) -> None:
     """Remove a file if it is there."""
     fs, path = filesystem_for(location)
@@ -92,6 +114,7 @@ def delete(location: str) -> None:
         fs.delete_file(path)
 
 
+@_reported
 def move(source: str, target: str) -> None:
     """Move a file (a rename locally; copy then delete on an object store)."""
     fs, path = filesystem_for(source)
@@ -100,6 +123,7 @@ def move(source: str, target: str) -> None:
     fs.move(path, target_path)
 
 
+@_reported
 def list_names(location: str) -> list[str]:
     """Names directly under a directory (visible ones only); empty when it does not exist."""
     fs, path = filesystem_for(location)
