@@ -102,3 +102,37 @@ def test_an_absurd_ipc_is_refused_against_the_dataset_before_allocating(tmp_path
     assert result.exit_code == 2 and result.output.count("\n") == 1
     assert "more than the 125 training images of digits's smallest class" in result.output
     assert not (tmp_path / "big").exists()
+
+
+def test_kill_9_of_a_distillation_then_resume_gives_the_uninterrupted_images(tmp_path):
+    """A real process killed with SIGKILL mid-run: --resume continues from its last checkpoint
+    and ends with the images of a run that was never interrupted."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    args = [*FAST, "--iterations", "6", "--checkpoint-every", "1", "--progress-every", "1", "--method", "dc"]
+    assert invoke(*args, "--out", tmp_path / "whole").exit_code == 0
+    raydd = str(Path(sys.executable).with_name("raydd"))
+    out = tmp_path / "killed"
+    run = subprocess.Popen([raydd, "distill", *args, "--out", str(out)], stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in run.stderr:  # one progress line per iteration
+        lines.append(line)
+        if line.startswith("iter     3/6"):
+            break
+    run.send_signal(signal.SIGKILL)
+    run.wait()
+    assert run.returncode == -signal.SIGKILL and not out.exists(), lines
+    checkpoint = tmp_path / ".killed.checkpoint"
+    assert any(checkpoint.iterdir())
+    refused = invoke(*args, "--out", out)
+    assert refused.exit_code == 2 and "pass --resume" in refused.output
+    resumed = invoke(*args, "--out", out, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert "iter     1/6" not in resumed.output and "iter     6/6" in resumed.output
+    assert torch.equal(load_synset(out).images, load_synset(tmp_path / "whole").images)
+    assert not checkpoint.exists()

@@ -233,3 +233,24 @@ def test_a_changed_experiment_under_an_existing_name_is_refused_before_ray(tmp_p
     assert result.exit_code == 1, result.output
     assert "already exists" in result.output and "different experiment" in result.output
     assert (tmp_path / "runs" / "same" / "spec.yaml").read_text() == stored_text
+
+
+def test_a_result_file_counts_only_when_it_holds_its_jobs_row(tiny_spec):
+    from raydd.core.evaluate import EvalRecord
+    from raydd.sweep.context import SweepContext
+    from raydd.sweep.evaluation import MISSING, EvalJob, job_state, record_rows, write_rows_once
+
+    paths = SweepPaths.of(tiny_spec.storage, tiny_spec.name)
+    context = SweepContext.build(tiny_spec, paths.root)
+    key = tiny_spec.points[0].trial_key
+    mine, other = EvalJob(key, "MLP", False, 0), EvalJob(key, "ConvNetW32", False, 0)
+    target = paths.result_file(mine.name)
+    assert job_state(target, mine) == MISSING
+    record = EvalRecord("ConvNetW32", None, False, None, None, 0, 0.4, 0.35, 1.5)
+    write_rows_once(record_rows(record, other, context, {}), target, other, paths)  # the wrong file name
+    assert job_state(target, mine).startswith(f"not the result of job {mine.name}")
+    right = EvalRecord("MLP", None, False, None, None, 0, 0.4, 0.35, 1.5)
+    assert write_rows_once(record_rows(right, mine, context, {}), target, mine, paths) is True
+    assert job_state(target, mine) is None
+    (kept,) = storage.list_names(paths.root + "/quarantine")  # the wrong file, moved aside
+    assert kept.startswith(f"{mine.name}.parquet.")

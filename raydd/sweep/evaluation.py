@@ -50,7 +50,8 @@ MISSING = "missing"
 
 
 def job_state(location: str, job: EvalJob) -> str | None:
-    """None when the file at `location` completes `job`; else why not (MISSING, or what is wrong)."""
+    """None when the file at `location` completes `job`; else why not: MISSING, or what the file is
+    ("not a readable Parquet file (...)", ...)."""
     from raydd.results.store import BadResultFile, read_file
 
     if not storage.exists(location):
@@ -63,7 +64,7 @@ def job_state(location: str, job: EvalJob) -> str | None:
     keys = [(r["trial_id"], r["student"], r["kd"], r["eval_seed"])
             for r in table.select(["trial_id", "student", "kd", "eval_seed"]).to_pylist()]
     if keys != [(job.trial_key, job.student, job.kd, job.seed)]:
-        return f"holds {len(keys)} row(s) {keys[:2]}, not the one row of job {job.name}"
+        return f"not the result of job {job.name}: it holds {len(keys)} row(s) {keys[:2]}"
     return None
 
 
@@ -88,7 +89,7 @@ def set_aside_bad_results(context: SweepContext, echo) -> int:
     for name, state in job_states(context).items():
         if state not in (None, MISSING):
             location = context.paths.result_file(name)
-            echo(f"[eval] {location} {state}; moved to {set_aside(location, context.paths)}, "
+            echo(f"[eval] {location} is {state}; moved to {set_aside(location, context.paths)}, "
                  "its job runs again")
             moved += 1
     return moved
