@@ -62,7 +62,8 @@ def first_trial_done(paths: SweepPaths):
 
 @pytest.fixture
 def sweep_file(tmp_path):
-    raw = tiny_sweep("driven", str(tmp_path / "runs"), max_concurrent_trials=1)
+    # three trials one after the other: a fault after the first leaves two to go
+    raw = tiny_sweep("driven", str(tmp_path / "runs"), seeds=(0, 1, 2), max_concurrent_trials=1)
     path = write_sweep(tmp_path, raw)
     return path, load_spec(path), SweepPaths.of(str(tmp_path / "runs"), "driven")
 
@@ -85,23 +86,28 @@ def test_kill_9_of_the_driver_leaves_no_process_and_resume_loses_and_doubles_not
         wait_for(lambda: bool(storage.list_names(paths.results)), "first result row", driver)
         tree = process_tree(driver.pid)
         before = rows_now(paths)
+        assert len(before) < len(expected_keys(spec)) and storage.exists(paths.lease)  # still running
         os.kill(driver.pid, signal.SIGKILL)
         driver.wait()
+        killed = time.monotonic()
     finally:
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
     assert len(tree) > 3, tree  # the driver, Ray's gcs_server and raylet, workers
     assert wait_until_gone(tree) == [], (Path(tmp_path / "driver.log").read_text()[-2000:])
+    gone_after = time.monotonic() - killed
 
+    left = storage.read_text(paths.lease) if storage.exists(paths.lease) else None
     said = []
     outcome = resume_sweep("driven", str(tmp_path / "runs"), echo=said.append)
-    assert any(f"taking over the lease of pid {driver.pid}" in line and "no longer exists" in line for line in said)
+    assert any(f"taking over the lease of pid {driver.pid}" in line and "no longer exists" in line
+               for line in said), (left, said)
     assert outcome.complete, (outcome.trial_errors, outcome.evaluations)
     after = rows_now(paths)
     assert set(after) == expected_keys(spec)  # 0 lost, and (rows_now checks) 0 duplicated
     assert {key: after[key] for key in before} == before  # rows written before the kill are kept as they were
     assert not storage.exists(paths.lease)
-    print(f"kill -9 of the driver: {len(tree)} processes gone; rows {len(before)} before, {len(after)} after "
+    print(f"kill -9 of the driver: {len(tree)} processes gone {gone_after:.1f} s after; rows {len(before)} before, {len(after)} after "
           f"resume ({len(expected_keys(spec))} expected, 0 duplicated)")
 
 
