@@ -22,6 +22,29 @@ FORWARDED_VARS = ENDPOINT_VARS + (
 )
 
 
+CREDENTIAL_VARS = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
+                   "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI")
+
+
+class StorageError(OSError):
+    """A location that cannot be reached or used: says which, and what may be missing."""
+
+
+def storage_error(location: str, err: OSError) -> StorageError:
+    """`err` from the filesystem of `location`, as one line naming the location and, for S3,
+    the endpoint and whether any credentials are configured here."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return StorageError(f"cannot use {location}: {text}{_s3_hint() if str(location).startswith('s3://') else ''}")
+
+
+def _s3_hint() -> str:
+    endpoint = s3_endpoint() or "AWS"
+    if any(os.environ.get(name) for name in CREDENTIAL_VARS) or Path("~/.aws/credentials").expanduser().exists():
+        return f" (S3 endpoint: {endpoint})"
+    return (f" (S3 endpoint: {endpoint}; no AWS credentials are configured here: set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or run where an instance profile provides them)")
+
+
 def is_uri(location: str) -> bool:
     return "://" in str(location)
 

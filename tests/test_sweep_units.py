@@ -1,4 +1,4 @@
-"""The sweep layer's pieces that need no Ray: storage, jobs, idempotent rows, hooks, CLI guards."""
+"""The sweep layer's pieces that need no Ray: storage, jobs, idempotent rows, CLI guards."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def test_a_jobs_rows_are_written_once(tiny_spec):
     from raydd.core.evaluate import EvalRecord
     from raydd.results import load
     from raydd.sweep.context import SweepContext
-    from raydd.sweep.evaluation import EvalJob, done_job_names, record_rows, write_rows_once
+    from raydd.sweep.evaluation import EvalJob, job_states, record_rows, write_rows_once
 
     paths = SweepPaths.of(tiny_spec.storage, tiny_spec.name)
     context = SweepContext.build(tiny_spec, paths.root)
@@ -110,24 +110,13 @@ def test_a_jobs_rows_are_written_once(tiny_spec):
     record = EvalRecord("MLP", "ConvNetW32", True, 0.5, 2.0, 0, 0.4, 0.35, 1.5)
     rows = record_rows(record, job, context, {"wall_seconds": 3.0})
     target = paths.result_file(job.name)
-    assert write_rows_once(rows, target) is True
+    assert write_rows_once(rows, target, job, paths) is True
     retried = record_rows(dataclasses.replace(record, test_acc=0.9), job, context, {})
-    assert write_rows_once(retried, target) is False
+    assert write_rows_once(retried, target, job, paths) is False
     df = load(paths.results)
     assert len(df) == 1 and df["test_acc"].iloc[0] == 0.35
     assert (df["trial_id"].iloc[0], df["distill_seconds"].iloc[0], df["pool_name"].iloc[0]) == (key, 3.0, "ConvNetW32=1.0")
-    assert done_job_names(context) == {job.name}
-
-
-def test_injected_crashes_happen_once(tmp_path):
-    from raydd.sweep.context import TestHooks
-
-    hooks = TestHooks(crash_at=3, crash_marker=str(tmp_path / "m"))
-    hooks.maybe_crash_trial(2)
-    with pytest.raises(RuntimeError, match="injected trial crash at iteration 3"):
-        hooks.maybe_crash_trial(3)
-    hooks.maybe_crash_trial(3)  # the retry passes
-    TestHooks().maybe_crash_trial(3)
+    assert [name for name, state in job_states(context).items() if state is None] == [job.name]
 
 
 def test_job_entry_needs_the_spec_under_the_working_dir(tmp_path):
@@ -245,3 +234,24 @@ def test_a_changed_experiment_under_an_existing_name_is_refused_before_ray(tmp_p
     assert result.exit_code == 1, result.output
     assert "already exists" in result.output and "different experiment" in result.output
     assert (tmp_path / "runs" / "same" / "spec.yaml").read_text() == stored_text
+
+
+def test_a_result_file_counts_only_when_it_holds_its_jobs_row(tiny_spec):
+    from raydd.core.evaluate import EvalRecord
+    from raydd.sweep.context import SweepContext
+    from raydd.sweep.evaluation import MISSING, EvalJob, job_state, record_rows, write_rows_once
+
+    paths = SweepPaths.of(tiny_spec.storage, tiny_spec.name)
+    context = SweepContext.build(tiny_spec, paths.root)
+    key = tiny_spec.points[0].trial_key
+    mine, other = EvalJob(key, "MLP", False, 0), EvalJob(key, "ConvNetW32", False, 0)
+    target = paths.result_file(mine.name)
+    assert job_state(target, mine) == MISSING
+    record = EvalRecord("ConvNetW32", None, False, None, None, 0, 0.4, 0.35, 1.5)
+    write_rows_once(record_rows(record, other, context, {}), target, other, paths)  # the wrong file name
+    assert job_state(target, mine).startswith(f"not the result of job {mine.name}")
+    right = EvalRecord("MLP", None, False, None, None, 0, 0.4, 0.35, 1.5)
+    assert write_rows_once(record_rows(right, mine, context, {}), target, mine, paths) is True
+    assert job_state(target, mine) is None
+    (kept,) = storage.list_names(paths.root + "/quarantine")  # the wrong file, moved aside
+    assert kept.startswith(f"{mine.name}.parquet.")

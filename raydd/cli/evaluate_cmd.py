@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import click
+
+from raydd import strict_json
+from raydd.cli.options import FINITE_FLOAT, finite_floats, resolve_device
 
 KD_WORDS = {"off": False, "on": True}
 DEFAULT_STUDENTS = "ConvNet,MLP,LeNet,AlexNet,VGG11,ResNet18"
@@ -18,13 +20,6 @@ def _split(text: str, what: str) -> list[str]:
     if not items:
         raise click.BadParameter(f"needs at least one {what}")
     return items
-
-
-def _floats(text: str, what: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(t) for t in _split(text, what))
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated numbers, got {text!r}") from None
 
 
 def _kd_modes(text: str) -> tuple[bool, ...]:
@@ -119,7 +114,7 @@ def _table(results: list[tuple[Source, list]], students: list[str], kd_modes: tu
 @click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True, help="Seeds 0..N-1 per student.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Training epochs [default: 300 without augmentation, 1000 with].")
-@click.option("--lr", type=float, default=0.01, show_default=True, help="SGD learning rate (x0.1 at half).")
+@click.option("--lr", type=FINITE_FLOAT, default=0.01, show_default=True, help="SGD learning rate (x0.1 at half).")
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option("--augment", type=click.Choice(["none", "dc", "dsa"]), default="none", show_default=True)
 @click.option("--alphas", default="0.5", show_default=True, help="KD weight candidates, chosen on validation.")
@@ -131,7 +126,7 @@ def _table(results: list[tuple[Source, list]], students: list[str], kd_modes: tu
 @click.option("--dataset", default=None, help="Dataset when no DIRECTORY is given [default: digits].")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--download", is_flag=True, help="Download the dataset if it is missing.")
-@click.option("--val-size", type=float, default=None,
+@click.option("--val-size", type=FINITE_FLOAT, default=None,
               help="Validation share carved from training (KD choices are made on it) "
                    "[default: the set's own carve, else 0.1].")
 @click.option("--split-seed", type=int, default=None,
@@ -161,8 +156,8 @@ def evaluate(**opts) -> None:
     try:
         cfg = EvalConfig(
             epochs=opts["epochs"], lr=opts["lr"], batch_size=opts["batch_size"], augment=opts["augment"],
-            teacher=opts["teacher"], alphas=_floats(opts["alphas"], "alpha"),
-            temperatures=_floats(opts["temperatures"], "temperature"),
+            teacher=opts["teacher"], alphas=finite_floats(opts["alphas"], "--alphas"),
+            temperatures=finite_floats(opts["temperatures"], "--temperatures"),
         )
         check_architectures(students + ([cfg.teacher] if any(kd_modes) else []))
     except ValueError as exc:
@@ -205,11 +200,10 @@ def _carve(synset, val_size, split_seed) -> tuple:
 
 
 def _run(sources, synset, students, cfg, seeds, kd_modes, opts) -> list:
-    from raydd.cli.distill_cmd import _resolve_device
     from raydd.core.datasets import load_dataset
-    from raydd.core.evaluate.protocol import check_images
+    from raydd.core.evaluate.protocol import check_images, random_real
 
-    device = _resolve_device(opts["device"])
+    device = resolve_device(opts["device"])
     name = _dataset_name(synset, opts["dataset"])
     try:
         val_size, split_seed = _carve(synset, opts["val_size"], opts["split_seed"])
@@ -217,6 +211,8 @@ def _run(sources, synset, students, cfg, seeds, kd_modes, opts) -> list:
                             val_size=val_size, split_seed=split_seed, device=device)
         if synset is not None:
             check_images(synset.images, synset.labels, data.info)
+        if opts["random_real"] is not None:
+            random_real(data, opts["random_real"], seed=0)  # refuses an ipc above a class's size
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(f"evaluating on {name} ({device}): {cfg.resolved_epochs} epochs, augment {cfg.augment}, "
@@ -239,6 +235,6 @@ def _record_printer(source: Source, dataset: str, cfg, as_json: bool):
         if as_json:
             row = {"source": source.label, "dataset": dataset, "ipc": source.ipc, "artifact": source.artifact,
                    **record.to_dict(), "config": config}
-            click.echo(json.dumps(row))
+            click.echo(strict_json.dumps(row))
 
     return on_record

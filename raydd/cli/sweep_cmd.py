@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+from contextlib import contextmanager
 
 import click
+
+from raydd.cli.errors import ErrorBoundary
 
 DEFAULT_STORAGE = "./runs"
 STORAGE_HELP = f"Storage root (local path or s3://...); default: the sweep file's, else {DEFAULT_STORAGE}."
 ADDRESS_HELP = ("Ray dashboard address (http://HEAD:8265): submit as a Ray Job there. "
                 "Default: $RAY_ADDRESS if it is an http address, else run here.")
-
-
-def _load_spec_or_exit(spec_path: str, storage: str | None):
-    """The validated sweep, or every problem printed and exit 2 (before Ray is touched)."""
-    from raydd.spec import SpecError, load_spec
-
-    try:
-        return load_spec(spec_path, storage=storage)
-    except SpecError as err:
-        click.echo(f"{spec_path}: {len(err.problems)} problem(s):", err=True)
-        for problem in err.problems:
-            click.echo(f"  - {problem}", err=True)
-        sys.exit(2)
 
 
 def _job_address(address: str | None, in_job: bool) -> str | None:
@@ -44,6 +35,9 @@ def _start_ray(in_job: bool) -> None:
     import ray
 
     if _runs_here(in_job):
+        from raydd.sweep import watchdog
+
+        watchdog.start()  # ends Ray's lingering agents if this process is killed
         ray.init(include_dashboard=False)
     else:
         ray.init()  # attach to the cluster the job (or RAY_ADDRESS) names
@@ -63,6 +57,46 @@ def _check_compile_here(spec, in_job: bool) -> None:
         require_compile(device)
     except CompileUnavailable as err:
         raise click.ClickException(str(err)) from None
+
+
+@contextmanager
+def _driving(spec, in_job: bool):
+    """Check the compiler, hold the sweep's lease (a second driver is refused before Ray starts)
+    and yield a function that starts Ray and runs the sweep. Meanwhile SIGTERM asks the sweep to
+    stop resumably, as `raydd sweep stop` does; a second SIGTERM exits at once. When this
+    process ends, however it ends, the local Ray it started ends with it (Ray ties its processes
+    to the driver's; tests/test_sweep_driver.py measures it)."""
+    from raydd.sweep.lease import hold
+    from raydd.sweep.runner import run_sweep
+    from raydd.sweep.storage import SweepPaths
+
+    def run(resume: bool):
+        _start_ray(in_job)
+        with _stop_on_sigterm(spec.name, spec.storage):  # after ray.init, which installs its own
+            return run_sweep(spec, resume=resume, echo=click.echo)
+
+    _check_compile_here(spec, in_job)
+    with hold(SweepPaths.of(spec.storage, spec.name).lease, click.echo):
+        yield run
+
+
+@contextmanager
+def _stop_on_sigterm(name: str, storage: str):
+    from raydd.sweep.runner import request_stop
+
+    def on_sigterm(signum, frame) -> None:
+        if stopping:
+            raise SystemExit(128 + signum)
+        stopping.append(signum)
+        click.echo("SIGTERM: stopping resumably (running evaluations finish; again to exit now)", err=True)
+        request_stop(name, storage)
+
+    stopping: list[int] = []
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_summary(outcome) -> None:
@@ -120,7 +154,7 @@ def _run_as_job(args: list[str], address: str, name: str, storage: str, wait: bo
         sys.exit(1)
 
 
-@click.group()
+@click.group(cls=ErrorBoundary)
 def sweep() -> None:
     """Run a sweep file on Ray: every grid point a Tune trial, every set evaluated on an actor pool."""
 
@@ -136,9 +170,10 @@ def submit(spec_path: str, storage: str | None, address: str | None, wait: bool,
 
     Results go to <storage>/<name>/results/ (Parquet); a table is printed at the end.
     """
+    from raydd.spec import load_spec
     from raydd.sweep.storage import absolute
 
-    spec = _load_spec_or_exit(spec_path, storage)
+    spec = load_spec(spec_path, storage=storage)  # every problem at once, exit 2, before Ray
     spec = spec.with_storage(absolute(spec.storage))  # the job and the workers run elsewhere
     job_address = _job_address(address, in_job)
     if job_address:
@@ -150,16 +185,13 @@ def submit(spec_path: str, storage: str | None, address: str | None, wait: bool,
             raise click.ClickException(str(err)) from None
         _run_as_job(["submit", job_spec, "--storage", spec.storage], job_address, spec.name, spec.storage, wait)
         return
-    from raydd.sweep.runner import SweepConflictError, check_same_experiment, run_sweep
+    from raydd.sweep.runner import check_same_experiment
 
-    try:
+    with _driving(spec, in_job) as run:
         check_same_experiment(spec)  # before Ray starts: nothing is touched on a conflict
-    except SweepConflictError as err:
-        raise click.ClickException(str(err)) from None
-    _check_compile_here(spec, in_job)
-    _start_ray(in_job)
-    click.echo(f"sweep {spec.name}: {len(spec.points)} trial(s) -> {spec.storage}/{spec.name}")
-    _finish(run_sweep(spec, echo=click.echo))
+        click.echo(f"sweep {spec.name}: {len(spec.points)} trial(s) -> {spec.storage}/{spec.name}")
+        outcome = run(resume=False)
+    _finish(outcome)
 
 
 @sweep.command()
@@ -177,12 +209,12 @@ def resume(name: str, storage: str, address: str | None, wait: bool, in_job: boo
     if job_address:
         _run_as_job(["resume", name, "--storage", storage], job_address, name, storage, wait)
         return
-    from raydd.sweep.runner import load_stored_spec, run_sweep
+    from raydd.sweep.runner import load_stored_spec
 
     spec = load_stored_spec(name, storage)
-    _check_compile_here(spec, in_job)
-    _start_ray(in_job)
-    _finish(run_sweep(spec, resume=True, echo=click.echo))
+    with _driving(spec, in_job) as run:
+        outcome = run(resume=True)
+    _finish(outcome)
 
 
 @sweep.command()
@@ -198,10 +230,7 @@ def stop(name: str, storage: str, stop_ray_job: bool) -> None:
     """
     from raydd.sweep.runner import request_stop
 
-    try:
-        location = request_stop(name, storage)
-    except FileNotFoundError as err:
-        raise click.ClickException(str(err)) from None
+    location = request_stop(name, storage)
     click.echo(f"stop requested ({location})")
     if stop_ray_job:
         from raydd.sweep.jobs import stop_job
@@ -217,10 +246,7 @@ def status(name: str, storage: str) -> None:
     """Trials done / running / failed / pending and evaluations done / pending of a sweep."""
     from raydd.sweep.runner import sweep_status
 
-    try:
-        s = sweep_status(name, storage)
-    except FileNotFoundError as err:
-        raise click.ClickException(str(err)) from None
+    s = sweep_status(name, storage)
     c = s.counts
     click.echo(f"sweep {s.name} at {s.root}")
     click.echo(f"trials: {c['done']} done, {c['running']} running, {c['failed']} failed, "
@@ -229,6 +255,9 @@ def status(name: str, storage: str) -> None:
         click.echo(f"  {state:8s} {key}")
     click.echo(f"evaluations: {s.evaluations_done} done, {s.evaluations_pending} pending "
                f"(of {s.evaluations_total})")
+    for location, problem in s.bad_results.items():
+        click.echo(f"  bad result file {location}: {problem} (resume moves it aside and redoes its job)")
+    click.echo(f"driver: {s.driver}" if s.driver else "driver: none (not running)")
     if s.stop_requested:
         click.echo("a stop was requested")
     if s.job:

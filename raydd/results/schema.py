@@ -53,6 +53,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from raydd import strict_json
+
 SCHEMA_VERSION = "1"
 
 _FIELDS = [
@@ -108,7 +110,7 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_float(v: Any) -> bool:
-    return _is_int(v) or isinstance(v, (float, np.floating))
+    return _is_int(v) or (isinstance(v, (float, np.floating)) and math.isfinite(v))
 
 
 def _is_bool(v: Any) -> bool:
@@ -126,7 +128,7 @@ def _is_aware_datetime(v: Any) -> bool:
 # Arrow type -> (accepts a Python value?, words for the error message)
 _CHECKS: dict[pa.DataType, tuple[Callable[[Any], bool], str]] = {
     pa.int32(): (_is_int, "an integer"),
-    pa.float64(): (_is_float, "a number"),
+    pa.float64(): (_is_float, "a finite number"),
     pa.bool_(): (_is_bool, "a bool"),
     pa.string(): (_is_str, "a string"),
     pa.timestamp("us", tz="UTC"): (_is_aware_datetime, "a timezone-aware datetime"),
@@ -152,15 +154,16 @@ def _check_column_names(records: list[dict]) -> None:
 
 
 def _serialise_json(name: str, value: Any, row: int) -> Any:
-    if isinstance(value, dict):
-        return json.dumps(value)
-    if isinstance(value, str):
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"row {row}: column {name!r} is not valid JSON: {err}") from None
-        if not isinstance(parsed, dict):
-            raise ValueError(f"row {row}: column {name!r} must hold a JSON object")
+    """A JSON column's text, strict: NaN and infinities are not JSON, so they are refused."""
+    try:
+        if isinstance(value, dict):
+            return strict_json.dumps(value)
+        if isinstance(value, str):
+            parsed = strict_json.loads(value)
+            if not isinstance(parsed, dict):
+                raise ValueError("it must hold a JSON object")
+    except ValueError as err:  # JSONDecodeError is one too
+        raise ValueError(f"row {row}: column {name!r} is not strict JSON: {err}") from None
     return value
 
 

@@ -20,11 +20,11 @@ and `load` (the whole file).
 
 from raydd.core.distill import DistillConfig  # the class grid points are built with
 from raydd.spec.grid import trial_keys
-from raydd.spec.load import load_spec, parse_spec
+from raydd.spec.load import load_spec, load_spec_text, parse_spec
 from raydd.spec.model import DatasetSpec, EvaluationSpec, ResourceSpec, SpecError, SweepSpec, TrialPoint
-from raydd.spec.top_level import DEFAULT_STORAGE
+from raydd.spec.top_level import DEFAULT_STORAGE, name_problem
 
 __all__ = [
     "DEFAULT_STORAGE", "DatasetSpec", "DistillConfig", "EvaluationSpec", "ResourceSpec", "SpecError",
-    "SweepSpec", "TrialPoint", "load_spec", "parse_spec", "trial_keys",
+    "SweepSpec", "TrialPoint", "load_spec", "load_spec_text", "name_problem", "parse_spec", "trial_keys",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import types
 import typing
@@ -51,7 +52,7 @@ def _describe(hint: Any) -> str:
 
 def _field_value(cls: type, field: str, value: Any, place: str, problems: _Problems, base: dict) -> Any:
     """Check one field of `cls` by its type, then by `cls` itself (built from `base` + this field)."""
-    hint = typing.get_type_hints(cls)[field]
+    hint = _hints(cls)[field]
     fits, converted = _convert(value, hint)
     if not fits:
         problems.add(place, f"must be {_describe(hint)}, got {_shown(value)}")
@@ -62,6 +63,11 @@ def _field_value(cls: type, field: str, value: Any, place: str, problems: _Probl
         problems.add(place, _strip_field(str(error), cls, field))
         return _INVALID
     return converted
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)  # slow (it evaluates every annotation): once per class
 
 
 def _strip_field(message: str, cls: type, field: str) -> str:

@@ -19,6 +19,10 @@ from raydd.spec.values import _section
 
 
 SWEEP_KEYS = ("name", "storage", "dataset", "distill", "grid", "evaluation", "resources")
+# Bounds on what validating one file may cost (docs/sweep-format.md states them). A real sweep
+# file is a page of YAML: a few KB and a few hundred values.
+MAX_FILE_BYTES = 100_000
+MAX_VALUES = 10_000  # YAML values (scalars, lists, mappings) with every alias expanded
 
 
 def load_spec(path: str | Path, *, storage: str | None = None) -> SweepSpec:
@@ -28,13 +32,59 @@ def load_spec(path: str | Path, *, storage: str | None = None) -> SweepSpec:
     if not path.is_file():
         why = "is a directory, not a sweep file" if path.is_dir() else "no such file"
         raise SpecError([f"{source}: {why}"], source)
-    text = path.read_text(encoding="utf-8")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise SpecError([f"{source}: {size} bytes; a sweep file may hold at most {MAX_FILE_BYTES}"], source)
     try:
-        raw = yaml.safe_load(text)
-        lines = _line_map(yaml.compose(text, Loader=yaml.SafeLoader))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise SpecError([f"{source}: not UTF-8 text ({error.reason} at byte {error.start})"], source) from None
+    return load_spec_text(text, source, storage=storage)
+
+
+def load_spec_text(text: str, source: str, *, storage: str | None = None) -> SweepSpec:
+    """Validate a sweep file's text; `source` names it in every problem (e.g. the stored copy)."""
+    raw, lines = _read_yaml(text, source)
+    return _parse(raw, source, lines, storage_override=storage)
+
+
+def _read_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
+    """The parsed YAML and its line map, within MAX_VALUES: the size of the tree with aliases
+    expanded is counted on the composed graph (shared nodes counted once per use, each node's
+    size computed once) before anything is built from it, so an alias bomb costs microseconds."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _expanded_size(node, {}, set(), source)
+        raw = None if node is None else loader.construct_document(node)
     except yaml.YAMLError as error:
         raise SpecError([_yaml_problem(error)], source) from None
-    return _parse(raw, source, lines, storage_override=storage)
+    except RecursionError:
+        raise SpecError([f"{source}: nested too deeply to be a sweep file"], source) from None
+    finally:
+        loader.dispose()
+    return raw, _line_map(node)
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int], source: str) -> int:
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_nodes:
+        raise SpecError([f"line {node.start_mark.line + 1}: an alias refers to a value that contains it"], source)
+    open_nodes.add(key)
+    children = node.value if isinstance(node, yaml.SequenceNode) else (
+        [part for pair in node.value for part in pair] if isinstance(node, yaml.MappingNode) else [])
+    size = 1
+    for child in children:
+        size += _expanded_size(child, sizes, open_nodes, source)
+        if size > MAX_VALUES:
+            raise SpecError([f"line {node.start_mark.line + 1}: with its aliases expanded the file holds "
+                             f"more than {MAX_VALUES} values; a sweep file holds far fewer"], source)
+    open_nodes.discard(key)
+    sizes[key] = size
+    return size
 
 
 def parse_spec(raw: dict, *, source_name: str = "<sweep>") -> SweepSpec:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from raydd import strict_json
 from raydd.core.distill import DistillConfig
 from raydd.core.evaluate import EvalConfig
 from raydd.spec.problems import _Problems
@@ -94,5 +94,5 @@ class SweepSpec:
         }
 
     def to_json(self) -> str:
-        """`describe()` as compact JSON with sorted keys: equal specs give equal text."""
-        return json.dumps(self.describe(), sort_keys=True, separators=(",", ":"))
+        """`describe()` as compact, strict JSON with sorted keys: equal specs give equal text."""
+        return strict_json.dumps(self.describe(), sort_keys=True, separators=(",", ":"))

@@ -13,10 +13,18 @@ STORAGE_SCHEMES = ("s3", "gs")  # object stores every node of a cluster can reac
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 
-def _check_name(value: Any, problems: _Problems) -> Any:
+def name_problem(value: Any) -> str | None:
+    """Why `value` cannot name a sweep (it becomes a directory name), or None."""
     if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
-        problems.add("name", f"{_shown(value)} is not filesystem-safe: use 1-64 letters, digits, '_' or '-', "
-                             "starting with a letter or digit")
+        return (f"{_shown(value)} is not filesystem-safe: use 1-64 letters, digits, '_' or '-', "
+                "starting with a letter or digit")
+    return None
+
+
+def _check_name(value: Any, problems: _Problems) -> Any:
+    problem = name_problem(value)
+    if problem:
+        problems.add("name", problem)
         return _INVALID
     return value
 

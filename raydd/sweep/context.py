@@ -7,55 +7,12 @@ Ray workers of a local cluster may have been started before those were set.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from raydd.sweep.storage import SweepPaths, apply_storage_env, capture_storage_env
-
-
-@dataclass(frozen=True)
-class TestHooks:
-    """Fault injection for the sweep's own tests, read from the driver's environment.
-
-    RAYDD_TEST_CRASH_AT=<iteration> with RAYDD_TEST_CRASH_MARKER=<file>: a trial raises once, right
-    after that iteration, before reporting it (the marker file records that it already did).
-    RAYDD_TEST_EVAL_CRASH_MARKER=<file>: an evaluation actor exits once, after training a student
-    and before writing its rows. Unset (the default), they do nothing.
-    """
-
-    crash_at: int | None = None
-    crash_marker: str | None = None
-    eval_crash_marker: str | None = None
-
-    @classmethod
-    def from_env(cls) -> "TestHooks":
-        crash_at = os.environ.get("RAYDD_TEST_CRASH_AT")
-        return cls(
-            crash_at=int(crash_at) if crash_at else None,
-            crash_marker=os.environ.get("RAYDD_TEST_CRASH_MARKER"),
-            eval_crash_marker=os.environ.get("RAYDD_TEST_EVAL_CRASH_MARKER"),
-        )
-
-    def maybe_crash_trial(self, iteration: int) -> None:
-        if self.crash_at == iteration and self.crash_marker and _first_time(self.crash_marker):
-            raise RuntimeError(f"injected trial crash at iteration {iteration} (RAYDD_TEST_CRASH_AT)")
-
-    def maybe_crash_evaluator(self) -> None:
-        if self.eval_crash_marker and _first_time(self.eval_crash_marker):
-            os._exit(1)  # an abrupt death, as a lost node or an OOM kill would be
-
-
-def _first_time(marker: str) -> bool:
-    """True once per marker file: creates it atomically (O_EXCL) on the first call."""
-    try:
-        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        return False
-    os.close(fd)
-    return True
 
 
 @dataclass(frozen=True)
@@ -66,11 +23,10 @@ class SweepContext:
     root: str
     spec_json: str
     storage_env: dict[str, str] = field(default_factory=dict)
-    hooks: TestHooks = TestHooks()
 
     @classmethod
     def build(cls, spec, root: str) -> "SweepContext":
-        return cls(spec, root, spec.to_json(), capture_storage_env(), TestHooks.from_env())
+        return cls(spec, root, spec.to_json(), capture_storage_env())
 
     @property
     def name(self) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import ray
 
 from raydd.sweep.context import SweepContext
-from raydd.sweep.evaluation import EvalJob, EvaluationWorker, done_job_names, jobs_for
+from raydd.sweep.evaluation import EvalJob, EvaluationWorker, job_state, jobs_for
 
 DISPATCHER_NAME = "dispatcher"
 ACTOR_RESTARTS = 3  # an evaluation actor may die this often (OOM, lost node) before jobs fail
@@ -65,9 +65,9 @@ class EvaluationDispatcher:
 
     async def submit(self, trial_key: str) -> int:
         """Queue every job of a finished set that is neither done nor queued; returns how many."""
-        done = done_job_names(self.context)
+        paths = self.context.paths
         fresh = [j for j in jobs_for(trial_key, self.context.spec.evaluation)
-                 if j.name not in done and j.name not in self.jobs]
+                 if j.name not in self.jobs and job_state(paths.result_file(j.name), j) is not None]
         for job in fresh:
             self.jobs[job.name] = asyncio.ensure_future(self._run(job))
         return len(fresh)

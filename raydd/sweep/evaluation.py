@@ -1,21 +1,23 @@
 """Evaluation jobs, their result rows, and the actor that runs them.
 
 One job is (synthetic set, student, kd, eval seed). Its rows go to one Parquet file named after
-the job (`results/<job>.parquet`), written atomically and only if absent: a job that is retried
-after its actor died, or dispatched again on resume, never writes a row twice, and the file's
-presence is the job's done-marker.
+the job (`results/<job>.parquet`), written atomically and only if the job is not done: a job that
+is retried after its actor died, or dispatched again on resume, never writes a row twice. A job
+is done when its file is readable and holds exactly the job's row; a file that is not (truncated,
+corrupt, another job's rows) is moved aside to `quarantine/`, never deleted, and the job runs again.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import ray
 
+from raydd import strict_json
 from raydd.sweep import artifacts, storage
 from raydd.sweep.context import SweepContext
+from raydd.sweep.storage import SweepPaths
 
 
 @dataclass(frozen=True)
@@ -44,10 +46,53 @@ def all_jobs(spec) -> list[EvalJob]:
     return [job for p in spec.points for job in jobs_for(p.trial_key, spec.evaluation)]
 
 
-def done_job_names(context: SweepContext) -> set[str]:
-    """Jobs whose rows are already written (their result file exists)."""
-    suffix = ".parquet"
-    return {n[: -len(suffix)] for n in storage.list_names(context.paths.results) if n.endswith(suffix)}
+MISSING = "missing"
+
+
+def job_state(location: str, job: EvalJob) -> str | None:
+    """None when the file at `location` completes `job`; else why not: MISSING, or what the file is
+    ("not a readable Parquet file (...)", ...)."""
+    from raydd.results.store import BadResultFile, read_file
+
+    if not storage.exists(location):
+        return MISSING
+    fs, path = storage.filesystem_for(location)
+    try:
+        table = read_file(path, fs)
+    except BadResultFile as bad:
+        return bad.problem
+    keys = [(r["trial_id"], r["student"], r["kd"], r["eval_seed"])
+            for r in table.select(["trial_id", "student", "kd", "eval_seed"]).to_pylist()]
+    if keys != [(job.trial_key, job.student, job.kd, job.seed)]:
+        return f"not the result of job {job.name}: it holds {len(keys)} row(s) {keys[:2]}"
+    return None
+
+
+def set_aside(location: str, paths: SweepPaths) -> str:
+    """Move a bad result file into the sweep's quarantine (kept as evidence); its new location."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    target = paths.quarantined(f"{location.rsplit('/', 1)[-1]}.{stamp}")
+    storage.move(location, target)
+    return target
+
+
+def job_states(context: SweepContext) -> dict[str, str | None]:
+    """Every job of the sweep -> its `job_state` (one listing, then one read per present file)."""
+    present = set(storage.list_names(context.paths.results))
+    return {job.name: job_state(context.paths.result_file(job.name), job)
+            if f"{job.name}.parquet" in present else MISSING for job in all_jobs(context.spec)}
+
+
+def set_aside_bad_results(context: SweepContext, echo) -> int:
+    """Before a run: move every bad result file aside (saying so), so its job runs again."""
+    moved = 0
+    for name, state in job_states(context).items():
+        if state not in (None, MISSING):
+            location = context.paths.result_file(name)
+            echo(f"[eval] {location} is {state}; moved to {set_aside(location, context.paths)}, "
+                 "its job runs again")
+            moved += 1
+    return moved
 
 
 # ---- rows --------------------------------------------------------------------------------------
@@ -58,7 +103,7 @@ def record_rows(record, job: EvalJob, context: SweepContext, synset_meta: dict) 
     point = context.point(job.trial_key)
     cfg, evaluation = point.config, context.spec.evaluation
     synset_uri = context.paths.synset(job.trial_key)
-    recipe = {"sweep": json.loads(context.spec_json), "trial": job.trial_key,
+    recipe = {"sweep": strict_json.loads(context.spec_json), "trial": job.trial_key,
               "axes": {k: str(v) for k, v in point.axes.items()}, "distill": cfg.to_dict()}
     return [{
         "sweep": context.name, "trial_id": job.trial_key, "method": cfg.method,
@@ -71,12 +116,13 @@ def record_rows(record, job: EvalJob, context: SweepContext, synset_meta: dict) 
         "distill_seconds": float(synset_meta.get("wall_seconds") or 0.0), "synset_uri": synset_uri,
         "grid_png_uri": storage.join(synset_uri, "grid.png"), "epochs": evaluation.config.resolved_epochs,
         "augment": evaluation.config.augment, "created_at": datetime.now(timezone.utc),
-        "raydd_version": __version__, "config_json": json.dumps(recipe, default=str),
+        "raydd_version": __version__, "config_json": strict_json.dumps(recipe, default=str),
     }]
 
 
-def write_rows_once(rows: list[dict], location: str) -> bool:
-    """Write `rows` as the Parquet file `location` unless it exists; True when written.
+def write_rows_once(rows: list[dict], location: str, job: EvalJob, paths: SweepPaths) -> bool:
+    """Write `rows` as the Parquet file `location` unless it completes `job` already; True when
+    written. A bad file in the way is moved aside first.
 
     A retried or re-dispatched job reaches this with the same file name, so its rows land at
     most once. (Two copies of one job running at the same moment could both pass the check;
@@ -85,8 +131,11 @@ def write_rows_once(rows: list[dict], location: str) -> bool:
     """
     from raydd.results import write_rows
 
-    if storage.exists(location):
+    state = job_state(location, job)
+    if state is None:
         return False
+    if state != MISSING:
+        set_aside(location, paths)
     fs, path = storage.filesystem_for(location)
     directory, name = path.rsplit("/", 1)
     write_rows(rows, directory, name=name, filesystem=fs)
@@ -128,7 +177,7 @@ class EvaluationWorker:
 
         paths, cfg = self.context.paths, self.context.spec.evaluation.config
         target = paths.result_file(job.name)
-        if storage.exists(target):
+        if job_state(target, job) is None:
             return 0
         synset = artifacts.load_synset_from(paths.synset(job.trial_key))
         teacher = None
@@ -137,6 +186,5 @@ class EvaluationWorker:
                                              self.data.info, self.device)
         record = evaluate_student(synset.images, synset.labels, self.data, job.student, cfg, job.seed,
                                   self.device, teacher)
-        self.context.hooks.maybe_crash_evaluator()
         rows = record_rows(record, job, self.context, synset.meta)
-        return len(rows) if write_rows_once(rows, target) else 0
+        return len(rows) if write_rows_once(rows, target, job, paths) else 0

@@ -7,7 +7,6 @@ called from the main thread for `raydd sweep stop` to reach it (see StopRequestW
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -15,10 +14,11 @@ import ray
 import yaml
 from ray import tune
 
-from raydd.sweep import artifacts, storage
+from raydd.sweep import artifacts, lease, storage
 from raydd.sweep.callbacks import ProgressPrinter, StopRequestWatcher
 from raydd.sweep.context import SweepContext
 from raydd.sweep.dispatcher import dispatcher_handle
+from raydd.sweep.evaluation import set_aside_bad_results
 from raydd.sweep.storage import TUNE_DIR, SweepPaths
 from raydd.sweep.trial import distill_trial
 
@@ -80,16 +80,13 @@ def check_same_experiment(spec) -> None:
 
 
 def load_stored_spec(name: str, storage_location: str):
-    from raydd.spec import load_spec
+    """The sweep stored under `storage_location`/`name`; its problems name the stored file."""
+    from raydd.spec import load_spec_text
 
     paths = SweepPaths.of(storage_location, name)
     if not storage.exists(paths.spec):
         raise FileNotFoundError(f"no sweep {name!r} under {storage_location} ({paths.spec} is missing)")
-    with tempfile.TemporaryDirectory() as tmp:
-        local = os.path.join(tmp, "spec.yaml")
-        with open(local, "w") as f:
-            f.write(storage.read_text(paths.spec))
-        return load_spec(local, storage=storage.absolute(storage_location))
+    return load_spec_text(storage.read_text(paths.spec), paths.spec, storage=storage.absolute(storage_location))
 
 
 # ---- Tune --------------------------------------------------------------------------------------
@@ -151,15 +148,25 @@ def connect_ray() -> None:
 
 
 def run_sweep(spec, *, resume: bool = False, echo=print) -> SweepOutcome:
-    """Distill every grid point as a Tune trial and evaluate each set on the actor pool."""
+    """Distill every grid point as a Tune trial and evaluate each set on the actor pool.
+
+    Holds the sweep's lease throughout: a second driver of the same sweep is refused
+    (`SweepLeaseHeld`) before it touches anything.
+    """
+    paths = SweepPaths.of(spec.storage, spec.name)
+    with lease.hold(paths.lease, echo):
+        return _run(spec, paths, resume, echo)
+
+
+def _run(spec, paths: SweepPaths, resume: bool, echo) -> SweepOutcome:
     start = time.perf_counter()
     check_same_experiment(spec)
     connect_ray()
-    paths = SweepPaths.of(spec.storage, spec.name)
     storage.delete(paths.stop_request)
     if not resume or not storage.exists(paths.spec):
         store_spec(spec, paths)
     context = SweepContext.build(spec, paths.root)
+    set_aside_bad_results(context, echo)  # their jobs run again
     dispatcher = dispatcher_handle(context)
     try:
         ray.get(dispatcher.ready.remote())
@@ -207,6 +214,8 @@ class SweepStatus:
     trials: dict[str, str]  # trial key -> done | running | failed | pending
     evaluations_total: int
     evaluations_done: int
+    bad_results: dict[str, str]  # result file -> what is wrong with it (resume redoes its job)
+    driver: str | None  # who holds the sweep's lease (a driver runs it), if anyone
     stop_requested: bool
     job: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
@@ -234,7 +243,7 @@ def _trial_state(key: str, done: set[str], tune_states: dict[str, str]) -> str:
 
 
 def sweep_status(name: str, storage_location: str) -> SweepStatus:
-    from raydd.sweep.evaluation import all_jobs, done_job_names
+    from raydd.sweep.evaluation import MISSING, job_states
 
     spec = load_stored_spec(name, storage_location)
     context = SweepContext.build(spec, SweepPaths.of(storage_location, name).root)
@@ -242,8 +251,11 @@ def sweep_status(name: str, storage_location: str) -> SweepStatus:
     done_trials = {n[: -len(".done")] for n in storage.list_names(paths.trials) if n.endswith(".done")}
     tune_states = _tune_states(paths)
     trials = {p.trial_key: _trial_state(p.trial_key, done_trials, tune_states) for p in spec.points}
-    jobs = {j.name for j in all_jobs(spec)}
+    jobs = job_states(context)
+    bad = {paths.result_file(n): state for n, state in jobs.items() if state not in (None, MISSING)}
     job = storage.read_text(paths.job_record).strip() if storage.exists(paths.job_record) else None
     counts = {s: sum(v == s for v in trials.values()) for s in ("done", "running", "failed", "pending")}
-    return SweepStatus(name, paths.root, trials, len(jobs), len(jobs & done_job_names(context)),
-                       storage.exists(paths.stop_request), job, counts)
+    holder = lease.read_holder(paths.lease)
+    driver = None if holder is None else holder.describe() + (f"; gone: {holder.gone()}" if holder.gone() else "")
+    return SweepStatus(name, paths.root, trials, len(jobs), sum(s is None for s in jobs.values()), bad,
+                       driver, storage.exists(paths.stop_request), job, counts)

@@ -13,12 +13,15 @@ Layout of one sweep (`SweepPaths`):
     <storage>/<name>/synsets/<trial_key>/teachers/seed<k>.pt   the shared KD teacher per eval seed
     <storage>/<name>/trials/<trial_key>.done         a trial distilled its set and handed it over
     <storage>/<name>/results/<job>.parquet           the rows of one evaluation job (name = job)
+    <storage>/<name>/quarantine/<job>.parquet.<time> a bad result file, moved aside (never deleted)
     <storage>/<name>/STOP                            a stop request (`raydd sweep stop`)
+    <storage>/<name>/LEASE                           which driver runs the sweep (raydd.sweep.lease)
     <storage>/<name>/job.json                        the Ray Job that runs the sweep, if any
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 from dataclasses import dataclass
@@ -28,11 +31,13 @@ import pyarrow.fs as pafs
 from raydd.atomic import atomic_write
 from raydd.storage import (  # noqa: F401  (re-exported: the sweep layer's one door to storage)
     ENDPOINT_VARS,
+    StorageError,
     absolute,
     filesystem_for,
     is_uri,
     join,
     s3_endpoint,
+    storage_error,
 )
 
 # What a remote process (trial, evaluation actor) needs to reach the same object store.
@@ -53,17 +58,35 @@ def apply_storage_env(env: dict[str, str]) -> None:
 
 
 # ---- small file operations -------------------------------------------------------------------
+def _reported(operation):
+    """Filesystem errors of `operation(location, ...)` name the location (raydd.storage.storage_error);
+    a missing file stays a FileNotFoundError."""
+    @functools.wraps(operation)
+    def reported(location, *args, **kwargs):
+        try:
+            return operation(location, *args, **kwargs)
+        except (FileNotFoundError, StorageError):
+            raise
+        except OSError as err:
+            raise storage_error(location, err) from None
+
+    return reported
+
+
+@_reported
 def exists(location: str) -> bool:
     fs, path = filesystem_for(location)
     return fs.get_file_info(path).type != pafs.FileType.NotFound
 
 
+@_reported
 def read_bytes(location: str) -> bytes:
     fs, path = filesystem_for(location)
     with fs.open_input_stream(path) as f:
         return f.read()
 
 
+@_reported
 def write_bytes(location: str, data: bytes) -> None:
     """Atomic: a hidden temp file renamed into place locally, one PUT on an object store."""
     fs, path = filesystem_for(location)
@@ -83,6 +106,7 @@ def write_text(location: str, text: str) -> None:
     write_bytes(location, text.encode())
 
 
+@_reported
 def delete(location: str) -> None:
     """Remove a file if it is there."""
     fs, path = filesystem_for(location)
@@ -90,6 +114,16 @@ def delete(location: str) -> None:
         fs.delete_file(path)
 
 
+@_reported
+def move(source: str, target: str) -> None:
+    """Move a file (a rename locally; copy then delete on an object store)."""
+    fs, path = filesystem_for(source)
+    _, target_path = filesystem_for(target)
+    fs.create_dir(target_path.rsplit("/", 1)[0], recursive=True)
+    fs.move(path, target_path)
+
+
+@_reported
 def list_names(location: str) -> list[str]:
     """Names directly under a directory (visible ones only); empty when it does not exist."""
     fs, path = filesystem_for(location)
@@ -121,6 +155,12 @@ class SweepPaths:
 
     @classmethod
     def of(cls, storage: str, name: str) -> "SweepPaths":
+        """The sweep `name` under `storage`; a name that is not one (`..`, `a/b`) is a ValueError."""
+        from raydd.spec import name_problem
+
+        problem = name_problem(name)
+        if problem:
+            raise ValueError(f"sweep name {problem}")
         return cls(join(absolute(storage), name))
 
     @property
@@ -138,6 +178,10 @@ class SweepPaths:
     @property
     def stop_request(self) -> str:
         return join(self.root, "STOP")
+
+    @property
+    def lease(self) -> str:
+        return join(self.root, "LEASE")
 
     @property
     def job_record(self) -> str:
@@ -158,6 +202,9 @@ class SweepPaths:
 
     def result_file(self, job_name: str) -> str:
         return join(self.results, f"{job_name}.parquet")
+
+    def quarantined(self, name: str) -> str:
+        return join(self.root, "quarantine", name)
 
 
 TUNE_DIR = "tune"  # the Tune experiment name under the sweep root

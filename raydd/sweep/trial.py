@@ -58,7 +58,6 @@ def _distill(point, context: SweepContext, device: str):
     while distiller.iteration < cfg.iterations:
         loss = distiller.step()
         it = distiller.iteration
-        context.hooks.maybe_crash_trial(it)
         metrics = {"iteration": it, "loss": loss, "progress": it / cfg.iterations, "resumed_from": resumed_from}
         checkpointed = it % every == 0 or it == cfg.iterations
         _report(metrics, distiller if checkpointed else None)

@@ -38,6 +38,8 @@ def check_images(images: torch.Tensor, labels: torch.Tensor, info) -> None:
         raise ValueError("the set to evaluate is empty")
     if labels.min() < 0 or labels.max() >= info.num_classes:
         raise ValueError(f"labels must lie in [0, {info.num_classes}) for {info.name}")
+    if not bool(torch.isfinite(images).all()):
+        raise ValueError("the images hold NaN or infinite values; a set like that cannot be evaluated")
 
 
 def train_student(
