@@ -129,12 +129,9 @@ def _run_as_job(args: list[str], address: str, name: str, storage: str, wait: bo
     from ray.exceptions import AuthenticationError
 
     from raydd.sweep.jobs import follow_job, submit_job
-    from raydd.sweep.upload import UploadError
 
-    try:
+    try:  # an UploadError (a ValueError) is already one line at the CLI's error boundary
         job_id = submit_job(args, address, name=name, storage_location=storage, echo=click.echo)
-    except UploadError as err:
-        raise click.ClickException(str(err)) from None
     except AuthenticationError as err:
         reason = " ".join(err.message.split())  # Ray's message spans lines
         raise click.ClickException(
