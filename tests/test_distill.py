@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -38,6 +41,18 @@ def run(config, data, steps=None):
 # ---- configuration -----------------------------------------------------------------------------
 def test_methods_registered():
     assert METHODS.names() == ["dc", "dsa", "dm"]
+
+
+@pytest.mark.parametrize("first", ["raydd.core.distill.config", "raydd.core.distill.dc"])
+def test_a_config_is_valid_whichever_module_is_imported_first(first):
+    """Methods are registered where the registry is defined, not by a package import's side effect."""
+    script = (f"import {first}\n"
+              "from raydd.core.distill.config import DistillConfig\n"
+              "from raydd.core.distill.methods import METHODS\n"
+              "print([(m, DistillConfig(method=m).lr_img) for m in METHODS.names()])\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[('dc', 0.1), ('dsa', 0.1), ('dm', 1.0)]"
 
 
 def test_defaults_resolve_per_method_and_ipc():

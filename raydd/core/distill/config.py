@@ -1,6 +1,6 @@
 """`DistillConfig`: every hyper-parameter of one distillation run, validated once, resolved to numbers.
 
-Fields left as None take the method's default (`METHOD_DEFAULTS`) or, for the outer/inner loop
+Fields left as None take the method's published default (its `METHODS` entry) or, for the outer/inner loop
 counts, DC's per-ipc table (`loops_for_ipc`), so `to_dict()` always records the values actually used.
 """
 
@@ -10,6 +10,8 @@ import bisect
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from raydd.core.distill.matching import DISTANCES
+from raydd.core.distill.methods import METHODS
 from raydd.core.pool import PoolSpec
 
 # DC's (outer_loop, inner_loop) per images-per-class. Other ipc take the entry of the largest listed
@@ -25,14 +27,6 @@ DC_LOOPS: dict[int, tuple[int, int]] = {
 }
 
 INITS = ("real", "noise")
-
-# Published defaults of each method (DC/DSA: ICLR 2021 code; DM: WACV 2023 code).
-METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
-    "dc": {"lr_img": 0.1, "init": "noise"},
-    "dsa": {"lr_img": 0.1, "init": "noise"},
-    "dm": {"lr_img": 1.0, "init": "real"},
-}
-
 
 def loops_for_ipc(ipc: int) -> tuple[int, int]:
     """(outer_loop, inner_loop) for `ipc` by the floor rule over `DC_LOOPS`."""
@@ -73,18 +67,15 @@ class DistillConfig:
             object.__setattr__(self, "pool", PoolSpec.from_dict(self.pool))
         self._check_names()
         self._check_numbers()
-        defaults = METHOD_DEFAULTS[self.method]
+        method = METHODS.get(self.method)
         outer, inner = loops_for_ipc(self.ipc)
-        for name, value in (("lr_img", defaults["lr_img"]), ("init", defaults["init"]),
+        for name, value in (("lr_img", method.lr_img), ("init", method.init),
                             ("outer_loop", outer), ("inner_loop", inner)):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
         self._check_resolved()
 
     def _check_names(self) -> None:
-        from raydd.core.distill.matching import DISTANCES
-        from raydd.core.distill.methods import METHODS
-
         METHODS.get(self.method)  # ValueError listing the known methods
         DISTANCES.get(self.distance)
         if self.init is not None and self.init not in INITS:
