@@ -1,3 +1,4 @@
+import copy
 import subprocess
 import sys
 
@@ -244,6 +245,41 @@ def test_distill_resumes_from_its_checkpoint(digits, tmp_path):
     assert torch.allclose(whole.images, resumed.images, atol=1e-6)
     assert resumed.meta["iterations_done"] == 5
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temp files left
+
+
+class MemoryStore:
+    """A checkpoint store in memory, as a Tune trial's store is one outside the core."""
+
+    def __init__(self, state=None):
+        self.state, self.saved = state, []
+
+    def load(self):
+        return self.state
+
+    def save(self, state, progress):
+        self.state = copy.deepcopy(state)  # the optimiser's buffers in `state` live on
+        self.saved.append((progress.iteration, progress.checkpointed, progress.resumed_from))
+
+
+def test_the_loop_serves_any_checkpoint_store(digits):
+    config = cfg(**{**RESUME_CFG, "iterations": 4})
+    whole = distill(config, digits)
+    first = MemoryStore()
+    seen = []
+    with pytest.raises(Interrupt):
+        distill(config, digits, store=first, checkpoint_every=2,
+                progress=lambda p: seen.append((p.iteration, p.checkpointed)) or p.iteration < 3 or _raise())
+    assert first.saved == [(2, True, 0)] and seen == [(1, False), (2, True), (3, False)]
+    second = MemoryStore(first.state)
+    resumed = distill(config, digits, store=second, checkpoint_every=2)
+    assert second.saved == [(4, True, 2)]  # the last iteration is always kept
+    assert torch.equal(whole.images, resumed.images)
+    with pytest.raises(ValueError, match="not both"):
+        distill(config, digits, store=second, checkpoint_dir="somewhere")
+
+
+def _raise():
+    raise Interrupt
 
 
 def test_checkpoint_of_another_config_or_corrupt_is_refused(digits, tmp_path):
