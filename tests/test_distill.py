@@ -13,10 +13,12 @@ from raydd.core.distill import (
     METHODS,
     DistillConfig,
     Distiller,
+    NonFiniteError,
     distill,
     loops_for_ipc,
     save_checkpoint,
 )
+from raydd.core.distill.config import FLOAT_FIELDS
 from raydd.core.distill.loop import checkpoint_path
 from raydd.core.pool import PoolSpec
 
@@ -84,6 +86,13 @@ def test_defaults_resolve_per_method_and_ipc():
 def test_bad_config_values(kw, message):
     with pytest.raises(ValueError, match=message):
         cfg(**kw)
+
+
+@pytest.mark.parametrize("name", FLOAT_FIELDS)
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_settings_are_refused(name, value):
+    with pytest.raises(ValueError, match=f"^{name} must be a finite number, got {value}$"):
+        cfg(**{name: value})
 
 
 def test_unknown_config_field():
@@ -292,6 +301,38 @@ def test_checkpoint_of_another_config_or_corrupt_is_refused(digits, tmp_path):
         distill(cfg(iterations=1), digits, checkpoint_dir=tmp_path)
     with pytest.raises(ValueError, match="checkpoint_every"):
         distill(cfg(iterations=1), digits, checkpoint_every=0)
+
+
+@pytest.mark.parametrize("lr_img, what", [(1e20, "the synthetic images hold inf or nan"),
+                                          (1e30, "the loss is nan")])
+def test_non_finite_loss_stops_with_the_iteration(digits, tmp_path, lr_img, what):
+    """Images stepped far too far: iteration 2 turns the images (or the loss) non-finite. The run
+    stops naming it, and the checkpoint of iteration 1 stays, finite and resumable."""
+    config = cfg(lr_img=lr_img, iterations=4)
+    with pytest.raises(NonFiniteError, match=f"^distillation diverged at iteration 2: {what};"):
+        distill(config, digits, checkpoint_dir=tmp_path, checkpoint_every=1)
+    state = torch.load(checkpoint_path(tmp_path), weights_only=True)
+    assert state["iteration"] == 1 and torch.isfinite(state["images"]).all()
+    seen = []
+    with pytest.raises(NonFiniteError, match="at iteration 2"):  # resumed at 1: the same step again
+        distill(config, digits, checkpoint_dir=tmp_path, checkpoint_every=1, progress=seen.append)
+    assert seen == []
+
+
+def test_cli_prints_a_diverged_run_as_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from raydd.cli.main import cli
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["distill", "--iterations", "3", "--pool", "ConvNetW32", "--batch-real", "8",
+                                      "--lr-img", "1e30", "--checkpoint-every", "1", "--device", "cpu",
+                                      "--out", str(out)])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert lines[-1].startswith("Error: distillation diverged at iteration 2: the loss is nan")
+    assert "Traceback" not in result.output and "Usage" not in result.output
+    assert not out.exists() and (tmp_path / ".run.checkpoint" / "checkpoint.pt").exists()
 
 
 def test_the_set_records_the_validation_carve_it_was_distilled_beside():

@@ -87,7 +87,7 @@ def distill(**opts) -> None:
     """
     from raydd.core.artifact import save_synset
     from raydd.core.datasets import load_dataset
-    from raydd.core.distill import DistillConfig, distill as run_distill
+    from raydd.core.distill import DistillConfig, NonFiniteError, distill as run_distill
     from raydd.core.distill.compiled import CompileUnavailable, require_compile
     from raydd.core.distill.loop import checkpoint_path
     from raydd.core.pool import PoolSpec
@@ -116,6 +116,8 @@ def distill(**opts) -> None:
         synset = run_distill(cfg, data, device, checkpoint_dir=checkpoint_dir,
                              checkpoint_every=opts["checkpoint_every"], resume=opts["resume"],
                              progress=ProgressPrinter(opts["progress_every"]))
+    except NonFiniteError as exc:  # the run, not the command line, went wrong: no usage text
+        raise click.ClickException(str(exc)) from None
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     except CompileUnavailable as exc:

@@ -5,12 +5,12 @@ the end, checkpointing to a directory or to any `CheckpointStore` (a Tune trial 
 """
 
 from raydd.core.distill.config import DC_LOOPS, DistillConfig, loops_for_ipc
-from raydd.core.distill.distiller import Distiller
+from raydd.core.distill.distiller import Distiller, NonFiniteError
 from raydd.core.distill.loop import CheckpointStore, Progress, distill, load_checkpoint, save_checkpoint
 from raydd.core.distill.matching import DISTANCES
 from raydd.core.distill.methods import METHODS, Method
 
 __all__ = [
     "DC_LOOPS", "DISTANCES", "METHODS", "CheckpointStore", "DistillConfig", "Distiller", "Method",
-    "Progress", "distill", "load_checkpoint", "loops_for_ipc", "save_checkpoint",
+    "NonFiniteError", "Progress", "distill", "load_checkpoint", "loops_for_ipc", "save_checkpoint",
 ]

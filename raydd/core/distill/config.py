@@ -7,6 +7,7 @@ counts, DC's per-ipc table (`loops_for_ipc`), so `to_dict()` always records the 
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -95,6 +96,9 @@ class DistillConfig:
                 _require_int(name, getattr(self, name), 1)
         if not isinstance(self.compile, bool):
             raise ValueError(f"compile must be true or false, got {self.compile!r}")
+        for name in FLOAT_FIELDS:  # NaN and inf pass every range check below: refuse them first
+            if getattr(self, name) is not None:
+                _require_finite(name, getattr(self, name))
         for name in ("momentum_img", "momentum_net"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
@@ -119,6 +123,14 @@ class DistillConfig:
         if unknown:
             raise ValueError(f"unknown DistillConfig fields: {', '.join(sorted(unknown))}")
         return cls(**d)
+
+
+FLOAT_FIELDS = tuple(f.name for f in fields(DistillConfig) if "float" in str(f.type))
+
+
+def _require_finite(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
 
 
 def _require_int(name: str, value: Any, minimum: int) -> None:

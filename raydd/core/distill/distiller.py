@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import time
 from typing import Any, Iterator
 
@@ -27,6 +28,10 @@ from raydd.core.distill.state import IterationState, MatchingSettings
 from raydd.core.pool import ModelPool
 
 STATE_VERSION = 1
+
+
+class NonFiniteError(ValueError):
+    """The loss or the synthetic images of a run stopped being finite numbers."""
 
 
 def derive_seed(seed: int, stream: str) -> int:
@@ -90,12 +95,23 @@ class Distiller:
         with self._ambient_rng():
             net = build_net(arch, self.info.channels, self.info.num_classes, self.info.image_size)
             loss = self.method.iterate(self.state, net.to(self.device))
-        value = float(loss.item())  # the one host sync of the iteration
+        value = self._finite_loss(loss)
         self.iteration += 1
         self.losses.append(value)
         self.archs_drawn.append(arch)
         self.wall_seconds += time.perf_counter() - start
         return value
+
+    def _finite_loss(self, loss: torch.Tensor) -> float:
+        """The loss as a float, read with the images' sum in the iteration's one host sync; a
+        non-finite either stops the run before anything of it is checkpointed. (The sum of finite
+        images overflows only past ~3e38 / their count: images that large have diverged anyway.)"""
+        value, images_sum = torch.stack((loss.detach(), self.images.detach().sum())).tolist()
+        if math.isfinite(value) and math.isfinite(images_sum):
+            return value
+        what = f"the loss is {value}" if not math.isfinite(value) else "the synthetic images hold inf or nan"
+        raise NonFiniteError(f"distillation diverged at iteration {self.iteration + 1}: {what}; stopped "
+                             f"before checkpointing it (is lr_img {self.cfg.lr_img:g} too large?)")
 
     @contextlib.contextmanager
     def _ambient_rng(self) -> Iterator[None]:
