@@ -63,3 +63,12 @@ def _cached_dataset(name, data_dir, download, val_size, device):
 
     data_dir = str(Path(data_dir).expanduser()) if data_dir else None
     return load_dataset(name, data_dir=data_dir, download=download, val_size=val_size, device=device)
+
+
+def worker_device() -> str:
+    """cuda when Ray gave this worker a GPU and CUDA is there to use it, else cpu: a cluster may
+    declare GPUs that this process cannot see (logical resources, a node without drivers)."""
+    import ray
+    import torch
+
+    return "cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu"

@@ -12,11 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-import ray
 
 from raydd import strict_json
 from raydd.sweep import artifacts, storage
-from raydd.sweep.context import SweepContext
+from raydd.sweep.context import SweepContext, worker_device
 from raydd.sweep.storage import SweepPaths
 
 
@@ -143,17 +142,13 @@ def write_rows_once(rows: list[dict], location: str, job: EvalJob, paths: SweepP
 
 
 # ---- the actor ---------------------------------------------------------------------------------
-def _actor_device() -> str:
-    return "cuda" if ray.get_gpu_ids() else "cpu"
-
-
 class EvaluationWorker:
     """One member of the evaluation pool; created by the dispatcher as a restartable Ray actor."""
 
     def __init__(self, context: SweepContext):
         context.enter_worker()
         self.context = context
-        self.device = _actor_device()
+        self.device = worker_device()
         self.data = context.load_data(self.device)
 
     def ready(self) -> bool:

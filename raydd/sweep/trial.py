@@ -12,18 +12,12 @@ import logging
 import tempfile
 
 import ray
-import torch
 from ray import tune
 
 from raydd.core.distill.loop import load_checkpoint, save_checkpoint
 from raydd.sweep import artifacts, storage
-from raydd.sweep.context import SweepContext
+from raydd.sweep.context import SweepContext, worker_device
 from raydd.sweep.dispatcher import find_dispatcher
-
-
-def trial_device() -> str:
-    """cuda when Tune gave this trial a GPU, else cpu."""
-    return "cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu"
 
 
 def _metrics(p) -> dict:
@@ -75,7 +69,7 @@ def distill_trial(config: dict, context: SweepContext) -> None:
     location = paths.synset(point.trial_key)
     resumed_from = -1  # the set was already on storage (e.g. the trial died after saving it)
     if not artifacts.synset_complete(location):
-        synset, resumed_from = _distill(point, context, trial_device())
+        synset, resumed_from = _distill(point, context, worker_device())
         artifacts.save_synset_to(synset, location)
     queued = ray.get(find_dispatcher(context).submit.remote(point.trial_key))
     storage.write_text(paths.trial_done(point.trial_key), location + "\n")
