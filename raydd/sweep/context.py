@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from raydd import strict_json
 from raydd.sweep.storage import SweepPaths, apply_storage_env, capture_storage_env
 
 
@@ -26,7 +27,7 @@ class SweepContext:
 
     @classmethod
     def build(cls, spec, root: str) -> "SweepContext":
-        return cls(spec, root, spec.to_json(), capture_storage_env())
+        return cls(spec, root, strict_json.dumps(spec.describe(), sort_keys=True), capture_storage_env())
 
     @property
     def name(self) -> str:
