@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from raydd.core.pool import PoolSpec
-from raydd.spec import SpecError, SweepSpec, kd_mode, kd_word, load_spec, parse_spec
+from raydd.spec import SpecError, SweepSpec, TrialPoint, kd_mode, kd_word, load_spec, parse_spec
 
 GOOD = """\
 name: small
@@ -351,6 +351,12 @@ def test_describe_is_the_resolved_description_and_the_experiment_hash_ignores_wh
     moved["storage"] = "s3://elsewhere/runs"
     assert parse_spec(moved).experiment_hash() == first.experiment_hash()
     assert parse_spec(other).experiment_hash() != first.experiment_hash()
+
+
+def test_a_point_survives_its_plain_values() -> None:
+    """Tune's param_space holds points as plain values; the trial rebuilds the very same point."""
+    for point in parse_spec(good_raw()).points:
+        assert TrialPoint.from_dict(point.to_dict()) == point
 
 
 def test_val_size_takes_a_count_as_the_core_does() -> None:

@@ -18,7 +18,7 @@ and trial keys) and `load` (the whole file).
 """
 
 from raydd.core.distill import DistillConfig  # the class grid points are built with
-from raydd.spec.checks import DEFAULT_STORAGE, name_problem
+from raydd.spec.checks import name_problem
 from raydd.spec.grid import trial_keys
 from raydd.spec.load import load_spec, load_spec_text, parse_spec
 from raydd.spec.model import (
@@ -33,7 +33,7 @@ from raydd.spec.model import (
 )
 
 __all__ = [
-    "DEFAULT_STORAGE", "DatasetSpec", "DistillConfig", "EvaluationSpec", "ResourceSpec", "SpecError",
+    "DatasetSpec", "DistillConfig", "EvaluationSpec", "ResourceSpec", "SpecError",
     "SweepSpec", "TrialPoint", "kd_mode", "kd_word", "load_spec", "load_spec_text", "name_problem",
     "parse_spec", "trial_keys",
 ]

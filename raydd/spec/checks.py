@@ -23,7 +23,6 @@ import yaml
 from raydd.core.archs import ARCHS
 
 INVALID = object()  # a value that failed its check (None can be a valid value)
-DEFAULT_STORAGE = "./runs"
 STORAGE_SCHEMES = ("s3", "gs")  # object stores every node of a cluster can reach
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 

@@ -9,11 +9,10 @@ import re
 from typing import Any
 
 from raydd.core.datasets import DATASETS
-from raydd.core.pool import PROB_TOLERANCE, PoolSpec
 from raydd.core.distill import DistillConfig
-from raydd.spec.model import TrialPoint
+from raydd.core.pool import PROB_TOLERANCE, PoolSpec
 from raydd.spec.checks import Problems
-
+from raydd.spec.model import TrialPoint
 
 KEY_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")  # characters a trial key may not hold
 KEY_MAX_CHARS = 96  # trial keys become directory names; longer keys are cut and hashed

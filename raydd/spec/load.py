@@ -8,7 +8,6 @@ from typing import Any
 import yaml
 
 from raydd.spec.checks import (
-    DEFAULT_STORAGE,
     INVALID,
     Problems,
     check_name,
@@ -20,6 +19,7 @@ from raydd.spec.checks import (
 from raydd.spec.grid import expand
 from raydd.spec.model import SpecError, SweepSpec, TrialPoint
 from raydd.spec.sections import parse_dataset, parse_distill, parse_evaluation, parse_grid, parse_resources
+from raydd.storage import DEFAULT_STORAGE
 
 SWEEP_KEYS = ("name", "storage", "dataset", "distill", "grid", "evaluation", "resources")
 # Bounds on what validating one file may cost (docs/sweep-format.md states them). A real sweep

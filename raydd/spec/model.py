@@ -81,11 +81,13 @@ class TrialPoint:
     config: DistillConfig  # fully resolved
     axes: dict[str, object]  # this point's grid values (a pool as its PoolSpec.name)
 
-    def __str__(self) -> str:
-        return self.trial_key  # how Tune names the trial that distils this point
-
-    def describe(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (Tune's param_space holds points so: it can show and store them)."""
         return {"trial_key": self.trial_key, "axes": self.axes, "config": self.config.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrialPoint":
+        return cls(d["trial_key"], DistillConfig.from_dict(d["config"]), dict(d["axes"]))
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ class SweepSpec:
             "dataset": dataclasses.asdict(self.dataset),
             "evaluation": self.evaluation.describe(),
             "resources": dataclasses.asdict(self.resources),
-            "points": [p.describe() for p in self.points],
+            "points": [p.to_dict() for p in self.points],
         }
 
     def experiment(self) -> dict[str, Any]:
