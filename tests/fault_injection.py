@@ -9,7 +9,7 @@ writing its plan into that directory:
   (the patch wraps `ray.tune.report`, which every trial iteration calls with its metrics).
 - "evaluator_death": an evaluation actor dies abruptly (`os._exit`, as a lost node or an OOM kill
   would) once, after training its student and before writing its rows (the patch wraps
-  `raydd.sweep.evaluation.write_rows_once`).
+  `raydd.sweep.evaluation.write_job_rows`).
 
 "Once" is a marker file created with O_EXCL; the test asserts it exists (the fault happened).
 """
@@ -31,7 +31,7 @@ def install(plan_dir: str) -> None:
     import raydd.sweep.evaluation as evaluation
 
     ray.tune.report = _crashing_report(ray.tune.report, plan_dir)
-    evaluation.write_rows_once = _dying_writer(evaluation.write_rows_once, plan_dir)
+    evaluation.write_job_rows = _dying_writer(evaluation.write_job_rows, plan_dir)
 
 
 def _plan(plan_dir: str, fault: str) -> dict | None:

@@ -15,10 +15,10 @@ import pytest
 from click.testing import CliRunner
 from sweep_support import expected_keys, row_keys, tiny_sweep, write_sweep
 
+from raydd import storage
 from raydd.spec import load_spec
-from raydd.sweep import storage
+from raydd.sweep.layout import SweepPaths
 from raydd.sweep.runner import load_results, resume_sweep
-from raydd.sweep.storage import SweepPaths
 from raydd.sweep.watchdog import process_tree, still_running
 
 pytestmark = pytest.mark.usefixtures("ray_local")

@@ -18,9 +18,9 @@ from sweep_support import tiny_sweep, write_sweep
 from test_sweep_s3 import BUCKET, s3_endpoint  # noqa: F401  (the moto fixture)
 
 import raydd.sweep.lease as lease_module
-from raydd.sweep import storage
+from raydd import storage
+from raydd.sweep.layout import SweepPaths
 from raydd.sweep.lease import SweepLeaseHeld, acquire, hold, read_holder
-from raydd.sweep.storage import SweepPaths
 
 HOLD = """
 import sys, time

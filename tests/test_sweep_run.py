@@ -10,8 +10,9 @@ from click.testing import CliRunner
 from fault_injection import armed
 from sweep_support import expected_keys, row_keys, tiny_sweep, write_sweep
 
+from raydd import storage
 from raydd.spec import load_spec
-from raydd.sweep import storage
+from raydd.sweep.layout import SweepPaths
 from raydd.sweep.runner import load_results, request_stop, resume_sweep, run_sweep, sweep_status
 
 pytestmark = pytest.mark.usefixtures("ray_local")
@@ -83,7 +84,7 @@ def test_evaluator_killed_mid_job_loses_and_doubles_no_row(tmp_path, fault_plans
 
 
 def _stop_after_first_trial(storage_root: str, name: str) -> threading.Thread:
-    trials = storage.SweepPaths.of(storage_root, name).trials
+    trials = SweepPaths.of(storage_root, name).trials
 
     def watch():
         deadline = time.monotonic() + 300

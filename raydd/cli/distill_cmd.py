@@ -12,7 +12,7 @@ from raydd.cli.options import FINITE_FLOAT, resolve_device
 DISTILL_EXAMPLE = "raydd distill --dataset digits --method dc --ipc 1 --iterations 20 --out runs/dc1"
 
 
-class ProgressPrinter:
+class DistillProgressPrinter:
     """One stderr line every `every` iterations (and at the last): loss, it/s, ETA."""
 
     def __init__(self, every: int) -> None:
@@ -91,7 +91,7 @@ def distill(**opts) -> None:
                f"{cfg.iterations} iterations on {device}", err=True)
     synset = run_distill(cfg, data, device, checkpoint_dir=checkpoint_dir,
                          checkpoint_every=opts["checkpoint_every"], resume=opts["resume"],
-                         progress=ProgressPrinter(opts["progress_every"]))
+                         progress=DistillProgressPrinter(opts["progress_every"]))
     save_synset(synset, out)
     _remove_checkpoint(checkpoint_dir)
     final = synset.meta["final_loss"]

@@ -11,7 +11,6 @@ import click
 from raydd import strict_json
 from raydd.cli.options import FINITE_FLOAT, finite_floats, resolve_device
 
-KD_WORDS = {"off": False, "on": True}
 DEFAULT_STUDENTS = "ConvNet,MLP,LeNet,AlexNet,VGG11,ResNet18"
 
 
@@ -23,11 +22,15 @@ def _split(text: str, what: str) -> list[str]:
 
 
 def _kd_modes(text: str) -> tuple[bool, ...]:
-    words = _split(text, "kd setting")
-    unknown = [w for w in words if w not in KD_WORDS]
-    if unknown:
-        raise click.BadParameter(f"unknown {', '.join(unknown)}; use off, on or off,on", param_hint="--kd")
-    return tuple(dict.fromkeys(KD_WORDS[w] for w in words))
+    from raydd.spec import kd_mode
+
+    modes = []
+    for word in _split(text, "kd setting"):
+        try:
+            modes.append(kd_mode(word))
+        except ValueError:
+            raise click.BadParameter(f"unknown {word}; use off, on or off,on", param_hint="--kd") from None
+    return tuple(dict.fromkeys(modes))
 
 
 @dataclass(frozen=True)
@@ -84,26 +87,19 @@ def _dataset_name(synset, option: str | None) -> str:
     return name
 
 
-def format_table(rows: list[tuple[str, dict[str, str]]], columns: list[str]) -> str:
-    """A plain aligned text table: one row label, then one cell per column ('-' when missing)."""
-    header = ["", *columns]
-    body = [[label, *(cells.get(c, "-") for c in columns)] for label, cells in rows]
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *body]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def _table(results: list[tuple[Source, list]], students: list[str], kd_modes: tuple[bool, ...]) -> str:
+    """One row per (set, kd), one cell per student ('-' when missing), as `raydd results show`."""
     from raydd.core.evaluate import summarise_records
+    from raydd.results.render import MISSING, aligned_text
+    from raydd.spec import kd_word
 
     rows = []
     for source, records in results:
         summaries = summarise_records(records)
         for kd in kd_modes:
             cells = {s.student: s.cell() for s in summaries if s.kd == kd}
-            rows.append((f"{source.label}, kd {'on' if kd else 'off'}", cells))
-    return format_table(rows, students)
+            rows.append([f"{source.label}, kd {kd_word(kd)}", *(cells.get(s, MISSING) for s in students)])
+    return aligned_text(["", *students], rows, keys=1)
 
 
 @click.command("evaluate")
@@ -226,10 +222,12 @@ def _run(sources, synset, students, cfg, seeds, kd_modes, opts) -> list:
 
 def _record_printer(source: Source, dataset: str, cfg, as_json: bool):
     """Progress on stderr for every record; with --json, the record itself on stdout."""
+    from raydd.spec import kd_word
+
     config = cfg.to_dict()
 
     def on_record(record) -> None:
-        click.echo(f"{source.label}  {record.student:<10} kd {'on ' if record.kd else 'off'} seed {record.seed}  "
+        click.echo(f"{source.label}  {record.student:<10} kd {kd_word(record.kd):<3} seed {record.seed}  "
                    f"test {100 * record.test_acc:.2f}%  val {100 * record.val_acc:.2f}%  "
                    f"{record.train_seconds:.1f} s", err=True)
         if as_json:

@@ -111,7 +111,7 @@ def plot_cmd(location: str, out: str, by: str | None, metric: str, skip_bad: boo
     LOCATION is a results directory or URI (runs/my-sweep/results, s3://bucket/my-sweep/results).
     """
     from raydd.results import plot
-    from raydd.results.plot import IMAGE_SUFFIXES
+    from raydd.results.figures import IMAGE_SUFFIXES
 
     if not out.lower().endswith(IMAGE_SUFFIXES):
         raise ValueError(f"--out {out!r} must end with one of {', '.join(IMAGE_SUFFIXES)}")

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 import click
 
 from raydd.cli.errors import ErrorBoundary
+from raydd.storage import DEFAULT_STORAGE
 
-DEFAULT_STORAGE = "./runs"
 STORAGE_HELP = f"Storage root (local path or s3://...); default: the sweep file's, else {DEFAULT_STORAGE}."
 ADDRESS_HELP = ("Ray dashboard address (http://HEAD:8265): submit as a Ray Job there. "
                 "Default: $RAY_ADDRESS if it is an http address, else run here.")
@@ -59,29 +59,26 @@ def _check_compile_here(spec, in_job: bool) -> None:
         raise click.ClickException(str(err)) from None
 
 
-@contextmanager
-def _driving(spec, in_job: bool):
-    """Check the compiler, hold the sweep's lease (a second driver is refused before Ray starts)
-    and yield a function that starts Ray and runs the sweep. Meanwhile SIGTERM asks the sweep to
-    stop resumably, as `raydd sweep stop` does; a second SIGTERM exits at once. When this
-    process ends, however it ends, the local Ray it started ends with it (Ray ties its processes
-    to the driver's; tests/test_sweep_driver.py measures it)."""
-    from raydd.sweep.lease import hold
+def _drive(spec, in_job: bool, resume: bool):
+    """Check the compiler, then run the sweep from this process (`run_sweep` holds its lease and,
+    for a new run, refuses another experiment under the name, all before Ray starts). Once Ray
+    runs, SIGTERM asks the sweep to stop resumably, as `raydd sweep stop` does; a second SIGTERM
+    exits at once. When this process ends, however it ends, the local Ray it started ends with it
+    (Ray ties its processes to the driver's; tests/test_sweep_driver.py measures it)."""
     from raydd.sweep.runner import run_sweep
-    from raydd.sweep.storage import SweepPaths
-
-    def run(resume: bool):
-        _start_ray(in_job)
-        with _stop_on_sigterm(spec.name, spec.storage):  # after ray.init, which installs its own
-            return run_sweep(spec, resume=resume, echo=click.echo)
 
     _check_compile_here(spec, in_job)
-    with hold(SweepPaths.of(spec.storage, spec.name).lease, click.echo):
-        yield run
+    with _stop_on_sigterm(spec.name, spec.storage) as arm:
+        def start_ray() -> None:
+            _start_ray(in_job)
+            arm()  # after ray.init, which installs its own handler
+
+        return run_sweep(spec, resume=resume, echo=click.echo, start_ray=start_ray)
 
 
 @contextmanager
 def _stop_on_sigterm(name: str, storage: str):
+    """Yields `arm`, which makes SIGTERM a stop request until the block ends."""
     from raydd.sweep.runner import request_stop
 
     def on_sigterm(signum, frame) -> None:
@@ -91,12 +88,16 @@ def _stop_on_sigterm(name: str, storage: str):
         click.echo("SIGTERM: stopping resumably (running evaluations finish; again to exit now)", err=True)
         request_stop(name, storage)
 
+    def arm() -> None:
+        previous.append(signal.signal(signal.SIGTERM, on_sigterm))
+
     stopping: list[int] = []
-    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    previous: list = []
     try:
-        yield
+        yield arm
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if previous:
+            signal.signal(signal.SIGTERM, previous[0])
 
 
 def _print_summary(outcome) -> None:
@@ -168,7 +169,7 @@ def submit(spec_path: str, storage: str | None, address: str | None, wait: bool,
     Results go to <storage>/<name>/results/ (Parquet); a table is printed at the end.
     """
     from raydd.spec import load_spec
-    from raydd.sweep.storage import absolute
+    from raydd.storage import absolute
 
     spec = load_spec(spec_path, storage=storage)  # every problem at once, exit 2, before Ray
     spec = spec.with_storage(absolute(spec.storage))  # the job and the workers run elsewhere
@@ -182,13 +183,7 @@ def submit(spec_path: str, storage: str | None, address: str | None, wait: bool,
             raise click.ClickException(str(err)) from None
         _run_as_job(["submit", job_spec, "--storage", spec.storage], job_address, spec.name, spec.storage, wait)
         return
-    from raydd.sweep.runner import check_same_experiment
-
-    with _driving(spec, in_job) as run:
-        check_same_experiment(spec)  # before Ray starts: nothing is touched on a conflict
-        click.echo(f"sweep {spec.name}: {len(spec.points)} trial(s) -> {spec.storage}/{spec.name}")
-        outcome = run(resume=False)
-    _finish(outcome)
+    _finish(_drive(spec, in_job, resume=False))
 
 
 @sweep.command()
@@ -199,7 +194,7 @@ def submit(spec_path: str, storage: str | None, address: str | None, wait: bool,
 @click.option("--in-job", is_flag=True, hidden=True, help="Set by the Ray Job's entrypoint.")
 def resume(name: str, storage: str, address: str | None, wait: bool, in_job: bool) -> None:
     """Continue an interrupted sweep: finished trials and written rows are kept, the rest run."""
-    from raydd.sweep.storage import absolute
+    from raydd.storage import absolute
 
     storage = absolute(storage)
     job_address = _job_address(address, in_job)
@@ -208,10 +203,7 @@ def resume(name: str, storage: str, address: str | None, wait: bool, in_job: boo
         return
     from raydd.sweep.runner import load_stored_spec
 
-    spec = load_stored_spec(name, storage)
-    with _driving(spec, in_job) as run:
-        outcome = run(resume=True)
-    _finish(outcome)
+    _finish(_drive(load_stored_spec(name, storage), in_job, resume=True))
 
 
 @sweep.command()

@@ -45,5 +45,5 @@ def export(df: pd.DataFrame, out: str | Path) -> Path:
 def image_grids(df: pd.DataFrame) -> pd.DataFrame:
     """One line per trial: its varying settings, distill seed and synthetic-image grid PNG."""
     keys = [k for k in default_by(df) if k not in ("kd", "teacher")]  # KD is per student, not per set
-    columns = ["trial_id"] + keys + ["distill_seed", "grid_png_uri"]
-    return df[columns].drop_duplicates("trial_id").reset_index(drop=True)
+    columns = ["trial_key"] + keys + ["distill_seed", "grid_png_uri"]
+    return df[columns].drop_duplicates("trial_key").reset_index(drop=True)

@@ -20,19 +20,19 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from raydd.atomic import atomic_write
-from raydd.results.schema import RESULT_SCHEMA, schema_problem, to_table
-from raydd.storage import filesystem_for, storage_error
+from raydd.results.schema import RESULT_SCHEMA, schema_problem, to_table, with_current_names
+from raydd.storage import filesystem_for, is_uri, storage_error
 
 PARQUET_SUFFIX = ".parquet"
 HIDDEN_PREFIXES = (".", "_")  # temp files, _SUCCESS markers and the like are never rows
 # stable order so that tables and exports do not depend on file listing order
-_SORT_COLUMNS = ["created_at", "trial_id", "student", "kd", "eval_seed"]
+_SORT_COLUMNS = ["created_at", "trial_key", "student", "kd", "eval_seed"]
 # One row is one evaluation: a set (sweep, trial: what was distilled, how) x student x KD mode x
 # evaluation seed x protocol. Two rows with the same key are copies of one evaluation.
-ROW_KEY = ("sweep", "trial_id", "method", "dataset", "ipc", "pool_name", "pool_warmup", "iterations",
+ROW_KEY = ("sweep", "trial_key", "method", "dataset", "ipc", "pool_name", "pool_warmup", "iterations",
            "distill_seed", "student", "kd", "eval_seed", "epochs", "augment")
 MEASURED = ("teacher", "alpha", "temperature", "val_acc", "test_acc")  # what copies must agree on
-_NAMING = ("sweep", "trial_id", "student", "kd", "eval_seed")  # enough to name a row in a message
+_NAMING = ("sweep", "trial_key", "student", "kd", "eval_seed")  # enough to name a row in a message
 _FILE_COLUMN = "__file"  # which file a row came from, while loading
 
 
@@ -56,14 +56,10 @@ class ResultsWarning(UserWarning):
     """Something a reader skipped or merged: a bad file under --skip-bad, a copied file."""
 
 
-def _is_uri(location: str) -> bool:
-    return "://" in location
-
-
 def _resolve(location: str, filesystem: pafs.FileSystem | None, *, for_write: bool = False):
     """(filesystem, path inside it) for a local path or URI."""
     if filesystem is not None:
-        path = location.split("://", 1)[1].split("?", 1)[0] if _is_uri(location) else location
+        path = location.split("://", 1)[1].split("?", 1)[0] if is_uri(location) else location
         return filesystem, path
     if for_write and location.startswith("s3://") and "?" in location and "allow_delayed_open" not in location:
         # A URI with query parameters goes to pyarrow as it is; delayed open lets a small object go
@@ -77,7 +73,7 @@ def _resolve(location: str, filesystem: pafs.FileSystem | None, *, for_write: bo
 
 def _display(location: str, path: str, name: str) -> str:
     """The written file as the caller named its location: a URI stays a URI."""
-    if not _is_uri(location):
+    if not is_uri(location):
         return os.path.join(path, name)
     parts = urlsplit(location)
     return f"{parts.scheme}://{path.rstrip('/')}/{name}"
@@ -158,6 +154,7 @@ def read_file(path: str, filesystem: pafs.FileSystem) -> pa.Table:
         table = pq.read_table(path, filesystem=filesystem)
     except (pa.ArrowException, OSError) as err:  # ArrowInvalid for a cut-off footer, OSError for I/O
         raise BadResultFile(path, f"not a readable Parquet file ({_first_line(err)})") from None
+    table = with_current_names(table)
     problem = schema_problem(table.schema)
     if problem:
         raise BadResultFile(path, f"not a raydd results file: {problem}")

@@ -9,11 +9,10 @@ import re
 from typing import Any
 
 from raydd.core.datasets import DATASETS
-from raydd.core.pool import PROB_TOLERANCE, PoolSpec
 from raydd.core.distill import DistillConfig
+from raydd.core.pool import PROB_TOLERANCE, PoolSpec
+from raydd.spec.checks import Problems
 from raydd.spec.model import TrialPoint
-from raydd.spec.problems import _Problems
-
 
 KEY_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")  # characters a trial key may not hold
 KEY_MAX_CHARS = 96  # trial keys become directory names; longer keys are cut and hashed
@@ -23,7 +22,7 @@ MAX_POINTS = 10_000  # a grid larger than this is a typo (an axis of ranges), no
 MAX_SYNSET_BYTES = 2 * 1024**3
 
 
-def _expand(axes: dict[str, tuple], fixed: dict, dataset: str, problems: _Problems) -> tuple[TrialPoint, ...]:
+def expand(axes: dict[str, tuple], fixed: dict, dataset: str, problems: Problems) -> tuple[TrialPoint, ...]:
     """The cartesian product of the axes, in file order, each point a resolved DistillConfig."""
     count = math.prod(len(values) for values in axes.values())
     if count > MAX_POINTS:
@@ -53,7 +52,7 @@ def _expand(axes: dict[str, tuple], fixed: dict, dataset: str, problems: _Proble
     return tuple(points)
 
 
-def _sizes_fit(axes: dict[str, tuple], fixed: dict, dataset: str, problems: _Problems) -> bool:
+def _sizes_fit(axes: dict[str, tuple], fixed: dict, dataset: str, problems: Problems) -> bool:
     """Every ipc's synthetic set fits in MAX_SYNSET_BYTES of float32 images of `dataset`."""
     info = DATASETS.get(dataset).info
     image_bytes = 4 * info.channels * info.image_size ** 2 * info.num_classes

@@ -7,16 +7,19 @@ from typing import Any
 
 import yaml
 
-from raydd.spec.dataset import _parse_dataset
-from raydd.spec.distill import _parse_distill, _parse_grid
-from raydd.spec.evaluation import _parse_evaluation
-from raydd.spec.grid import _expand
+from raydd.spec.checks import (
+    INVALID,
+    Problems,
+    check_name,
+    check_section,
+    check_storage,
+    line_map,
+    yaml_problem,
+)
+from raydd.spec.grid import expand
 from raydd.spec.model import SpecError, SweepSpec, TrialPoint
-from raydd.spec.problems import _INVALID, _Problems, _line_map, _yaml_problem
-from raydd.spec.resources import _parse_resources
-from raydd.spec.top_level import DEFAULT_STORAGE, _check_name, _check_storage
-from raydd.spec.values import _section
-
+from raydd.spec.sections import parse_dataset, parse_distill, parse_evaluation, parse_grid, parse_resources
+from raydd.storage import DEFAULT_STORAGE
 
 SWEEP_KEYS = ("name", "storage", "dataset", "distill", "grid", "evaluation", "resources")
 # Bounds on what validating one file may cost (docs/sweep-format.md states them). A real sweep
@@ -59,12 +62,12 @@ def _read_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
             _expanded_size(node, {}, set(), source)
         raw = None if node is None else loader.construct_document(node)
     except yaml.YAMLError as error:
-        raise SpecError([_yaml_problem(error)], source) from None
+        raise SpecError([yaml_problem(error)], source) from None
     except RecursionError:
         raise SpecError([f"{source}: nested too deeply to be a sweep file"], source) from None
     finally:
         loader.dispose()
-    return raw, _line_map(node)
+    return raw, line_map(node)
 
 
 def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int], source: str) -> int:
@@ -93,26 +96,26 @@ def parse_spec(raw: dict, *, source_name: str = "<sweep>") -> SweepSpec:
 
 
 def _parse(raw: Any, source: str, lines: dict[str, int], storage_override: str | None = None) -> SweepSpec:
-    problems = _Problems()
+    problems = Problems()
     if raw is None:
         raise SpecError([f"{source}: the file is empty"], source)
-    top = _section(raw, "", problems, SWEEP_KEYS, required=("name", "dataset", "evaluation"))
-    if top is _INVALID:
+    top = check_section(raw, "", problems, SWEEP_KEYS, required=("name", "dataset", "evaluation"))
+    if top is INVALID:
         raise SpecError(problems.lines(lines), source)
-    name = _check_name(top["name"], problems) if "name" in top else _INVALID
+    name = check_name(top["name"], problems) if "name" in top else INVALID
     if storage_override is not None:
-        storage = _check_storage(storage_override, "--storage", problems)
+        storage = check_storage(storage_override, "--storage", problems)
     else:
-        storage = _check_storage(top.get("storage", DEFAULT_STORAGE), "storage", problems)
-    dataset = _parse_dataset(top["dataset"], problems) if "dataset" in top else _INVALID
-    fixed = _parse_distill(top.get("distill"), problems)
-    fixed = {} if fixed is _INVALID else fixed
-    axes = _parse_grid(top.get("grid"), top.get("distill"), problems)
-    evaluation = _parse_evaluation(top["evaluation"], problems) if "evaluation" in top else _INVALID
-    resources = _parse_resources(top.get("resources"), problems)
+        storage = check_storage(top.get("storage", DEFAULT_STORAGE), "storage", problems)
+    dataset = parse_dataset(top["dataset"], problems) if "dataset" in top else INVALID
+    fixed = parse_distill(top.get("distill"), problems)
+    fixed = {} if fixed is INVALID else fixed
+    axes = parse_grid(top.get("grid"), top.get("distill"), problems)
+    evaluation = parse_evaluation(top["evaluation"], problems) if "evaluation" in top else INVALID
+    resources = parse_resources(top.get("resources"), problems)
     points: tuple[TrialPoint, ...] = ()
-    if not problems and dataset is not _INVALID:
-        points = _expand(axes, fixed, dataset.name, problems)
+    if not problems and dataset is not INVALID:
+        points = expand(axes, fixed, dataset.name, problems)
     if problems:
         raise SpecError(problems.lines(lines), source)
     return SweepSpec(name, storage, dataset, evaluation, resources, points, raw)

@@ -1,8 +1,11 @@
 """What every remote process of a sweep needs to know, in one frozen object.
 
-The driver builds a `SweepContext` once; Tune hands it to each trial (`tune.with_parameters`) and
-the dispatcher to each evaluation actor. It carries the driver's storage variables because the
-Ray workers of a local cluster may have been started before those were set.
+The driver builds a `SweepContext` once from the parsed sweep; Tune hands it to each trial
+(`tune.with_parameters`, beside the trial's own `TrialPoint` in its config) and the dispatcher to
+each evaluation actor. It holds the settings those processes use (the dataset, the evaluation, the
+checkpoint interval, the experiment's hash for the rows) and no copy of the sweep file. It carries
+the driver's storage variables because the Ray workers of a local cluster may have been started
+before those were set.
 """
 
 from __future__ import annotations
@@ -10,49 +13,40 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
-from raydd.sweep.storage import SweepPaths, apply_storage_env, capture_storage_env
+from raydd.spec import DatasetSpec, EvaluationSpec, SweepSpec
+from raydd.storage import apply_storage_env, capture_storage_env
+from raydd.sweep.layout import SweepPaths
 
 
 @dataclass(frozen=True)
 class SweepContext:
-    """A validated sweep plus where it lives, for trials and evaluation actors."""
+    """A validated sweep's settings for trials and evaluation actors, and where it lives."""
 
-    spec: Any  # raydd.spec.SweepSpec
-    root: str
-    spec_json: str
+    name: str
+    paths: SweepPaths
+    dataset: DatasetSpec
+    evaluation: EvaluationSpec
+    checkpoint_every: int
+    experiment_hash: str  # SweepSpec.experiment_hash(): the stored sweep file each row belongs to
     storage_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, spec, root: str) -> "SweepContext":
-        return cls(spec, root, spec.to_json(), capture_storage_env())
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def paths(self) -> SweepPaths:
-        return SweepPaths(self.root)
+    def of(cls, spec: SweepSpec, paths: SweepPaths) -> "SweepContext":
+        return cls(spec.name, paths, spec.dataset, spec.evaluation, spec.resources.checkpoint_every,
+                   spec.experiment_hash(), capture_storage_env())
 
     @property
     def namespace(self) -> str:
         """The Ray namespace of this sweep's named actors."""
-        return f"raydd-{self.spec.name}"
-
-    def point(self, trial_key: str):
-        for p in self.spec.points:
-            if p.trial_key == trial_key:
-                return p
-        raise KeyError(f"sweep {self.name!r} has no trial {trial_key!r}")
+        return f"raydd-{self.name}"
 
     def enter_worker(self) -> None:
         """Prepare a Ray worker process: the driver's storage variables."""
         apply_storage_env(self.storage_env)
 
     def load_data(self, device: str):
-        d = self.spec.dataset
+        d = self.dataset
         return _cached_dataset(d.name, d.data_dir, d.download, d.val_size, device)
 
 

@@ -19,8 +19,9 @@ import shlex
 import tempfile
 import time
 
-from raydd.sweep import storage, upload
-from raydd.sweep.storage import SweepPaths
+from raydd import storage
+from raydd.sweep import upload
+from raydd.sweep.layout import SweepPaths
 
 STOP_ENV = {"RAY_JOB_STOP_SIGNAL": "SIGINT", "RAY_JOB_STOP_WAIT_TIME_S": "30"}
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}

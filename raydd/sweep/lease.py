@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterator
 
-from raydd.sweep import storage
+from raydd import storage
 
 RENEW_EVERY_S = 10.0
 STALE_AFTER_S = 60.0  # six missed renewals: the holder is gone (or cut off from storage)
