@@ -137,7 +137,7 @@ def worker(tiny_spec, monkeypatch):
     from raydd.core.evaluate import random_real
     from raydd.sweep import artifacts, evaluation
 
-    monkeypatch.setattr(evaluation, "_actor_device", lambda: "cpu")
+    monkeypatch.setattr(evaluation, "worker_device", lambda: "cpu")
     context = _context(tiny_spec)
     worker = evaluation.EvaluationWorker(context)
     point = tiny_spec.points[0]
