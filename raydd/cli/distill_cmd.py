@@ -64,9 +64,11 @@ def _duration(seconds: float) -> str:
 @click.option("--batch-real", type=int, default=256, show_default=True, help="Real images per class per step.")
 @click.option("--outer-loop", type=int, default=None, help="Matching steps per iteration [default: DC table by ipc].")
 @click.option("--inner-loop", type=int, default=None, help="Net epochs between matching steps [default: DC table].")
-@click.option("--compile", "compile_", is_flag=True,
+@click.option("--compile/--no-compile", "compile_", default=None,
               help="torch.compile the first-order passes: faster per iteration after a one-off "
-                   "compilation per architecture; needs a C++ compiler (CPU) or Triton (GPU).")
+                   "compilation per architecture; needs a C++ compiler (CPU) or Triton (GPU). "
+                   "[default: auto: CPU runs of 200+ iterations per pool architecture compile when "
+                   "the compiler works]")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--download", is_flag=True, help="Download the dataset if it is missing.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
