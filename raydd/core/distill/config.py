@@ -28,6 +28,7 @@ DC_LOOPS: dict[int, tuple[int, int]] = {
 }
 
 INITS = ("real", "noise")
+PRECISIONS = ("fp32", "bf16")
 AUTO = "auto"  # the compile setting that decides by device and run length (stored as None)
 
 def loops_for_ipc(ipc: int) -> tuple[int, int]:
@@ -61,6 +62,9 @@ class DistillConfig:
     # torch.compile the first-order passes (compiled.py): True, False (eager), or None / "auto":
     # compile CPU runs long enough to pay for the compilation, when the compiler works here.
     compile: bool | str | None = None
+    # bf16: the matching passes under bf16 autocast (the images and their optimiser stay fp32). Opt-in
+    # only, since it changes the arithmetic; its speed and effect are in benchmarks/README.md.
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if self.pool is None:
@@ -82,6 +86,8 @@ class DistillConfig:
     def _check_names(self) -> None:
         METHODS.get(self.method)  # ValueError listing the known methods
         DISTANCES.get(self.distance)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; known: {', '.join(PRECISIONS)}")
         if self.init is not None and self.init not in INITS:
             raise ValueError(f"unknown init {self.init!r}; known: {', '.join(INITS)}")
         if not isinstance(self.dataset, str) or not self.dataset:

@@ -93,7 +93,8 @@ class Distiller:
         arch = self.pool.sample(self.iteration)
         with self._ambient_rng():
             net = build_net(arch, self.info.channels, self.info.num_classes, self.info.image_size)
-            loss = self.method.iterate(self.state, net.to(self.device))
+            with torch.autocast(self.device.type, torch.bfloat16, enabled=self.cfg.precision == "bf16"):
+                loss = self.method.iterate(self.state, net.to(self.device))
         value = self._finite_loss(loss)
         self.iteration += 1
         self.losses.append(value)
