@@ -10,7 +10,6 @@ swapped in only inside `step()`, so the process's global RNG is left as it was f
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import math
 import time
 from typing import Any, Iterator
@@ -26,18 +25,13 @@ from raydd.core.distill.methods import METHODS
 from raydd.core.distill.sampler import ClassSampler
 from raydd.core.distill.state import IterationState, MatchingSettings
 from raydd.core.pool import ModelPool
+from raydd.core.seeding import derive_seed
 
 STATE_VERSION = 1
 
 
 class NonFiniteError(ValueError):
     """The loss or the synthetic images of a run stopped being finite numbers."""
-
-
-def derive_seed(seed: int, stream: str) -> int:
-    """A 63-bit seed per named stream, so streams of one run never share a sequence."""
-    digest = hashlib.sha256(f"{seed}:{stream}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
 
 
 class Distiller:

@@ -12,8 +12,10 @@ from typing import Callable, Iterable, Sequence
 import torch
 import torch.nn as nn
 
+from raydd.core.datasets.splits import class_indices
 from raydd.core.evaluate.config import EvalConfig, EvalRecord, RecordSummary
-from raydd.core.evaluate.train import accuracy, build_seeded, derive_seed, make_generator, train_net
+from raydd.core.evaluate.train import accuracy, build_seeded, freeze, make_generator, train_net
+from raydd.core.seeding import derive_seed
 
 RecordHook = Callable[[EvalRecord], None]
 
@@ -38,6 +40,8 @@ def check_images(images: torch.Tensor, labels: torch.Tensor, info) -> None:
         raise ValueError("the set to evaluate is empty")
     if labels.min() < 0 or labels.max() >= info.num_classes:
         raise ValueError(f"labels must lie in [0, {info.num_classes}) for {info.name}")
+    if not bool(torch.isfinite(images).all()):
+        raise ValueError("the images hold NaN or infinite values; a set like that cannot be evaluated")
 
 
 def train_student(
@@ -70,10 +74,7 @@ def train_teacher(images, labels, data, cfg: EvalConfig, seed: int, device) -> n
     check_architectures([cfg.teacher])
     images, labels = images.to(device), labels.to(device)
     teacher, _ = train_student(images, labels, data, cfg.teacher, cfg, seed, device, role="teacher")
-    teacher.eval()
-    for p in teacher.parameters():
-        p.requires_grad_(False)
-    return teacher
+    return freeze(teacher)
 
 
 def _split_accuracy(net: nn.Module, split, cfg: EvalConfig, device) -> float:
@@ -152,10 +153,8 @@ def random_real(data, ipc: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     if ipc < 1:
         raise ValueError(f"ipc must be >= 1, got {ipc}")
     generator = torch.Generator().manual_seed(derive_seed(seed, "random_real"))
-    train_labels = data.train.labels.cpu()
     chosen = []
-    for c in range(data.info.num_classes):
-        members = torch.nonzero(train_labels == c).flatten()
+    for c, members in enumerate(class_indices(data.train.labels.cpu(), data.info.num_classes)):
         if len(members) < ipc:
             raise ValueError(f"class {c} has {len(members)} training images, fewer than ipc={ipc}")
         chosen.append(members[torch.randperm(len(members), generator=generator)[:ipc]])

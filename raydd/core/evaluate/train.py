@@ -6,7 +6,6 @@ per epoch, and no host synchronisation inside the loop (no `.item()` per step).
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import Callable
 
@@ -20,10 +19,12 @@ from raydd.core.evaluate.kd import kd_loss
 EpochHook = Callable[[int, torch.optim.Optimizer], None]
 
 
-def derive_seed(seed: int, *parts: str) -> int:
-    """A stable 63-bit seed from a base seed and names (Python's `hash` changes per process)."""
-    digest = hashlib.sha256(repr((int(seed),) + parts).encode()).digest()
-    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
+def freeze(net: nn.Module) -> nn.Module:
+    """`net` in eval mode with no parameter asking for gradients: a teacher, read-only beside its students."""
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
 
 
 def make_generator(seed: int) -> torch.Generator:
