@@ -44,7 +44,8 @@ from pathlib import Path
 import torch
 
 from raydd.core.datasets import Dataset, load_dataset
-from raydd.core.distill import DistillConfig, Distiller
+from raydd.core.distill import DistillConfig, distill
+from raydd.core.distill.allocator import HEAP_UP_TO
 
 ORIGINAL_SCRIPTS = {"dc": "main.py", "dsa": "main.py", "dm": "main_DM.py"}
 DSA_STRATEGY = "color_crop_cutout_flip_scale_rotate"  # both codes' default for DSA and DM
@@ -177,17 +178,19 @@ def original_seconds(module, case: Case, data: Dataset, iterations: int, clock) 
 # ---- raydd --------------------------------------------------------------------------------------
 def raydd_seconds(case: Case, data: Dataset, iterations: int, device: str, compile_: bool,
                   seed: int, clock) -> list[float]:
+    """Run `distill()`, as `raydd distill` and a sweep trial do; the seconds of each iteration (the
+    first includes building the run)."""
     cfg = DistillConfig(dataset=data.info.name, method=case.method, ipc=case.ipc, iterations=iterations,
                         pool=case.arch, seed=seed, batch_real=case.batch_real, compile=compile_)
-    distiller = Distiller(cfg, data, device)
-    seconds = []
-    for _ in range(iterations):
-        start = clock()
-        distiller.step()
+    ticks = [clock()]
+
+    def tick(_progress) -> None:
         if device == "cuda":
             torch.cuda.synchronize()
-        seconds.append(clock() - start)
-    return seconds
+        ticks.append(clock())
+
+    distill(cfg, data, device, progress=tick)
+    return [b - a for a, b in zip(ticks, ticks[1:])]
 
 
 # ---- one side of one round, in its own process ---------------------------------------------------
@@ -213,7 +216,10 @@ def run_side(side: str, case: Case, seed: int, args) -> list[float]:
                "--iterations", str(args.iterations), "--device", args.device, "--clock", args.clock,
                "--original-dir", str(args.original_dir)]
     command += ["--threads", str(args.threads)] if args.threads else []
-    done = subprocess.run(command, capture_output=True, text=True)
+    env = dict(os.environ)
+    if side == "original" and args.same_malloc:  # glibc reads these at start-up, as raydd's mallopt
+        env["MALLOC_MMAP_THRESHOLD_"] = env["MALLOC_TRIM_THRESHOLD_"] = str(HEAP_UP_TO)
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode:
         raise RuntimeError(f"the {side} side of {case.name} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -279,6 +285,8 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch threads of both (default: torch's)")
     p.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                    help="wall seconds, or the process's CPU seconds (with --threads 1 on a loaded machine)")
+    p.add_argument("--same-malloc", action="store_true",
+                   help="run the original with raydd's CPU malloc setting too (what is left is the code)")
     p.add_argument("--smoke-test", action="store_true", help="two tiny cases, one round (CI)")
     p.add_argument("--worker", choices=["original", "eager", "compiled"], help=argparse.SUPPRESS)
     p.add_argument("--case", help=argparse.SUPPRESS)
@@ -309,7 +317,8 @@ def main(argv=None) -> int:
         return 2
     print(f"machine: {machine()}")
     print(f"raydd on {args.device}; {args.rounds} rounds x {args.iterations} timed iterations per side, "
-          f"interleaved, {args.clock} clock; ratio = raydd / original, median over rounds [min-max]")
+          f"interleaved, {args.clock} clock; ratio = raydd / original, median over rounds [min-max]"
+          + ("; the original with raydd's malloc setting" if args.same_malloc else ""))
     header = f"{'case':<40} {'orig s/it':>9}"
     for variant in args.raydd:
         header += f" {variant[:8] + ' s/it':>9} {'ratio':>6} {'[range]':>11}"

@@ -45,6 +45,7 @@ def test_compiled_run_gives_the_eager_images(digits, method, loops):
 
 def test_compile_flag_is_recorded_and_validated():
     assert DistillConfig(compile=True).to_dict()["compile"] is True
+    assert DistillConfig(compile=False).to_dict()["compile"] is False
     with pytest.raises(ValueError, match="compile must be true or false"):
         DistillConfig(compile="yes")
 
@@ -61,3 +62,27 @@ def test_cli_reports_missing_compiler_without_writing(tmp_path, broken_cpp_compi
     assert result.exit_code == 1
     assert "cannot build kernels on cpu" in result.output
     assert not out.exists() and not (tmp_path / ".run.checkpoint").exists()
+
+
+def test_auto_compiles_only_cpu_runs_long_enough_to_pay_for_it(monkeypatch):
+    probed = []
+    monkeypatch.setattr(compiled_module, "require_compile", probed.append)  # a working compiler
+    per_arch = compiled_module.AUTO_ITERATIONS_PER_ARCH
+    assert compiled_module.compiles(None, per_arch, 1, "cpu") and probed == ["cpu"]
+    assert not compiled_module.compiles(None, per_arch - 1, 1, "cpu")
+    assert not compiled_module.compiles(None, 2 * per_arch - 1, 2, "cpu")  # one compilation per arch
+    assert not compiled_module.compiles(None, 100 * per_arch, 1, "cuda")  # not measured on GPUs yet
+    assert not compiled_module.compiles(False, 100 * per_arch, 1, "cpu")
+    assert compiled_module.compiles(True, 1, 1, "cpu")
+    assert probed == ["cpu", "cpu"]
+
+
+def test_auto_runs_eager_where_the_compiler_is_broken(broken_cpp_compiler):
+    with pytest.warns(RuntimeWarning, match=r"compile=auto runs eager here \(compile=True, but torch.compile cannot"):
+        assert not compiled_module.compiles(None, 10**6, 1, "cpu")
+
+
+def test_auto_is_the_default_and_short_runs_stay_eager(digits):
+    assert DistillConfig().compile is None and DistillConfig(compile="auto") == DistillConfig()
+    d = Distiller(DistillConfig(iterations=3, **SMALL), digits, "cpu")
+    assert d.compiled is False and d.synthetic_set().meta["compiled"] is False

@@ -56,9 +56,14 @@ def _duration(seconds: float) -> str:
 @click.option("--batch-real", type=int, default=256, show_default=True, help="Real images per class per step.")
 @click.option("--outer-loop", type=int, default=None, help="Matching steps per iteration [default: DC table by ipc].")
 @click.option("--inner-loop", type=int, default=None, help="Net epochs between matching steps [default: DC table].")
-@click.option("--compile", "compile_", is_flag=True,
+@click.option("--compile/--no-compile", "compile_", default=None,
               help="torch.compile the first-order passes: faster per iteration after a one-off "
-                   "compilation per architecture; needs a C++ compiler (CPU) or Triton (GPU).")
+                   "compilation per architecture; needs a C++ compiler (CPU) or Triton (GPU). "
+                   "[default: auto: CPU runs of 200+ iterations per pool architecture compile when "
+                   "the compiler works]")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+              help="bf16: the matching passes under bf16 autocast (faster on CPUs with AMX and on GPUs, "
+                   "not bit-comparable with fp32).")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--download", is_flag=True, help="Download the dataset if it is missing.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
@@ -114,7 +119,7 @@ def _prepare(opts: dict, checkpoint_dir: Path):
         pool=pool, seed=opts["seed"], lr_img=opts["lr_img"], momentum_img=opts["momentum_img"],
         lr_net=opts["lr_net"], batch_real=opts["batch_real"], outer_loop=opts["outer_loop"],
         inner_loop=opts["inner_loop"], init=opts["init"], distance=opts["distance"],
-        compile=opts["compile_"],
+        compile=opts["compile_"], precision=opts["precision"],
     )
     if not opts["resume"] and checkpoint_path(checkpoint_dir).exists():
         raise ValueError(f"{checkpoint_dir} holds an unfinished run; pass --resume or remove it")

@@ -26,7 +26,7 @@ class MLP(ArchNet):
         check_inputs(arch, channels, num_classes, image_size)
         self.fc_1 = nn.Linear(channels * image_size * image_size, MLP_HIDDEN)
         self.fc_2 = nn.Linear(MLP_HIDDEN, MLP_HIDDEN)
-        self.act = nn.ReLU()
+        self.act = nn.ReLU(inplace=True)
         self.embed_dim = MLP_HIDDEN
         self.classifier = nn.Linear(MLP_HIDDEN, num_classes)
 
@@ -42,13 +42,13 @@ class LeNet(ArchNet):
         check_inputs(arch, channels, num_classes, image_size)
         side = require_side(arch, image_size, self._feature_side)
         self.features = nn.Sequential(
-            nn.Conv2d(channels, 6, kernel_size=5, padding=extra_pad(image_size)), nn.ReLU(),
+            nn.Conv2d(channels, 6, kernel_size=5, padding=extra_pad(image_size)), nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=2, stride=2),
-            nn.Conv2d(6, 16, kernel_size=5), nn.ReLU(),
+            nn.Conv2d(6, 16, kernel_size=5), nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=2, stride=2),
         )
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(16 * side * side, 120), nn.ReLU(),
-                                  nn.Linear(120, 84), nn.ReLU())
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(16 * side * side, 120), nn.ReLU(inplace=True),
+                                  nn.Linear(120, 84), nn.ReLU(inplace=True))
         self.embed_dim = 84
         self.classifier = nn.Linear(84, num_classes)
 
@@ -111,7 +111,7 @@ class ConvStack(ArchNet):
             out_channels, kernel = item
             modules.append(nn.Conv2d(in_channels, out_channels, kernel_size=kernel, padding=pad))
             modules += norm_layer(norm, out_channels, side)
-            modules.append(nn.ReLU())
+            modules.append(nn.ReLU(inplace=True))
             in_channels = out_channels
         return nn.Sequential(*modules)
 

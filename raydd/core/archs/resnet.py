@@ -49,7 +49,7 @@ class BasicBlock(nn.Module):
         self.pool = nn.AvgPool2d(2, 2) if conv_stride != stride else nn.Identity()
         self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
         self.norm2 = _norm(norm, planes, self.side_out)
-        self.act = nn.ReLU()
+        self.act = nn.ReLU(inplace=True)
         self.shortcut = self._shortcut(in_planes, planes, stride, conv_stride, norm)
 
     def _shortcut(self, in_planes: int, planes: int, stride: int, conv_stride: int, norm: str) -> nn.Module:
@@ -81,7 +81,7 @@ class ResNet(ArchNet):
             check_norm_fits(arch, norm, width)
         side = require_side(arch, image_size, lambda s: self._feature_side(s, blocks, downsample))
         self.stem = nn.Sequential(nn.Conv2d(channels, STAGE_WIDTHS[0], 3, padding=1, bias=False),
-                                  _norm(norm, STAGE_WIDTHS[0], image_size), nn.ReLU())
+                                  _norm(norm, STAGE_WIDTHS[0], image_size), nn.ReLU(inplace=True))
         self.stages = self._stages(image_size, blocks, norm, downsample)
         self.global_pool = downsample == "stride"
         self.embed_dim = STAGE_WIDTHS[-1] * (1 if self.global_pool else side * side)

@@ -1,4 +1,4 @@
-"""Optional `torch.compile` of the first-order passes of a distillation run (`compile=True`).
+"""`torch.compile` of the first-order passes of a distillation run: `compile` True, False or auto.
 
 What gets compiled: the real-side forward of DC/DSA (whose backward AOTAutograd compiles too), the
 inner-loop training forward, and DM's embeddings. The synthetic side of DC/DSA stays eager, because
@@ -7,11 +7,18 @@ it needs a double backward, which compiled graphs do not support.
 Fresh nets of one architecture reuse one compiled graph (parameters are graph inputs), so the cost
 is one compilation per architecture, input shape and train/eval mode, paid in the first iterations.
 Compiled and eager kernels sum in different orders: results agree to float rounding, not bit for bit.
+
+Auto (`compile=None`, the default) compiles on CPU when the run has at least
+`AUTO_ITERATIONS_PER_ARCH` iterations per pool architecture and the compiler works here, and runs
+eager otherwise (short runs, such as the tests and golden outputs, never compile). The compilation
+costs and what it saves per iteration are measured in benchmarks/README.md. On a GPU auto stays
+eager: compiling there has not been measured yet.
 """
 
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Callable
 
 import torch
@@ -19,6 +26,10 @@ import torch
 # Each pool member, batch shape and mode is one more graph under the same `forward` code; Dynamo's
 # default limit of 8 would silently fall back to eager for a pool of several architectures.
 RECOMPILE_LIMIT = 64
+
+# Auto compiles a CPU run of at least this many iterations per pool architecture: each architecture
+# costs one compilation, which the time saved per iteration must pay back (benchmarks/README.md).
+AUTO_ITERATIONS_PER_ARCH = 200
 
 
 class CompileUnavailable(RuntimeError):
@@ -45,6 +56,23 @@ def require_compile(device_type: str) -> None:
             f"compile=True, but torch.compile cannot build kernels on {device_type} here: "
             f"{first_line[:300]}. Install a C++ compiler (CPU) or Triton (GPU), or run without compile."
         ) from error
+
+
+def compiles(setting: bool | None, iterations: int, archs: int, device_type: str) -> bool:
+    """Whether a run compiles: as `setting` says (True raises `CompileUnavailable` when it cannot), or
+    under auto (None) when it runs on CPU long enough and the compiler works."""
+    if setting is not None:
+        if setting:
+            require_compile(device_type)
+        return setting
+    if device_type != "cpu" or iterations < AUTO_ITERATIONS_PER_ARCH * archs:
+        return False
+    try:
+        require_compile(device_type)
+    except CompileUnavailable as error:
+        warnings.warn(f"compile=auto runs eager here ({error})", RuntimeWarning, stacklevel=2)
+        return False
+    return True
 
 
 def compiled(fn: Callable) -> Callable:

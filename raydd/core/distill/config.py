@@ -28,6 +28,8 @@ DC_LOOPS: dict[int, tuple[int, int]] = {
 }
 
 INITS = ("real", "noise")
+PRECISIONS = ("fp32", "bf16")
+AUTO = "auto"  # the compile setting that decides by device and run length (stored as None)
 
 def loops_for_ipc(ipc: int) -> tuple[int, int]:
     """(outer_loop, inner_loop) for `ipc` by the floor rule over `DC_LOOPS`."""
@@ -57,7 +59,12 @@ class DistillConfig:
     distance: str = "dc"  # gradient distance (DC/DSA): dc | mse | cos
     dsa_strategy: str = "color_crop_cutout_flip_scale_rotate"  # DSA/DM; ops as in the DSA code
     bn_batch_per_class: int = 16  # real images per class that set BatchNorm running stats (DC code)
-    compile: bool = False  # torch.compile the first-order passes (raydd/core/distill/compiled.py)
+    # torch.compile the first-order passes (compiled.py): True, False (eager), or None / "auto":
+    # compile CPU runs long enough to pay for the compilation, when the compiler works here.
+    compile: bool | str | None = None
+    # bf16: the matching passes under bf16 autocast (the images and their optimiser stay fp32). Opt-in
+    # only, since it changes the arithmetic; its speed and effect are in benchmarks/README.md.
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if self.pool is None:
@@ -79,6 +86,8 @@ class DistillConfig:
     def _check_names(self) -> None:
         METHODS.get(self.method)  # ValueError listing the known methods
         DISTANCES.get(self.distance)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; known: {', '.join(PRECISIONS)}")
         if self.init is not None and self.init not in INITS:
             raise ValueError(f"unknown init {self.init!r}; known: {', '.join(INITS)}")
         if not isinstance(self.dataset, str) or not self.dataset:
@@ -94,8 +103,11 @@ class DistillConfig:
         for name in ("outer_loop", "inner_loop"):
             if getattr(self, name) is not None:
                 _require_int(name, getattr(self, name), 1)
-        if not isinstance(self.compile, bool):
-            raise ValueError(f"compile must be true or false, got {self.compile!r}")
+        if self.compile == AUTO:
+            object.__setattr__(self, "compile", None)
+        if self.compile is not None and not isinstance(self.compile, bool):
+            raise ValueError(f"compile must be true or false, got {self.compile!r} (or {AUTO}: compile "
+                             "CPU runs long enough to pay for it)")
         for name in FLOAT_FIELDS:  # NaN and inf pass every range check below: refuse them first
             if getattr(self, name) is not None:
                 _require_finite(name, getattr(self, name))

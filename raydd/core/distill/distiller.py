@@ -18,7 +18,7 @@ import torch
 
 from raydd.core.archs import build_net
 from raydd.core.augment import DSA
-from raydd.core.distill.compiled import compiled, eager, require_compile
+from raydd.core.distill.compiled import compiled, compiles, eager
 from raydd.core.distill.config import DistillConfig
 from raydd.core.distill.matching import DISTANCES
 from raydd.core.distill.methods import METHODS
@@ -48,8 +48,7 @@ class Distiller:
         real_images = data.train.images.to(self.device)
         sampler = ClassSampler(data.train.labels.to(self.device), self.info.num_classes)
         _check_ipc(cfg, sampler)
-        if cfg.compile:
-            require_compile(self.device.type)
+        self.compiled = compiles(cfg.compile, cfg.iterations, len(cfg.pool.archs), self.device.type)
 
         self.pool = ModelPool(cfg.pool, derive_seed(cfg.seed, "pool"))
         data_generator = torch.Generator(self.device).manual_seed(derive_seed(cfg.seed, "data"))
@@ -66,7 +65,7 @@ class Distiller:
             augment_generator=torch.Generator().manual_seed(derive_seed(cfg.seed, "augment")),
             dsa=DSA(cfg.dsa_strategy),
             distance=DISTANCES.get(cfg.distance),
-            first_order=compiled if cfg.compile else eager,
+            first_order=compiled if self.compiled else eager,
         )
         self.iteration = 0
         self.losses: list[float] = []
@@ -88,7 +87,8 @@ class Distiller:
         arch = self.pool.sample(self.iteration)
         with self._ambient_rng():
             net = build_net(arch, self.info.channels, self.info.num_classes, self.info.image_size)
-            loss = self.method.iterate(self.state, net.to(self.device))
+            with torch.autocast(self.device.type, torch.bfloat16, enabled=self.cfg.precision == "bf16"):
+                loss = self.method.iterate(self.state, net.to(self.device))
         value = self._finite_loss(loss)
         self.iteration += 1
         self.losses.append(value)
@@ -122,6 +122,7 @@ class Distiller:
 
         meta = build_meta(self.cfg, self.info, self.iteration, self.wall_seconds, self.losses,
                           val_size=self._carve[0], split_seed=self._carve[1])
+        meta["compiled"] = self.compiled  # what compile=auto decided on this machine
         return SyntheticSet(self.images.detach().cpu().clone(), self.labels.cpu().clone(), meta)
 
     # ---- checkpointing ------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import Any, Callable, Protocol
 import torch
 
 from raydd.atomic import atomic_write
+from raydd.core.distill.allocator import reuse_freed_memory
 from raydd.core.distill.config import DistillConfig
 from raydd.core.distill.distiller import Distiller
 
@@ -97,7 +98,8 @@ def distill(
 ):
     """Run `cfg.iterations` outer iterations and return the `SyntheticSet`.
 
-    The full state goes to `store` (or to `checkpoint_dir`, a `DirectoryStore`) every
+    On CPU the process keeps freed memory for the next iteration (allocator.py). The full state
+    goes to `store` (or to `checkpoint_dir`, a `DirectoryStore`) every
     `checkpoint_every` iterations and at the end, before `progress` sees that iteration; with
     `resume`, the store's latest state is continued (same final images as an uninterrupted run).
     """
@@ -107,6 +109,8 @@ def distill(
         if store is not None:
             raise ValueError("give checkpoint_dir or store, not both")
         store = DirectoryStore(Path(checkpoint_dir))
+    if torch.device(device).type == "cpu":
+        reuse_freed_memory()
     distiller = Distiller(cfg, data, device)
     if store is not None and resume:
         state = store.load()
