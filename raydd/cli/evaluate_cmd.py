@@ -101,6 +101,7 @@ def format_table(rows: list[tuple[str, dict[str, str]]], columns: list[str]) -> 
 
 def _table(results: list[tuple[Source, list]], students: list[str], kd_modes: tuple[bool, ...]) -> str:
     from raydd.core.evaluate import summarise_records
+    from raydd.stats import SPREAD_NOTE
 
     rows = []
     for source, records in results:
@@ -108,7 +109,7 @@ def _table(results: list[tuple[Source, list]], students: list[str], kd_modes: tu
         for kd in kd_modes:
             cells = {s.student: s.cell() for s in summaries if s.kd == kd}
             rows.append((f"{source.label}, kd {'on' if kd else 'off'}", cells))
-    return format_table(rows, students)
+    return f"{format_table(rows, students)}\n\ntest accuracy in %, mean ± std (n) over seeds; {SPREAD_NOTE}"
 
 
 @click.command("evaluate")
