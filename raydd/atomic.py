@@ -29,3 +29,23 @@ def atomic_write(target: str | os.PathLike) -> Iterator[BinaryIO]:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def check_can_create(target: str | os.PathLike) -> None:
+    """Raise OSError (saying why) unless a file or directory could be created at `target`.
+
+    Its nearest existing ancestor must be a directory that accepts a new file: a real attempt,
+    removed at once, since permission bits do not tell for root, read-only mounts or quotas.
+    Cheap enough to call before any long work whose result goes to `target`.
+    """
+    ancestor = Path(target).absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise NotADirectoryError(f"cannot write {target}: {ancestor} is a file, not a directory")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".raydd-probe-", dir=ancestor)
+    except OSError as err:
+        raise PermissionError(f"cannot write {target}: {ancestor} is not writable ({err.strerror})") from None
+    os.close(handle)
+    os.unlink(probe)

@@ -1,11 +1,22 @@
-"""One registry mechanism for architectures, datasets, methods, augmentations and distances."""
+"""One registry mechanism for the names users type: architectures, datasets, methods, augmentations
+and distances. Internal tables (layers of an architecture, augmentation ops) are plain dicts read
+through `lookup`, so every unknown name is reported the same way."""
 
 from __future__ import annotations
 
 import fnmatch
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Callable, Generic, Iterator, Mapping, TypeVar
 
 T = TypeVar("T")
+
+
+def lookup(table: Mapping[str, T], name: str, kind: str) -> T:
+    """`table[name]`, or a ValueError naming the known entries."""
+    try:
+        return table[name]
+    except (KeyError, TypeError):  # TypeError: an unhashable name
+        known = ", ".join(table) or "(none)"
+        raise ValueError(f"unknown {kind} {name!r}; known: {known}") from None
 
 
 class Registry(Generic[T]):
@@ -30,11 +41,7 @@ class Registry(Generic[T]):
         self._entries[name] = obj
 
     def get(self, name: str) -> T:
-        try:
-            return self._entries[name]
-        except KeyError:
-            known = ", ".join(self._entries) or "(none)"
-            raise ValueError(f"unknown {self.kind} {name!r}; known: {known}") from None
+        return lookup(self._entries, name, self.kind)
 
     def names(self, pattern: str = "*") -> list[str]:
         """Registered names matching a shell-style wildcard, in registration order."""

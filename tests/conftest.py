@@ -11,11 +11,27 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 
 @pytest.fixture(scope="session")
-def ray_local():
-    """A local Ray with 2 CPUs, shared by every test of the session that requests it."""
-    import ray
+def fault_plans(tmp_path_factory) -> str:
+    """Where tests arm the faults of tests/fault_injection.py for Ray's workers."""
+    return str(tmp_path_factory.mktemp("fault-plans"))
 
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 1024**2)
+
+@pytest.fixture(scope="session")
+def ray_local(fault_plans):
+    """A local Ray with 2 CPUs, shared by every test of the session that requests it. Its workers
+    carry tests/fault_injection.py's patches (idle until a test arms a fault)."""
+    import fault_injection
+    import ray
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(fault_injection)  # workers cannot import tests/
+    install = fault_injection.install
+
+    def inject_faults() -> None:
+        install(fault_plans)
+
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 1024**2,
+             runtime_env={"worker_process_setup_hook": inject_faults})
     yield ray
     ray.shutdown()
 

@@ -31,11 +31,11 @@ def write_sweep(directory: Path, raw: dict) -> Path:
 
 
 def expected_keys(spec) -> set[tuple]:
-    """(trial_id, student, kd, eval_seed) of every row a complete sweep must hold."""
+    """(trial_key, student, kd, eval_seed) of every row a complete sweep must hold."""
     ev = spec.evaluation
     return {(p.trial_key, s, kd, seed) for p in spec.points for s in ev.students
             for kd in ev.kd_modes for seed in range(ev.seeds)}
 
 
 def row_keys(df) -> list[tuple]:
-    return [(r.trial_id, r.student, bool(r.kd), int(r.eval_seed)) for r in df.itertuples()]
+    return [(r.trial_key, r.student, bool(r.kd), int(r.eval_seed)) for r in df.itertuples()]

@@ -25,6 +25,9 @@ def make_synset(ipc=2):
     return SyntheticSet(images, labels, build_meta(cfg, INFO, 7, 1.5, [2.0, 1.0]))
 
 
+DATASET = make_synset().meta["dataset"]
+
+
 def test_round_trip_keeps_tensors_and_meta(tmp_path):
     synset = make_synset()
     out = save_synset(synset, tmp_path / "set")
@@ -81,6 +84,16 @@ def test_truncated_safetensors(tmp_path):
         ({"format": "something-else"}, "format 'something-else'"),
         ({"format_version": 99}, "format version 99"),
         ({"ipc": 3}, "meta says"),
+        # hand-edited: wrong types, sizes that disagree
+        ({"ipc": "two"}, "'ipc' must be a positive integer, got 'two'"),
+        ({"ipc": True}, "'ipc' must be a positive integer"),
+        ({"method": 3}, "'method' must be a string"),
+        ({"dataset": "digits"}, "'dataset' must be an object"),
+        ({"dataset": {"name": "digits"}}, "dataset.channels must be a positive integer, got None"),
+        ({"dataset": {**DATASET, "mean": [0.5, 0.5]}}, "dataset.mean must be 1 finite number"),
+        ({"dataset": {**DATASET, "std": "wide"}}, "dataset.std must be 1 finite number"),
+        ({"dataset": {**DATASET, "num_classes": -3}}, "dataset.num_classes must be a positive integer"),
+        ({"dataset": {**DATASET, "class_names": ["a"]}}, "dataset.class_names must be 3 strings"),
     ],
 )
 def test_foreign_or_inconsistent_meta(tmp_path, change, message):
@@ -109,3 +122,16 @@ def test_labels_must_give_ipc_per_class(tmp_path):
 
 def test_artifact_error_is_a_value_error():
     assert issubclass(ArtifactError, ValueError)
+
+
+def test_meta_json_is_strict_both_ways(tmp_path):
+    synset = make_synset()
+    bad = SyntheticSet(synset.images, synset.labels, {**synset.meta, "final_loss": float("nan")})
+    with pytest.raises(ArtifactError, match="non-finite numbers at final_loss"):
+        save_synset(bad, tmp_path / "nan")
+    assert not (tmp_path / "nan").exists()
+    out = save_synset(synset, tmp_path / "set")
+    text = (out / "meta.json").read_text()
+    (out / "meta.json").write_text(text.replace('"final_loss": 1.0', '"final_loss": NaN'))
+    with pytest.raises(ArtifactError, match="not valid JSON: NaN is not a JSON number"):
+        load_synset(out)

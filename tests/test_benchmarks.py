@@ -18,3 +18,22 @@ def test_distill_benchmark_smoke_test_prints_both_loops_and_their_ratio():
         assert method in out
     assert "plain" in out and "ratio" in out
     assert out.count("test accuracy") == 3  # --evaluate: both final sets trained, per method
+
+
+def test_comparison_with_the_original_code_is_skipped_cleanly_without_it():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "vs_original.py"), "--smoke-test"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("smoke test skipped: no --original-dir")
+
+
+def test_comparison_refuses_a_directory_without_the_original_code(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "vs_original.py"), "--original-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"error: {tmp_path}/main.py does not exist: --original-dir must be a "
+                                      "checkout of github.com/VICO-UoE/DatasetCondensation")

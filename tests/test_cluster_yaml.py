@@ -66,6 +66,19 @@ def test_the_dashboard_listens_on_localhost_only(raw) -> None:
     assert all("--head" not in c for c in raw["worker_start_ray_commands"])
 
 
+def test_every_ray_start_uses_token_auth_and_every_node_gets_the_token(raw) -> None:
+    starts = [c for c in raw["head_start_ray_commands"] + raw["worker_start_ray_commands"] if "ray start" in c]
+    assert len(starts) == 2 and all(c.startswith("RAY_AUTH_MODE=token ray start") for c in starts)
+    assert raw["file_mounts"]["~/.ray/auth_token"] == "~/.ray/auth_token"
+    assert any("export RAY_AUTH_MODE=token" in c for c in raw["setup_commands"])
+
+
+def test_no_port_is_opened_beyond_rays_own_rules(raw) -> None:
+    """Ray's default group opens SSH and intra-cluster traffic only; nothing may add to it."""
+    assert not raw["provider"].get("security_group", {}).get("IpPermissions")
+    assert all("SecurityGroupIds" not in t.get("node_config", {}) for t in raw["available_node_types"].values())
+
+
 def test_an_unknown_key_is_caught(raw) -> None:
     raw["available_node_types"]["gpu_worker"]["min_worker"] = 1
     with pytest.raises(jsonschema.ValidationError, match="min_worker"):

@@ -1,3 +1,7 @@
+import copy
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -9,10 +13,12 @@ from raydd.core.distill import (
     METHODS,
     DistillConfig,
     Distiller,
+    NonFiniteError,
     distill,
     loops_for_ipc,
     save_checkpoint,
 )
+from raydd.core.distill.config import FLOAT_FIELDS
 from raydd.core.distill.loop import checkpoint_path
 from raydd.core.pool import PoolSpec
 
@@ -38,6 +44,18 @@ def run(config, data, steps=None):
 # ---- configuration -----------------------------------------------------------------------------
 def test_methods_registered():
     assert METHODS.names() == ["dc", "dsa", "dm"]
+
+
+@pytest.mark.parametrize("first", ["raydd.core.distill.config", "raydd.core.distill.dc"])
+def test_a_config_is_valid_whichever_module_is_imported_first(first):
+    """Methods are registered where the registry is defined, not by a package import's side effect."""
+    script = (f"import {first}\n"
+              "from raydd.core.distill.config import DistillConfig\n"
+              "from raydd.core.distill.methods import METHODS\n"
+              "print([(m, DistillConfig(method=m).lr_img) for m in METHODS.names()])\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[('dc', 0.1), ('dsa', 0.1), ('dm', 1.0)]"
 
 
 def test_defaults_resolve_per_method_and_ipc():
@@ -68,6 +86,13 @@ def test_defaults_resolve_per_method_and_ipc():
 def test_bad_config_values(kw, message):
     with pytest.raises(ValueError, match=message):
         cfg(**kw)
+
+
+@pytest.mark.parametrize("name", FLOAT_FIELDS)
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_settings_are_refused(name, value):
+    with pytest.raises(ValueError, match=f"^{name} must be a finite number, got {value}$"):
+        cfg(**{name: value})
 
 
 def test_unknown_config_field():
@@ -231,6 +256,41 @@ def test_distill_resumes_from_its_checkpoint(digits, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temp files left
 
 
+class MemoryStore:
+    """A checkpoint store in memory, as a Tune trial's store is one outside the core."""
+
+    def __init__(self, state=None):
+        self.state, self.saved = state, []
+
+    def load(self):
+        return self.state
+
+    def save(self, state, progress):
+        self.state = copy.deepcopy(state)  # the optimiser's buffers in `state` live on
+        self.saved.append((progress.iteration, progress.checkpointed, progress.resumed_from))
+
+
+def test_the_loop_serves_any_checkpoint_store(digits):
+    config = cfg(**{**RESUME_CFG, "iterations": 4})
+    whole = distill(config, digits)
+    first = MemoryStore()
+    seen = []
+    with pytest.raises(Interrupt):
+        distill(config, digits, store=first, checkpoint_every=2,
+                progress=lambda p: seen.append((p.iteration, p.checkpointed)) or p.iteration < 3 or _raise())
+    assert first.saved == [(2, True, 0)] and seen == [(1, False), (2, True), (3, False)]
+    second = MemoryStore(first.state)
+    resumed = distill(config, digits, store=second, checkpoint_every=2)
+    assert second.saved == [(4, True, 2)]  # the last iteration is always kept
+    assert torch.equal(whole.images, resumed.images)
+    with pytest.raises(ValueError, match="not both"):
+        distill(config, digits, store=second, checkpoint_dir="somewhere")
+
+
+def _raise():
+    raise Interrupt
+
+
 def test_checkpoint_of_another_config_or_corrupt_is_refused(digits, tmp_path):
     d = run(cfg(iterations=1), digits)
     save_checkpoint(d.state_dict(), tmp_path)
@@ -241,6 +301,38 @@ def test_checkpoint_of_another_config_or_corrupt_is_refused(digits, tmp_path):
         distill(cfg(iterations=1), digits, checkpoint_dir=tmp_path)
     with pytest.raises(ValueError, match="checkpoint_every"):
         distill(cfg(iterations=1), digits, checkpoint_every=0)
+
+
+@pytest.mark.parametrize("lr_img, what", [(1e20, "the synthetic images hold inf or nan"),
+                                          (1e30, "the loss is nan")])
+def test_non_finite_loss_stops_with_the_iteration(digits, tmp_path, lr_img, what):
+    """Images stepped far too far: iteration 2 turns the images (or the loss) non-finite. The run
+    stops naming it, and the checkpoint of iteration 1 stays, finite and resumable."""
+    config = cfg(lr_img=lr_img, iterations=4)
+    with pytest.raises(NonFiniteError, match=f"^distillation diverged at iteration 2: {what};"):
+        distill(config, digits, checkpoint_dir=tmp_path, checkpoint_every=1)
+    state = torch.load(checkpoint_path(tmp_path), weights_only=True)
+    assert state["iteration"] == 1 and torch.isfinite(state["images"]).all()
+    seen = []
+    with pytest.raises(NonFiniteError, match="at iteration 2"):  # resumed at 1: the same step again
+        distill(config, digits, checkpoint_dir=tmp_path, checkpoint_every=1, progress=seen.append)
+    assert seen == []
+
+
+def test_cli_prints_a_diverged_run_as_one_line(tmp_path):
+    from click.testing import CliRunner
+
+    from raydd.cli.main import cli
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["distill", "--iterations", "3", "--pool", "ConvNetW32", "--batch-real", "8",
+                                      "--lr-img", "1e30", "--checkpoint-every", "1", "--device", "cpu",
+                                      "--out", str(out)])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert lines[-1].startswith("Error: distillation diverged at iteration 2: the loss is nan")
+    assert "Traceback" not in result.output and "Usage" not in result.output
+    assert not out.exists() and (tmp_path / ".run.checkpoint" / "checkpoint.pt").exists()
 
 
 def test_the_set_records_the_validation_carve_it_was_distilled_beside():

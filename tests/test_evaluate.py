@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 import torch.nn as nn
 
 import raydd.core.evaluate.protocol as protocol
@@ -231,18 +232,28 @@ def test_kd_needs_a_validation_split_to_choose_among_candidates(data):
         evaluate_student(images, labels, no_val, "MLP", cfg, 0, "cpu", teacher)
 
 
-def test_a_kd_student_agrees_with_its_teacher_more_than_without_kd(data):
+def test_a_kd_student_is_closer_to_its_teacher_than_without_kd(data):
+    # KD minimises the divergence from the teacher's softened outputs; on unseen (test) images a
+    # taught student's distribution must lie nearer the teacher's than a plainly trained one's.
+    # Measured as the mean KL(teacher || student) over four seeds: arg-max agreement on ten random
+    # images is too noisy a proxy (it went either way seed by seed).
     cfg = EvalConfig(epochs=60, teacher=FAST, augment="dc")
+    x = data.test.images
+
+    def divergence(teacher, student):
+        with torch.no_grad():
+            return F.kl_div(F.log_softmax(student(x), 1), F.log_softmax(teacher(x), 1),
+                            log_target=True, reduction="batchmean").item()
+
     without, with_kd = [], []
-    for seed in (0, 1, 2):
+    for seed in (0, 1, 2, 3):
         images, labels = random_real(data, 1, seed)
         teacher = train_teacher(images, labels, data, cfg, seed, "cpu")
-        teacher_says = predict(teacher, data.test.images, 4096, "cpu")
         plain, _ = train_student(images, labels, data, "MLP", cfg, seed, "cpu")
         taught, _ = train_student(images, labels, data, "MLP", cfg, seed, "cpu", teacher, 1.0, 4.0)
-        without.append((predict(plain, data.test.images, 4096, "cpu") == teacher_says).float().mean())
-        with_kd.append((predict(taught, data.test.images, 4096, "cpu") == teacher_says).float().mean())
-    assert sum(with_kd) / 3 > sum(without) / 3 + 0.01
+        without.append(divergence(teacher, plain.eval()))
+        with_kd.append(divergence(teacher, taught.eval()))
+    assert sum(with_kd) < 0.85 * sum(without)
 
 
 def test_one_teacher_per_seed_is_shared_by_every_student(data, monkeypatch):

@@ -61,8 +61,17 @@ def test_bad_warmup_and_mismatched_lengths():
         PoolSpec.parse("ConvNet", warmup=-1)
     with pytest.raises(ValueError, match="2 architectures but 1"):
         PoolSpec(("ConvNet", "LeNet"), (1.0,))
-    with pytest.raises(ValueError, match="p_main"):
+    with pytest.raises(ValueError, match="main architecture's weight must lie in"):
         PoolSpec.main_share("ConvNet", ["LeNet"], 1.5)
+    with pytest.raises(ValueError, match="no other architecture shares the rest"):
+        PoolSpec.main_share("ConvNet", [], 0.5)
+
+
+def test_normalized_rescales_the_weights_and_refuses_all_zero():
+    assert PoolSpec.normalized(["ConvNet", "LeNet"], [3, 1]).probs == (0.75, 0.25)
+    assert PoolSpec.normalized(["ConvNet", "LeNet"], [3, 1]) == PoolSpec.parse("ConvNet=3,LeNet=1", normalize=True)
+    with pytest.raises(ValueError, match="all zero"):
+        PoolSpec.normalized(["ConvNet", "LeNet"], [0, 0])
 
 
 def test_draws_follow_the_probabilities():

@@ -1,6 +1,6 @@
 import pytest
 
-from raydd.registry import Registry
+from raydd.registry import Registry, lookup
 
 
 def test_register_get_and_list_with_wildcards():
@@ -32,3 +32,12 @@ def test_unknown_name_lists_known_names():
     reg.add("b", 2)
     with pytest.raises(ValueError, match=r"unknown widget 'c'; known: a, b"):
         reg.get("c")
+
+
+def test_lookup_in_a_plain_table_names_the_known_entries():
+    table = {"relu": 1, "sigmoid": 2}
+    assert lookup(table, "relu", "activation") == 1
+    with pytest.raises(ValueError, match=r"unknown activation 'tanh'; known: relu, sigmoid"):
+        lookup(table, "tanh", "activation")
+    with pytest.raises(ValueError, match=r"unknown activation \['relu'\]"):  # unhashable, e.g. a YAML list
+        lookup(table, ["relu"], "activation")

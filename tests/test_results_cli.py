@@ -59,7 +59,7 @@ def test_show_images_lists_each_trial_grid(location):
     (("show", "LOC", "--vs-baseline", "kd"), "not key=value"),
     (("show", "LOC", "--by", "colour"), "unknown group-by column"),
     (("show", "NOWHERE"), "does not exist"),
-    (("query", "LOC", "--where", "kd and and"), "bad query expression"),
+    (("query", "LOC", "--where", "kd and and"), "bad filter"),
     (("query", "LOC", "--where", "kd", "--out", "rows.xlsx"), "use a .csv or .parquet file"),
     (("query", "LOC", "--where", "kd", "--columns", "colour"), "unknown column"),
     (("plot", "LOC", "--out", "fig.gif"), "must end with one of .png"),

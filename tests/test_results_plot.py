@@ -8,7 +8,7 @@ import pytest
 from matplotlib.container import BarContainer
 
 from raydd.results import bar_figure, plot, pool_weight_figure
-from raydd.results.plot import DPI
+from raydd.results.figures import DPI
 from test_results_support import make_row
 
 

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 from datetime import datetime
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -19,6 +20,16 @@ def test_import_pulls_in_neither_torch_nor_ray():
             "cli(['results', 'show', '--help'], standalone_mode=False); "
             "bad = [m for m in ('torch', 'ray') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_writing_and_reading_rows_leaves_matplotlib_unloaded(tmp_path):
+    """Evaluation actors write rows through raydd.results: plotting stays out of that path."""
+    code = ("import sys; from test_results_support import make_row; "
+            "from raydd.results import load, write_rows; "
+            f"write_rows([make_row()], {str(tmp_path)!r}); assert len(load({str(tmp_path)!r})) == 1; "
+            "assert 'matplotlib' not in sys.modules; "
+            "from raydd.results import plot; assert 'matplotlib' in sys.modules and callable(plot)")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, cwd=Path(__file__).parent)
 
 
 def test_load_gives_schema_dtypes(tmp_path):

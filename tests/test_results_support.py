@@ -34,7 +34,7 @@ SPREAD_PCT = 1.0  # population std (ddof 0) of {b - 1, b + 1} points; ddof 1 wou
 def make_row(**overrides) -> dict:
     """One valid row (pool ConvNet=1.0, MLP, no KD, seed 0); keyword arguments replace columns."""
     row = {
-        "sweep": "demo", "trial_id": "t-single-0", "method": "dc", "dataset": "digits", "ipc": 1,
+        "sweep": "demo", "trial_key": "t-single-0", "method": "dc", "dataset": "digits", "ipc": 1,
         "pool_name": POOL_SINGLE, "pool": json.dumps(POOLS[POOL_SINGLE]), "pool_main_weight": 1.0,
         "pool_warmup": 0, "iterations": 10, "distill_seed": 0, "student": "MLP", "teacher": None,
         "kd": False, "alpha": None, "temperature": None, "eval_seed": 0, "val_acc": 0.35,
@@ -52,7 +52,7 @@ def cell_rows(pool: str, kd: bool, student: str) -> list[dict]:
     acc = BASE[(pool, student)] + (KD_GAIN[student] if kd else 0.0)
     kd_fields = {"teacher": "ConvNet", "alpha": 0.5, "temperature": 4.0} if kd else {}
     return [
-        make_row(trial_id=trial, pool_name=pool, pool=json.dumps(POOLS[pool]),
+        make_row(trial_key=trial, pool_name=pool, pool=json.dumps(POOLS[pool]),
                  pool_main_weight=POOLS[pool]["ConvNet"], student=student, kd=kd, eval_seed=seed,
                  test_acc=acc + offset, val_acc=acc + offset + 0.05,
                  synset_uri=f"runs/demo/synsets/{trial}", grid_png_uri=f"runs/demo/synsets/{trial}/grid.png",

@@ -188,9 +188,9 @@ def test_table_rejects_bad_metric_and_student_key(results_sample):
 def test_query_filters_and_checks(results_sample):
     rows = query(results_sample, "kd and student == 'MLP'", ["pool_name", "test_acc"])
     assert list(rows.columns) == ["pool_name", "test_acc"] and len(rows) == 4
-    with pytest.raises(ValueError, match="bad query expression"):
+    with pytest.raises(ValueError, match="bad filter"):
         query(results_sample, "kd and and")
-    with pytest.raises(ValueError, match="bad query expression.*colour"):
+    with pytest.raises(ValueError, match="bad filter.*colour"):
         query(results_sample, "colour == 'red'")
     with pytest.raises(ValueError, match="unknown column"):
         query(results_sample, "kd", ["colour"])

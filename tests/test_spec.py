@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 import yaml
 
 from raydd.core.pool import PoolSpec
-from raydd.spec import SpecError, SweepSpec, load_spec, parse_spec
+from raydd.spec import SpecError, SweepSpec, TrialPoint, kd_mode, kd_word, load_spec, parse_spec
 
 GOOD = """\
 name: small
@@ -66,7 +65,7 @@ BAD = [
     ("resources: {evaluators: {count: 2, gpus: 1}}", "resources.evaluators.gpus: unknown setting; did you mean gpu?"),
     ("grid: {pool: [{archs: [ConvNet], probs: [1.0]}]}", "grid.pool[0].probs: unknown setting; did you mean probabilities?"),
     # grid axes
-    ("grid: {ipc: [1, 0]}", "grid.ipc[1]: must be a positive integer, got 0"),
+    ("grid: {ipc: [1, 0]}", "grid.ipc[1]: must be an integer >= 1, got 0"),
     ("grid: {ipc: []}", "grid.ipc: is empty"),
     ("grid: {ipc: 10}", "grid.ipc: must be a list of values"),
     ("grid: {ipc: [1, 1]}", "grid.ipc[1]: duplicate of grid.ipc[0]"),
@@ -87,24 +86,26 @@ BAD = [
     ("distill: {compile: please}", "distill.compile: must be true or false, got 'please'"),
     # pools
     ("grid: {pool: [{archs: [ConvNet, LeNet], probabilities: [0.5, 0.4]}]}",
-     "grid.pool[0].probabilities: sums to 0.9, not 1"),
+     "grid.pool[0]: pool probabilities sum to 0.9, not 1 (ConvNet=0.5, LeNet=0.4)"),
     ("grid: {pool: [{archs: [ConvNet, LeNet], probabilities: [1.0]}]}",
-     "grid.pool[0].probabilities: has 1 entry but archs has 2"),
+     "grid.pool[0]: pool has 2 architectures but 1 probabilities; they must align"),
     ("grid: {pool: [{archs: [ConvNet, LeNett]}]}", "grid.pool[0].archs[1]: unknown architecture 'LeNett'; known:"),
     ("grid: {pool: [{archs: [ConvNet, ConvNet]}]}", "grid.pool[0].archs[1]: duplicate of grid.pool[0].archs[0]"),
     ("grid: {pool: [{archs: []}]}", "grid.pool[0].archs: is empty"),
     ("grid: {pool: [{archs: [ConvNet, LeNet], probabilities: [1.1, -0.1]}]}",
-     "grid.pool[0].probabilities[1]: must be >= 0, got -0.1"),
+     "grid.pool[0]: pool entry 'LeNet' has weight -0.1; weights must be finite and >= 0"),
+    ("grid: {pool: [{archs: [ConvNet, LeNet], probabilities: [0.5, x]}]}",
+     "grid.pool[0].probabilities[1]: must be a number, got 'x'"),
     ("grid: {pool: [{archs: [ConvNet, LeNet], probabilities: [0, 0], normalize: true}]}",
-     "grid.pool[0].probabilities: are all zero"),
-    ("grid: {pool: [{archs: [ConvNet], warmup: -1}]}", "grid.pool[0].warmup: must be an integer >= 0, got -1"),
+     "grid.pool[0]: pool weights are all zero"),
+    ("grid: {pool: [{archs: [ConvNet], warmup: -1}]}", "grid.pool[0]: pool warmup must be an integer >= 0, got -1"),
     ("grid: {pool: [{archs: [ConvNet], normalize: maybe}]}", "grid.pool[0].normalize: must be true or false"),
     ("grid: {pool: [{main: ConvNet, archs: [LeNet]}]}", "grid.pool[0]: give either archs/probabilities or main"),
     ("grid: {pool: [{main: ConvNet, others: [LeNet]}]}", "grid.pool[0].main_weight: missing"),
     ("grid: {pool: [{main: ConvNet, others: [LeNet], main_weight: 1.5}]}",
-     "grid.pool[0].main_weight: must be <= 1, got 1.5"),
+     "grid.pool[0]: the main architecture's weight must lie in [0, 1], got 1.5"),
     ("grid: {pool: [{main: ConvNet, others: [ConvNet], main_weight: 0.5}]}",
-     "grid.pool[0].others: lists the main architecture 'ConvNet' again"),
+     "grid.pool[0]: architecture 'ConvNet' appears twice in the pool"),
     ("grid: {pool: [{main: VGG12, others: [], main_weight: 1}]}", "grid.pool[0].main: unknown architecture 'VGG12'"),
     ("grid: {pool: [{probabilities: [1.0]}]}", "grid.pool[0].archs: missing (required)"),
     ("grid: {pool: ['ConvNet=abc']}", "grid.pool[0]: pool entry 'ConvNet=abc': weight 'abc' is not a number"),
@@ -118,7 +119,10 @@ BAD = [
     ("storage: 3", "storage: must be a local path or s3:// / gs:// location"),
     # dataset
     ("dataset: {name: cifar11}", "dataset.name: unknown dataset 'cifar11'; known: digits"),
-    ("dataset: {name: digits, val_size: 1.5}", "dataset.val_size: must be < 1, got 1.5"),
+    ("dataset: {name: digits, val_size: 1.5}", "dataset.val_size: val_size fraction must be in [0, 1), got 1.5"),
+    ("dataset: {name: digits, val_size: -3}", "dataset.val_size: val_size count must be >= 0, got -3"),
+    ("dataset: {name: digits, val_size: 0}", "dataset.val_size: is 0, but a sweep needs a validation split"),
+    ("dataset: {name: digits, val_size: ten}", "dataset.val_size: val_size must be a fraction in [0, 1) or an int"),
     ("dataset: {name: digits, download: please}", "dataset.download: must be true or false, got 'please'"),
     ("dataset: {val_size: 0.1}", "dataset.name: missing (required)"),
     ("dataset: {name: cifar10, download: true}", "dataset.download: true needs dataset.data_dir"),
@@ -175,7 +179,7 @@ def test_every_problem_is_reported_at_once_with_its_line(tmp_path) -> None:
     expected = {
         "name: ": "name: small one",
         "distill.lr_imgg: unknown setting": "lr_imgg: 0.1",
-        "grid.ipc[1]: must be a positive integer, got 0": "ipc: [1, 0]",
+        "grid.ipc[1]: must be an integer >= 1, got 0": "ipc: [1, 0]",
         "evaluation.students[3]: unknown architecture 'VGG12'": "students: [ConvNet, MLP, LeNet, VGG12]",
         "resources.evaluators.count: must be >= 1": "count: 0",
     }
@@ -332,17 +336,38 @@ def test_storage_override(tmp_path) -> None:
         load_spec(path, storage="s3://")
 
 
-def test_to_json_is_the_deterministic_resolved_description() -> None:
+def test_describe_is_the_resolved_description_and_the_experiment_hash_ignores_where_and_how() -> None:
     first, second = parse_spec(good_raw()), parse_spec(good_raw())
-    assert first.to_json() == second.to_json()
-    described = json.loads(first.to_json())
+    described = first.describe()
     assert [p["trial_key"] for p in described["points"]] == [p.trial_key for p in first.points]
     point = described["points"][-1]
     assert point["config"]["outer_loop"] == 10 and point["config"]["pool"]["archs"]["ConvNet"] == pytest.approx(0.9)
     assert described["evaluation"]["config"]["epochs"] == 20 and described["evaluation"]["kd_modes"] == [False, True]
     assert described["resources"]["evaluators"] == 2
     other = with_sections("evaluation: {students: [MLP], epochs: null}")
-    assert json.loads(parse_spec(other).to_json())["evaluation"]["config"]["epochs"] == 300  # resolved
+    assert parse_spec(other).describe()["evaluation"]["config"]["epochs"] == 300  # resolved
+    assert first.experiment_hash() == second.experiment_hash() and len(first.experiment_hash()) == 64
+    moved = with_sections("resources: {evaluators: {count: 1}}")
+    moved["storage"] = "s3://elsewhere/runs"
+    assert parse_spec(moved).experiment_hash() == first.experiment_hash()
+    assert parse_spec(other).experiment_hash() != first.experiment_hash()
+
+
+def test_a_point_survives_its_plain_values() -> None:
+    """Tune's param_space holds points as plain values; the trial rebuilds the very same point."""
+    for point in parse_spec(good_raw()).points:
+        assert TrialPoint.from_dict(point.to_dict()) == point
+
+
+def test_val_size_takes_a_count_as_the_core_does() -> None:
+    assert parse_spec(with_sections("dataset: {name: digits, val_size: 50}")).dataset.val_size == 50
+
+
+def test_kd_words() -> None:
+    assert [kd_mode(w) for w in ("off", "on", "OFF", "true", False, True)] == [False, True, False, True, False, True]
+    assert (kd_word(False), kd_word(True)) == ("off", "on")
+    with pytest.raises(ValueError, match="must be off or on, got 'maybe'"):
+        kd_mode("maybe")
 
 
 def test_values_that_differ_only_in_unsafe_characters_get_distinct_keys() -> None:

@@ -7,10 +7,12 @@ import time
 
 import pytest
 from click.testing import CliRunner
+from fault_injection import armed
 from sweep_support import expected_keys, row_keys, tiny_sweep, write_sweep
 
+from raydd import storage
 from raydd.spec import load_spec
-from raydd.sweep import storage
+from raydd.sweep.layout import SweepPaths
 from raydd.sweep.runner import load_results, request_stop, resume_sweep, run_sweep, sweep_status
 
 pytestmark = pytest.mark.usefixtures("ray_local")
@@ -58,12 +60,11 @@ def test_status_of_a_finished_sweep(baseline):
     assert "evaluations: 4 done, 0 pending (of 4)" in result.output
 
 
-def test_crashed_trial_resumes_from_its_checkpoint(tmp_path, monkeypatch):
-    marker = tmp_path / "crashed"
-    monkeypatch.setenv("RAYDD_TEST_CRASH_AT", "3")  # checkpoints at 2 and 4: resumes at 2
-    monkeypatch.setenv("RAYDD_TEST_CRASH_MARKER", str(marker))
+def test_crashed_trial_resumes_from_its_checkpoint(tmp_path, fault_plans):
     spec = _spec(tmp_path, "crash", seeds=(0,), iterations=4, checkpoint_every=2)
-    outcome = run_sweep(spec, echo=lambda line: None)
+    # checkpoints at 2 and 4: a crash after 3 resumes at 2
+    with armed(fault_plans, "trial_crash", tmp_path / "crashed", at=3) as marker:
+        outcome = run_sweep(spec, echo=lambda line: None)
     assert marker.exists(), "the injected crash did not happen"
     assert outcome.complete, (outcome.trial_errors, outcome.evaluations)
     (metrics,) = outcome.trials.values()
@@ -72,11 +73,10 @@ def test_crashed_trial_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     assert sorted(keys) == sorted(expected_keys(spec))
 
 
-def test_evaluator_killed_mid_job_loses_and_doubles_no_row(tmp_path, monkeypatch):
-    marker = tmp_path / "evaluator-died"
-    monkeypatch.setenv("RAYDD_TEST_EVAL_CRASH_MARKER", str(marker))
+def test_evaluator_killed_mid_job_loses_and_doubles_no_row(tmp_path, fault_plans):
     spec = _spec(tmp_path, "evalcrash", seeds=(0,))
-    outcome = run_sweep(spec, echo=lambda line: None)
+    with armed(fault_plans, "evaluator_death", tmp_path / "evaluator-died") as marker:
+        outcome = run_sweep(spec, echo=lambda line: None)
     assert marker.exists(), "the injected evaluator death did not happen"
     assert outcome.complete, outcome.evaluations
     keys = row_keys(load_results(outcome.results))
@@ -84,7 +84,7 @@ def test_evaluator_killed_mid_job_loses_and_doubles_no_row(tmp_path, monkeypatch
 
 
 def _stop_after_first_trial(storage_root: str, name: str) -> threading.Thread:
-    trials = storage.SweepPaths.of(storage_root, name).trials
+    trials = SweepPaths.of(storage_root, name).trials
 
     def watch():
         deadline = time.monotonic() + 300

@@ -28,8 +28,8 @@ def s3_endpoint(monkeypatch):
 
 
 def test_sweep_on_s3_storage_runs_and_reads_back(tmp_path, s3_endpoint):
+    from raydd import storage
     from raydd.spec import load_spec
-    from raydd.sweep import storage
     from raydd.sweep.runner import load_results, run_sweep, sweep_status
 
     spec = load_spec(write_sweep(tmp_path, tiny_sweep("ons3", f"s3://{BUCKET}/sweeps", seeds=(0,))))

@@ -1,8 +1,8 @@
-"""The sweep layer's pieces that need no Ray: storage, jobs, idempotent rows, hooks, CLI guards."""
+"""The sweep layer's pieces that need no Ray: storage, jobs, idempotent rows, CLI guards."""
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import os
 import signal
 
@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 from sweep_support import tiny_sweep, write_sweep
 
-from raydd.sweep import storage
-from raydd.sweep.storage import SweepPaths
+from raydd import storage
+from raydd.sweep.layout import SweepPaths
 
 
 def _s3_options(fs) -> dict:
@@ -89,45 +89,80 @@ def tiny_spec(tmp_path):
 def test_jobs_cover_the_grid_once_kd_off_first(tiny_spec):
     from raydd.sweep.evaluation import all_jobs, jobs_for
 
-    key = tiny_spec.points[0].trial_key
-    jobs = jobs_for(key, tiny_spec.evaluation)
+    point = tiny_spec.points[0]
+    jobs = jobs_for(point, tiny_spec.evaluation)
     assert len(jobs) == 2 * 2 * 1 and len({j.name for j in jobs}) == 4
     assert [j.kd for j in jobs] == [False, False, True, True]
-    assert jobs[0].name == f"{key}__ConvNetW32__kd-off__seed0"
+    assert jobs[0].name == f"{point.trial_key}__ConvNetW32__kd-off__seed0" and jobs[0].point is point
     assert len({j.name for j in all_jobs(tiny_spec)}) == 8
 
 
-def test_a_jobs_rows_are_written_once(tiny_spec):
+def _context(spec):
+    from raydd.sweep.context import SweepContext
+
+    return SweepContext.of(spec, SweepPaths.of(spec.storage, spec.name))
+
+
+def test_a_row_carries_its_own_point_and_the_sweeps_hash(tiny_spec):
     from raydd.core.evaluate import EvalRecord
     from raydd.results import load
-    from raydd.sweep.context import SweepContext
-    from raydd.sweep.evaluation import EvalJob, done_job_names, record_rows, write_rows_once
+    from raydd.sweep.evaluation import MISSING, EvalJob, job_state, job_states, record_rows, write_job_rows
 
-    paths = SweepPaths.of(tiny_spec.storage, tiny_spec.name)
-    context = SweepContext.build(tiny_spec, paths.root)
-    key = tiny_spec.points[0].trial_key
-    job = EvalJob(key, "MLP", True, 0)
+    context = _context(tiny_spec)
+    paths = context.paths
+    point = tiny_spec.points[0]
+    job = EvalJob(point, "MLP", True, 0)
     record = EvalRecord("MLP", "ConvNetW32", True, 0.5, 2.0, 0, 0.4, 0.35, 1.5)
-    rows = record_rows(record, job, context, {"wall_seconds": 3.0})
     target = paths.result_file(job.name)
-    assert write_rows_once(rows, target) is True
-    retried = record_rows(dataclasses.replace(record, test_acc=0.9), job, context, {})
-    assert write_rows_once(retried, target) is False
+    assert job_state(target, job) == MISSING
+    write_job_rows(record_rows(record, job, context, {"wall_seconds": 3.0}), target, MISSING, paths)
+    assert job_state(target, job) is None
     df = load(paths.results)
     assert len(df) == 1 and df["test_acc"].iloc[0] == 0.35
-    assert (df["trial_id"].iloc[0], df["distill_seconds"].iloc[0], df["pool_name"].iloc[0]) == (key, 3.0, "ConvNetW32=1.0")
-    assert done_job_names(context) == {job.name}
+    assert (df["trial_key"].iloc[0], df["distill_seconds"].iloc[0], df["pool_name"].iloc[0]) == (
+        point.trial_key, 3.0, "ConvNetW32=1.0")
+    recipe = json.loads(df["config_json"].iloc[0])
+    own = {"sweep_hash": tiny_spec.experiment_hash(), "trial_key": point.trial_key, "axes": point.axes,
+           "dataset": {"name": "digits", "data_dir": None, "download": False, "val_size": 0.1},
+           "distill": point.config.to_dict(), "evaluation": tiny_spec.evaluation.config.to_dict()}
+    assert recipe == json.loads(json.dumps(own))
+    assert "points" not in df["config_json"].iloc[0]  # not the whole sweep: that is spec.yaml's
+    assert [name for name, state in job_states([job], paths).items() if state is None] == [job.name]
 
 
-def test_injected_crashes_happen_once(tmp_path):
-    from raydd.sweep.context import TestHooks
+@pytest.fixture
+def worker(tiny_spec, monkeypatch):
+    """An evaluation actor's object, run in this process, with a random real set as the point's set."""
+    from raydd.core.artifact import SyntheticSet, build_meta
+    from raydd.core.evaluate import random_real
+    from raydd.sweep import artifacts, evaluation
 
-    hooks = TestHooks(crash_at=3, crash_marker=str(tmp_path / "m"))
-    hooks.maybe_crash_trial(2)
-    with pytest.raises(RuntimeError, match="injected trial crash at iteration 3"):
-        hooks.maybe_crash_trial(3)
-    hooks.maybe_crash_trial(3)  # the retry passes
-    TestHooks().maybe_crash_trial(3)
+    monkeypatch.setattr(evaluation, "_actor_device", lambda: "cpu")
+    context = _context(tiny_spec)
+    worker = evaluation.EvaluationWorker(context)
+    point = tiny_spec.points[0]
+    images, labels = random_real(worker.data, 1, seed=0)
+    meta = build_meta(point.config, worker.data.info, 0, 0.0, val_size=0.1, split_seed=0)
+    artifacts.save_synset_to(SyntheticSet(images, labels, meta), context.paths.synset(point.trial_key))
+    return worker
+
+
+def test_an_evaluation_job_looks_at_its_file_once_and_its_teacher_is_read_once(tiny_spec, worker, monkeypatch):
+    from raydd.sweep import evaluation
+
+    looked, read = [], []
+    exists, read_bytes = storage.exists, storage.read_bytes
+    monkeypatch.setattr(storage, "exists", lambda loc: looked.append(loc) or exists(loc))
+    monkeypatch.setattr(storage, "read_bytes", lambda loc: read.append(loc) or read_bytes(loc))
+    jobs = [j for j in evaluation.jobs_for(tiny_spec.points[0], tiny_spec.evaluation) if j.kd]
+    worker.train_teacher(jobs[0].trial_key, 0)
+    looked.clear()
+    assert [worker.evaluate(job) for job in jobs] == [1, 1]
+    assert [worker.evaluate(job) for job in jobs] == [0, 0]  # a retried call finds its rows written
+    files = [worker.context.paths.result_file(job.name) for job in jobs]
+    assert looked == files + files  # once per call
+    teacher = worker.context.paths.teacher(jobs[0].trial_key, 0)
+    assert read.count(teacher) == 1  # the second KD job (and every later one) shares it
 
 
 def test_job_entry_needs_the_spec_under_the_working_dir(tmp_path):
@@ -137,8 +172,9 @@ def test_job_entry_needs_the_spec_under_the_working_dir(tmp_path):
     assert spec_argument(str(tmp_path / "wd" / "s.yaml"), str(tmp_path / "wd")) == "s.yaml"
     with pytest.raises(ValueError, match="outside"):
         spec_argument(str(tmp_path / "s.yaml"), str(tmp_path / "wd"))
-    env = job_runtime_env(str(tmp_path))
-    assert env["env_vars"]["RAY_JOB_STOP_SIGNAL"] == "SIGINT" and ".venv" in env["excludes"]
+    env = job_runtime_env(str(tmp_path / "working_dir.zip"))
+    assert env["env_vars"]["RAY_JOB_STOP_SIGNAL"] == "SIGINT"
+    assert env["working_dir"] == str(tmp_path / "working_dir.zip") and "excludes" not in env
 
 
 # ---- stopping ----------------------------------------------------------------------------------
@@ -230,12 +266,13 @@ def test_a_changed_experiment_under_an_existing_name_is_refused_before_ray(tmp_p
 
     runs = str(tmp_path / "runs")
     first = load_spec(write_sweep(tmp_path, tiny_sweep("same", runs)))
-    store_spec(first, SweepPaths.of(first.storage, first.name))
+    paths = SweepPaths.of(first.storage, first.name)
+    store_spec(first, paths)
     stored_text = (tmp_path / "runs" / "same" / "spec.yaml").read_text()
 
     more_evaluators = tiny_sweep("same", runs)
     more_evaluators["resources"]["evaluators"]["count"] = 1
-    check_same_experiment(load_spec(write_sweep(tmp_path, more_evaluators)))  # resources may change
+    check_same_experiment(load_spec(write_sweep(tmp_path, more_evaluators)), paths)  # resources may change
 
     monkeypatch.setattr(ray, "init", lambda *a, **k: (_ for _ in ()).throw(AssertionError("Ray started")))
     changed = tiny_sweep("same", runs)
@@ -244,3 +281,24 @@ def test_a_changed_experiment_under_an_existing_name_is_refused_before_ray(tmp_p
     assert result.exit_code == 1, result.output
     assert "already exists" in result.output and "different experiment" in result.output
     assert (tmp_path / "runs" / "same" / "spec.yaml").read_text() == stored_text
+
+
+def test_a_result_file_counts_only_when_it_holds_its_jobs_row(tiny_spec):
+    from raydd.core.evaluate import EvalRecord
+    from raydd.sweep.evaluation import MISSING, EvalJob, job_state, record_rows, write_job_rows
+
+    context = _context(tiny_spec)
+    paths = context.paths
+    point = tiny_spec.points[0]
+    mine, other = EvalJob(point, "MLP", False, 0), EvalJob(point, "ConvNetW32", False, 0)
+    target = paths.result_file(mine.name)
+    assert job_state(target, mine) == MISSING
+    record = EvalRecord("ConvNetW32", None, False, None, None, 0, 0.4, 0.35, 1.5)
+    write_job_rows(record_rows(record, other, context, {}), target, MISSING, paths)  # the wrong file name
+    state = job_state(target, mine)
+    assert state.startswith(f"not the result of job {mine.name}")
+    right = EvalRecord("MLP", None, False, None, None, 0, 0.4, 0.35, 1.5)
+    write_job_rows(record_rows(right, mine, context, {}), target, state, paths)
+    assert job_state(target, mine) is None
+    (kept,) = storage.list_names(paths.root + "/quarantine")  # the wrong file, moved aside
+    assert kept.startswith(f"{mine.name}.parquet.")

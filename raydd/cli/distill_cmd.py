@@ -7,20 +7,12 @@ from pathlib import Path
 
 import click
 
+from raydd.cli.options import FINITE_FLOAT, resolve_device
+
 DISTILL_EXAMPLE = "raydd distill --dataset digits --method dc --ipc 1 --iterations 20 --out runs/dc1"
 
 
-def _resolve_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise click.BadParameter("CUDA is not available on this machine", param_hint="--device")
-    return name
-
-
-class ProgressPrinter:
+class DistillProgressPrinter:
     """One stderr line every `every` iterations (and at the last): loss, it/s, ETA."""
 
     def __init__(self, every: int) -> None:
@@ -58,9 +50,9 @@ def _duration(seconds: float) -> str:
 @click.option("--init", type=click.Choice(["real", "noise"]), default=None,
               help="Initial synthetic images [default: method's own: dc/dsa noise, dm real].")
 @click.option("--distance", default="dc", show_default=True, help="Gradient distance: dc, mse or cos.")
-@click.option("--lr-img", type=float, default=None, help="Image learning rate [default: dc/dsa 0.1, dm 1.0].")
-@click.option("--lr-net", type=float, default=0.01, show_default=True)
-@click.option("--momentum-img", type=float, default=0.5, show_default=True)
+@click.option("--lr-img", type=FINITE_FLOAT, default=None, help="Image learning rate [default: dc/dsa 0.1, dm 1.0].")
+@click.option("--lr-net", type=FINITE_FLOAT, default=0.01, show_default=True)
+@click.option("--momentum-img", type=FINITE_FLOAT, default=0.5, show_default=True)
 @click.option("--batch-real", type=int, default=256, show_default=True, help="Real images per class per step.")
 @click.option("--outer-loop", type=int, default=None, help="Matching steps per iteration [default: DC table by ipc].")
 @click.option("--inner-loop", type=int, default=None, help="Net epochs between matching steps [default: DC table].")
@@ -70,12 +62,12 @@ def _duration(seconds: float) -> str:
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--download", is_flag=True, help="Download the dataset if it is missing.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--checkpoint-every", type=int, default=50, show_default=True,
+@click.option("--checkpoint-every", type=click.IntRange(min=1), default=50, show_default=True,
               help="Iterations between checkpoints (kept next to OUT).")
-@click.option("--progress-every", type=int, default=10, show_default=True, help="Iterations between progress lines.")
+@click.option("--progress-every", type=click.IntRange(min=1), default=10, show_default=True, help="Iterations between progress lines.")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint of OUT's unfinished run.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Artifact directory to write.")
+              help="Artifact directory to write: new, empty, or an earlier raydd output (replaced).")
 def distill(**opts) -> None:
     """Distil a synthetic set with DC, DSA or DM over a model pool and write it to OUT.
 
@@ -85,41 +77,21 @@ def distill(**opts) -> None:
 
         raydd distill --dataset digits --method dc --ipc 1 --iterations 20 --out runs/dc1
     """
-    from raydd.core.artifact import save_synset
-    from raydd.core.datasets import load_dataset
-    from raydd.core.distill import DistillConfig, distill as run_distill
-    from raydd.core.distill.compiled import CompileUnavailable, require_compile
-    from raydd.core.distill.loop import checkpoint_path
-    from raydd.core.pool import PoolSpec
+    from raydd.core.artifact import check_target, save_synset
+    from raydd.core.distill import distill as run_distill
 
     out: Path = opts["out"]
     checkpoint_dir = out.with_name(f".{out.name}.checkpoint")
-    try:
-        pool = PoolSpec.parse(opts["pool_text"], warmup=opts["pool_warmup"], normalize=opts["normalize_pool"])
-        cfg = DistillConfig(
-            dataset=opts["dataset"], method=opts["method"], ipc=opts["ipc"], iterations=opts["iterations"],
-            pool=pool, seed=opts["seed"], lr_img=opts["lr_img"], momentum_img=opts["momentum_img"],
-            lr_net=opts["lr_net"], batch_real=opts["batch_real"], outer_loop=opts["outer_loop"],
-            inner_loop=opts["inner_loop"], init=opts["init"], distance=opts["distance"],
-            compile=opts["compile_"],
-        )
-        if opts["checkpoint_every"] < 1:
-            raise ValueError(f"--checkpoint-every must be >= 1, got {opts['checkpoint_every']}")
-        if not opts["resume"] and checkpoint_path(checkpoint_dir).exists():
-            raise ValueError(f"{checkpoint_dir} holds an unfinished run; pass --resume or remove it")
-        device = _resolve_device(opts["device"])
-        if cfg.compile:
-            require_compile(device)  # seconds, before the dataset is loaded
-        data = load_dataset(cfg.dataset, data_dir=opts["data_dir"], download=opts["download"], device=device)
-        click.echo(f"distilling {cfg.dataset} with {cfg.method}, ipc {cfg.ipc}, pool {pool.name}, "
-                   f"{cfg.iterations} iterations on {device}", err=True)
-        synset = run_distill(cfg, data, device, checkpoint_dir=checkpoint_dir,
-                             checkpoint_every=opts["checkpoint_every"], resume=opts["resume"],
-                             progress=ProgressPrinter(opts["progress_every"]))
+    try:  # every input is checked here, before the first iteration: errors are usage errors
+        check_target(out)
+        cfg, data, device = _prepare(opts, checkpoint_dir)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    except CompileUnavailable as exc:
-        raise click.ClickException(str(exc)) from None
+    click.echo(f"distilling {cfg.dataset} with {cfg.method}, ipc {cfg.ipc}, pool {cfg.pool.name}, "
+               f"{cfg.iterations} iterations on {device}", err=True)
+    synset = run_distill(cfg, data, device, checkpoint_dir=checkpoint_dir,
+                         checkpoint_every=opts["checkpoint_every"], resume=opts["resume"],
+                         progress=DistillProgressPrinter(opts["progress_every"]))
     save_synset(synset, out)
     _remove_checkpoint(checkpoint_dir)
     final = synset.meta["final_loss"]
@@ -128,7 +100,52 @@ def distill(**opts) -> None:
     click.echo(str(out))
 
 
-def _remove_checkpoint(directory: Path) -> None:
-    import shutil
+def _prepare(opts: dict, checkpoint_dir: Path):
+    """(config, dataset, device) from the options, or a ValueError naming the bad one."""
+    from raydd.core.datasets import load_dataset
+    from raydd.core.distill import DistillConfig
+    from raydd.core.distill.compiled import CompileUnavailable, require_compile
+    from raydd.core.distill.loop import checkpoint_path
+    from raydd.core.pool import PoolSpec
 
-    shutil.rmtree(directory, ignore_errors=True)
+    pool = PoolSpec.parse(opts["pool_text"], warmup=opts["pool_warmup"], normalize=opts["normalize_pool"])
+    cfg = DistillConfig(
+        dataset=opts["dataset"], method=opts["method"], ipc=opts["ipc"], iterations=opts["iterations"],
+        pool=pool, seed=opts["seed"], lr_img=opts["lr_img"], momentum_img=opts["momentum_img"],
+        lr_net=opts["lr_net"], batch_real=opts["batch_real"], outer_loop=opts["outer_loop"],
+        inner_loop=opts["inner_loop"], init=opts["init"], distance=opts["distance"],
+        compile=opts["compile_"],
+    )
+    if not opts["resume"] and checkpoint_path(checkpoint_dir).exists():
+        raise ValueError(f"{checkpoint_dir} holds an unfinished run; pass --resume or remove it")
+    device = resolve_device(opts["device"])
+    if cfg.compile:
+        try:
+            require_compile(device)  # seconds, before the dataset is loaded
+        except CompileUnavailable as exc:
+            raise click.ClickException(str(exc)) from None
+    data = load_dataset(cfg.dataset, data_dir=opts["data_dir"], download=opts["download"], device=device)
+    _check_ipc_fits(cfg.ipc, data)
+    return cfg, data, device
+
+
+def _check_ipc_fits(ipc: int, data) -> None:
+    """A synthetic set is smaller than the data it condenses: refuse an ipc above the smallest
+    class (also what keeps `--ipc 100000000` from trying to allocate terabytes)."""
+    import torch
+
+    smallest = int(torch.bincount(data.train.labels.cpu(), minlength=data.info.num_classes).min())
+    if ipc > smallest:
+        raise ValueError(f"--ipc {ipc} is more than the {smallest} training images of {data.info.name}'s "
+                         "smallest class; a distilled set is smaller than its data")
+
+
+def _remove_checkpoint(directory: Path) -> None:
+    """Remove the finished run's checkpoint file, and its directory if nothing else is in it."""
+    from raydd.core.distill.loop import checkpoint_path
+
+    checkpoint_path(directory).unlink(missing_ok=True)
+    try:
+        directory.rmdir()
+    except OSError:
+        pass  # not empty: what else is there is not ours to delete

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import click
 
-KD_WORDS = {"off": False, "on": True}
+from raydd import strict_json
+from raydd.cli.options import FINITE_FLOAT, finite_floats, resolve_device
+
 DEFAULT_STUDENTS = "ConvNet,MLP,LeNet,AlexNet,VGG11,ResNet18"
 
 
@@ -20,19 +21,16 @@ def _split(text: str, what: str) -> list[str]:
     return items
 
 
-def _floats(text: str, what: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(t) for t in _split(text, what))
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated numbers, got {text!r}") from None
-
-
 def _kd_modes(text: str) -> tuple[bool, ...]:
-    words = _split(text, "kd setting")
-    unknown = [w for w in words if w not in KD_WORDS]
-    if unknown:
-        raise click.BadParameter(f"unknown {', '.join(unknown)}; use off, on or off,on", param_hint="--kd")
-    return tuple(dict.fromkeys(KD_WORDS[w] for w in words))
+    from raydd.spec import kd_mode
+
+    modes = []
+    for word in _split(text, "kd setting"):
+        try:
+            modes.append(kd_mode(word))
+        except ValueError:
+            raise click.BadParameter(f"unknown {word}; use off, on or off,on", param_hint="--kd") from None
+    return tuple(dict.fromkeys(modes))
 
 
 @dataclass(frozen=True)
@@ -89,18 +87,11 @@ def _dataset_name(synset, option: str | None) -> str:
     return name
 
 
-def format_table(rows: list[tuple[str, dict[str, str]]], columns: list[str]) -> str:
-    """A plain aligned text table: one row label, then one cell per column ('-' when missing)."""
-    header = ["", *columns]
-    body = [[label, *(cells.get(c, "-") for c in columns)] for label, cells in rows]
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *body]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def _table(results: list[tuple[Source, list]], students: list[str], kd_modes: tuple[bool, ...]) -> str:
+    """One row per (set, kd), one cell per student ('-' when missing), as `raydd results show`."""
     from raydd.core.evaluate import summarise_records
+    from raydd.results.render import MISSING, aligned_text
+    from raydd.spec import kd_word
     from raydd.stats import SPREAD_NOTE
 
     rows = []
@@ -108,8 +99,9 @@ def _table(results: list[tuple[Source, list]], students: list[str], kd_modes: tu
         summaries = summarise_records(records)
         for kd in kd_modes:
             cells = {s.student: s.cell() for s in summaries if s.kd == kd}
-            rows.append((f"{source.label}, kd {'on' if kd else 'off'}", cells))
-    return f"{format_table(rows, students)}\n\ntest accuracy in %, mean ± std (n) over seeds; {SPREAD_NOTE}"
+            rows.append([f"{source.label}, kd {kd_word(kd)}", *(cells.get(s, MISSING) for s in students)])
+    note = f"test accuracy in %, mean ± std (n) over seeds; {SPREAD_NOTE}"
+    return f"{aligned_text(['', *students], rows, keys=1)}\n\n{note}"
 
 
 @click.command("evaluate")
@@ -120,7 +112,7 @@ def _table(results: list[tuple[Source, list]], students: list[str], kd_modes: tu
 @click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True, help="Seeds 0..N-1 per student.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Training epochs [default: 300 without augmentation, 1000 with].")
-@click.option("--lr", type=float, default=0.01, show_default=True, help="SGD learning rate (x0.1 at half).")
+@click.option("--lr", type=FINITE_FLOAT, default=0.01, show_default=True, help="SGD learning rate (x0.1 at half).")
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option("--augment", type=click.Choice(["none", "dc", "dsa"]), default="none", show_default=True)
 @click.option("--alphas", default="0.5", show_default=True, help="KD weight candidates, chosen on validation.")
@@ -132,7 +124,7 @@ def _table(results: list[tuple[Source, list]], students: list[str], kd_modes: tu
 @click.option("--dataset", default=None, help="Dataset when no DIRECTORY is given [default: digits].")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--download", is_flag=True, help="Download the dataset if it is missing.")
-@click.option("--val-size", type=float, default=None,
+@click.option("--val-size", type=FINITE_FLOAT, default=None,
               help="Validation share carved from training (KD choices are made on it) "
                    "[default: the set's own carve, else 0.1].")
 @click.option("--split-seed", type=int, default=None,
@@ -162,8 +154,8 @@ def evaluate(**opts) -> None:
     try:
         cfg = EvalConfig(
             epochs=opts["epochs"], lr=opts["lr"], batch_size=opts["batch_size"], augment=opts["augment"],
-            teacher=opts["teacher"], alphas=_floats(opts["alphas"], "alpha"),
-            temperatures=_floats(opts["temperatures"], "temperature"),
+            teacher=opts["teacher"], alphas=finite_floats(opts["alphas"], "--alphas"),
+            temperatures=finite_floats(opts["temperatures"], "--temperatures"),
         )
         check_architectures(students + ([cfg.teacher] if any(kd_modes) else []))
     except ValueError as exc:
@@ -206,11 +198,10 @@ def _carve(synset, val_size, split_seed) -> tuple:
 
 
 def _run(sources, synset, students, cfg, seeds, kd_modes, opts) -> list:
-    from raydd.cli.distill_cmd import _resolve_device
     from raydd.core.datasets import load_dataset
-    from raydd.core.evaluate.protocol import check_images
+    from raydd.core.evaluate.protocol import check_images, random_real
 
-    device = _resolve_device(opts["device"])
+    device = resolve_device(opts["device"])
     name = _dataset_name(synset, opts["dataset"])
     try:
         val_size, split_seed = _carve(synset, opts["val_size"], opts["split_seed"])
@@ -218,6 +209,8 @@ def _run(sources, synset, students, cfg, seeds, kd_modes, opts) -> list:
                             val_size=val_size, split_seed=split_seed, device=device)
         if synset is not None:
             check_images(synset.images, synset.labels, data.info)
+        if opts["random_real"] is not None:
+            random_real(data, opts["random_real"], seed=0)  # refuses an ipc above a class's size
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(f"evaluating on {name} ({device}): {cfg.resolved_epochs} epochs, augment {cfg.augment}, "
@@ -231,15 +224,17 @@ def _run(sources, synset, students, cfg, seeds, kd_modes, opts) -> list:
 
 def _record_printer(source: Source, dataset: str, cfg, as_json: bool):
     """Progress on stderr for every record; with --json, the record itself on stdout."""
+    from raydd.spec import kd_word
+
     config = cfg.to_dict()
 
     def on_record(record) -> None:
-        click.echo(f"{source.label}  {record.student:<10} kd {'on ' if record.kd else 'off'} seed {record.seed}  "
+        click.echo(f"{source.label}  {record.student:<10} kd {kd_word(record.kd):<3} seed {record.seed}  "
                    f"test {100 * record.test_acc:.2f}%  val {100 * record.val_acc:.2f}%  "
                    f"{record.train_seconds:.1f} s", err=True)
         if as_json:
             row = {"source": source.label, "dataset": dataset, "ipc": source.ipc, "artifact": source.artifact,
                    **record.to_dict(), "config": config}
-            click.echo(json.dumps(row))
+            click.echo(strict_json.dumps(row))
 
     return on_record

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
+from raydd.cli.errors import ErrorBoundary
 
-@click.group("list")
+
+@click.group("list", cls=ErrorBoundary)
 def list_group() -> None:
     """List registered architectures, datasets or distillation methods."""
 

@@ -7,6 +7,7 @@ import importlib
 import click
 
 from raydd import __version__
+from raydd.cli.errors import ErrorBoundary
 
 # command name -> "module:attribute" of a click command in raydd.cli
 COMMANDS = {
@@ -18,7 +19,7 @@ COMMANDS = {
 }
 
 
-class LazyGroup(click.Group):
+class LazyGroup(ErrorBoundary):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
 

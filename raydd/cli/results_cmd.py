@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+import warnings
 
 import click
 
+from raydd.cli.errors import ErrorBoundary
+from raydd.cli.options import check_output_file
+
 METRIC_OPTION = click.option("--metric", type=click.Choice(["test_acc", "val_acc"]), default="test_acc",
                              show_default=True, help="Which accuracy to report.")
+SKIP_BAD_OPTION = click.option("--skip-bad", is_flag=True,
+                                help="Skip result files that cannot be read (each named in a warning) "
+                                     "instead of stopping at the first.")
 BY_OPTION = click.option("--by", default=None, metavar="K1,K2",
                          help="Comma-separated row keys (default: the grid axes that vary).")
 
@@ -16,16 +22,20 @@ def _split(text: str | None) -> list[str] | None:
     return None if text is None else [p.strip() for p in text.split(",") if p.strip()]
 
 
-@contextmanager
-def _clear_errors():
-    """Library errors (bad input, unreadable location) become one 'Error: ...' line, exit code 1."""
-    try:
-        yield
-    except ValueError as err:  # ResultsError is a ValueError
-        raise click.ClickException(str(err)) from None
+def _load(location: str, skip_bad: bool):
+    """The rows, with what the reader skipped or merged said on stderr, one line each."""
+    from raydd.results import load
+    from raydd.results.store import ResultsWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResultsWarning)
+        df = load(location, skip_bad=skip_bad)
+    for warning in caught:
+        click.echo(f"warning: {warning.message}", err=True)
+    return df
 
 
-@click.group("results")
+@click.group("results", cls=ErrorBoundary)
 def results() -> None:
     """Read a sweep's results: paper-style tables, row queries and plots."""
 
@@ -41,51 +51,49 @@ def results() -> None:
 @METRIC_OPTION
 @click.option("--images", is_flag=True,
               help="List each trial's synthetic-image grid PNG instead of the table.")
+@SKIP_BAD_OPTION
 def show(location: str, by: str | None, fmt: str, baseline: tuple[str, ...], metric: str,
-         images: bool) -> None:
+         images: bool, skip_bad: bool) -> None:
     """Table of mean ± std (n) accuracy in % per setting (rows) and student (columns).
 
     The best cell of each column is marked and a last column averages the students.
 
     LOCATION is a results directory or URI (runs/my-sweep/results, s3://bucket/my-sweep/results).
     """
-    from raydd.results import image_grids, load, parse_baseline, render, results_table
+    from raydd.results import image_grids, parse_baseline, render, results_table
 
-    with _clear_errors():
-        base = parse_baseline(baseline) if baseline else None
-        df = load(location)
-        if images:
-            click.echo(image_grids(df).to_string(index=False, na_rep="-"))
-            return
-        table = results_table(df, by=_split(by), baseline=base, metric=metric)
-        click.echo(render(table, fmt), nl=False)
-
+    base = parse_baseline(baseline) if baseline else None
+    df = _load(location, skip_bad)
+    if images:
+        click.echo(image_grids(df).to_string(index=False, na_rep="-"))
+        return
+    table = results_table(df, by=_split(by), baseline=base, metric=metric)
+    click.echo(render(table, fmt), nl=False)
 
 
 @results.command("query")
 @click.argument("location")
 @click.option("--where", required=True, metavar="EXPR",
-              help="pandas DataFrame.query expression, e.g. \"kd and student == 'MLP' and ipc == 10\".")
+              help="Filter over the columns, e.g. \"kd and student == 'MLP' and ipc in [1, 10]\" (comparisons, in, and/or/not, arithmetic; never run as code).")
 @click.option("--out", default=None, metavar="FILE",
               help="Write the rows to FILE.csv or FILE.parquet instead of printing.")
 @click.option("--columns", default=None, metavar="C1,C2", help="Comma-separated columns to keep.")
-def query_rows(location: str, where: str, out: str | None, columns: str | None) -> None:
+@SKIP_BAD_OPTION
+def query_rows(location: str, where: str, out: str | None, columns: str | None, skip_bad: bool) -> None:
     """Select result rows with an expression; print them or export to CSV/Parquet.
 
     LOCATION is a results directory or URI (runs/my-sweep/results, s3://bucket/my-sweep/results).
     """
-    from raydd.results import export, load, query
+    from raydd.results import export, query
     from raydd.results.select import check_export_path
 
-    with _clear_errors():
-        if out:
-            check_export_path(out)
-        rows = query(load(location), where, _split(columns))
-        if out:
-            click.echo(f"{len(rows)} rows -> {export(rows, out)}")
-        else:
-            click.echo(rows.to_string(index=False))
-
+    if out:
+        check_output_file(check_export_path(out))
+    rows = query(_load(location, skip_bad), where, _split(columns))
+    if out:
+        click.echo(f"{len(rows)} rows -> {export(rows, out)}")
+    else:
+        click.echo(rows.to_string(index=False))
 
 
 @results.command("plot")
@@ -93,7 +101,8 @@ def query_rows(location: str, where: str, out: str | None, columns: str | None) 
 @click.option("--out", required=True, metavar="FILE.png", help="Image to write (.png, .svg or .pdf).")
 @BY_OPTION
 @METRIC_OPTION
-def plot_cmd(location: str, out: str, by: str | None, metric: str) -> None:
+@SKIP_BAD_OPTION
+def plot_cmd(location: str, out: str, by: str | None, metric: str, skip_bad: bool) -> None:
     """Grouped bars per student architecture, one bar per setting, error bars = std over seeds.
 
     When the sweep varies the main architecture's pool weight, a second figure
@@ -101,12 +110,12 @@ def plot_cmd(location: str, out: str, by: str | None, metric: str) -> None:
 
     LOCATION is a results directory or URI (runs/my-sweep/results, s3://bucket/my-sweep/results).
     """
-    from raydd.results import load, plot
-    from raydd.results.plot import IMAGE_SUFFIXES
+    from raydd.results import plot
+    from raydd.results.figures import IMAGE_SUFFIXES
 
-    with _clear_errors():
-        if not out.lower().endswith(IMAGE_SUFFIXES):
-            raise ValueError(f"--out {out!r} must end with one of {', '.join(IMAGE_SUFFIXES)}")
-        for path in plot(load(location), out, by=_split(by), metric=metric):
-            click.echo(str(path))
+    if not out.lower().endswith(IMAGE_SUFFIXES):
+        raise ValueError(f"--out {out!r} must end with one of {', '.join(IMAGE_SUFFIXES)}")
+    check_output_file(out)
+    for path in plot(_load(location, skip_bad), out, by=_split(by), metric=metric):
+        click.echo(str(path))
 

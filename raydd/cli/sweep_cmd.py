@@ -4,27 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+from contextlib import contextmanager
 
 import click
 
-DEFAULT_STORAGE = "./runs"
+from raydd.cli.errors import ErrorBoundary
+from raydd.storage import DEFAULT_STORAGE
+
 STORAGE_HELP = f"Storage root (local path or s3://...); default: the sweep file's, else {DEFAULT_STORAGE}."
 ADDRESS_HELP = ("Ray dashboard address (http://HEAD:8265): submit as a Ray Job there. "
                 "Default: $RAY_ADDRESS if it is an http address, else run here.")
-
-
-def _load_spec_or_exit(spec_path: str, storage: str | None):
-    """The validated sweep, or every problem printed and exit 2 (before Ray is touched)."""
-    from raydd.spec import SpecError, load_spec
-
-    try:
-        return load_spec(spec_path, storage=storage)
-    except SpecError as err:
-        click.echo(f"{spec_path}: {len(err.problems)} problem(s):", err=True)
-        for problem in err.problems:
-            click.echo(f"  - {problem}", err=True)
-        sys.exit(2)
 
 
 def _job_address(address: str | None, in_job: bool) -> str | None:
@@ -44,6 +35,9 @@ def _start_ray(in_job: bool) -> None:
     import ray
 
     if _runs_here(in_job):
+        from raydd.sweep import watchdog
+
+        watchdog.start()  # ends Ray's lingering agents if this process is killed
         ray.init(include_dashboard=False)
     else:
         ray.init()  # attach to the cluster the job (or RAY_ADDRESS) names
@@ -63,6 +57,47 @@ def _check_compile_here(spec, in_job: bool) -> None:
         require_compile(device)
     except CompileUnavailable as err:
         raise click.ClickException(str(err)) from None
+
+
+def _drive(spec, in_job: bool, resume: bool):
+    """Check the compiler, then run the sweep from this process (`run_sweep` holds its lease and,
+    for a new run, refuses another experiment under the name, all before Ray starts). Once Ray
+    runs, SIGTERM asks the sweep to stop resumably, as `raydd sweep stop` does; a second SIGTERM
+    exits at once. When this process ends, however it ends, the local Ray it started ends with it
+    (Ray ties its processes to the driver's; tests/test_sweep_driver.py measures it)."""
+    from raydd.sweep.runner import run_sweep
+
+    _check_compile_here(spec, in_job)
+    with _stop_on_sigterm(spec.name, spec.storage) as arm:
+        def start_ray() -> None:
+            _start_ray(in_job)
+            arm()  # after ray.init, which installs its own handler
+
+        return run_sweep(spec, resume=resume, echo=click.echo, start_ray=start_ray)
+
+
+@contextmanager
+def _stop_on_sigterm(name: str, storage: str):
+    """Yields `arm`, which makes SIGTERM a stop request until the block ends."""
+    from raydd.sweep.runner import request_stop
+
+    def on_sigterm(signum, frame) -> None:
+        if stopping:
+            raise SystemExit(128 + signum)
+        stopping.append(signum)
+        click.echo("SIGTERM: stopping resumably (running evaluations finish; again to exit now)", err=True)
+        request_stop(name, storage)
+
+    def arm() -> None:
+        previous.append(signal.signal(signal.SIGTERM, on_sigterm))
+
+    stopping: list[int] = []
+    previous: list = []
+    try:
+        yield arm
+    finally:
+        if previous:
+            signal.signal(signal.SIGTERM, previous[0])
 
 
 def _print_summary(outcome) -> None:
@@ -92,9 +127,21 @@ def _finish(outcome) -> None:
 
 
 def _run_as_job(args: list[str], address: str, name: str, storage: str, wait: bool) -> None:
+    from ray.exceptions import AuthenticationError
+
     from raydd.sweep.jobs import follow_job, submit_job
 
-    job_id = submit_job(args, address, name=name, storage_location=storage)
+    try:  # an UploadError (a ValueError) is already one line at the CLI's error boundary
+        job_id = submit_job(args, address, name=name, storage_location=storage, echo=click.echo)
+    except AuthenticationError as err:
+        reason = " ".join(err.message.split())  # Ray's message spans lines
+        raise click.ClickException(
+            f"the Ray cluster at {address} refused this client ({reason}); it uses token "
+            "authentication: set RAY_AUTH_MODE=token and put the cluster's token in ~/.ray/auth_token "
+            "(or RAY_AUTH_TOKEN_PATH), see README 'On a cluster'") from None
+    except ConnectionError as err:
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise click.ClickException(f"cannot reach the Ray cluster at {address}: {first}") from None
     click.echo(f"submitted Ray Job {job_id} to {address}")
     if not wait:
         click.echo(f"follow it with: ray job logs --address {address} --follow {job_id}")
@@ -105,7 +152,7 @@ def _run_as_job(args: list[str], address: str, name: str, storage: str, wait: bo
         sys.exit(1)
 
 
-@click.group()
+@click.group(cls=ErrorBoundary)
 def sweep() -> None:
     """Run a sweep file on Ray: every grid point a Tune trial, every set evaluated on an actor pool."""
 
@@ -121,9 +168,10 @@ def submit(spec_path: str, storage: str | None, address: str | None, wait: bool,
 
     Results go to <storage>/<name>/results/ (Parquet); a table is printed at the end.
     """
-    from raydd.sweep.storage import absolute
+    from raydd.spec import load_spec
+    from raydd.storage import absolute
 
-    spec = _load_spec_or_exit(spec_path, storage)
+    spec = load_spec(spec_path, storage=storage)  # every problem at once, exit 2, before Ray
     spec = spec.with_storage(absolute(spec.storage))  # the job and the workers run elsewhere
     job_address = _job_address(address, in_job)
     if job_address:
@@ -135,16 +183,7 @@ def submit(spec_path: str, storage: str | None, address: str | None, wait: bool,
             raise click.ClickException(str(err)) from None
         _run_as_job(["submit", job_spec, "--storage", spec.storage], job_address, spec.name, spec.storage, wait)
         return
-    from raydd.sweep.runner import SweepConflictError, check_same_experiment, run_sweep
-
-    try:
-        check_same_experiment(spec)  # before Ray starts: nothing is touched on a conflict
-    except SweepConflictError as err:
-        raise click.ClickException(str(err)) from None
-    _check_compile_here(spec, in_job)
-    _start_ray(in_job)
-    click.echo(f"sweep {spec.name}: {len(spec.points)} trial(s) -> {spec.storage}/{spec.name}")
-    _finish(run_sweep(spec, echo=click.echo))
+    _finish(_drive(spec, in_job, resume=False))
 
 
 @sweep.command()
@@ -155,19 +194,16 @@ def submit(spec_path: str, storage: str | None, address: str | None, wait: bool,
 @click.option("--in-job", is_flag=True, hidden=True, help="Set by the Ray Job's entrypoint.")
 def resume(name: str, storage: str, address: str | None, wait: bool, in_job: bool) -> None:
     """Continue an interrupted sweep: finished trials and written rows are kept, the rest run."""
-    from raydd.sweep.storage import absolute
+    from raydd.storage import absolute
 
     storage = absolute(storage)
     job_address = _job_address(address, in_job)
     if job_address:
         _run_as_job(["resume", name, "--storage", storage], job_address, name, storage, wait)
         return
-    from raydd.sweep.runner import load_stored_spec, run_sweep
+    from raydd.sweep.runner import load_stored_spec
 
-    spec = load_stored_spec(name, storage)
-    _check_compile_here(spec, in_job)
-    _start_ray(in_job)
-    _finish(run_sweep(spec, resume=True, echo=click.echo))
+    _finish(_drive(load_stored_spec(name, storage), in_job, resume=True))
 
 
 @sweep.command()
@@ -183,10 +219,7 @@ def stop(name: str, storage: str, stop_ray_job: bool) -> None:
     """
     from raydd.sweep.runner import request_stop
 
-    try:
-        location = request_stop(name, storage)
-    except FileNotFoundError as err:
-        raise click.ClickException(str(err)) from None
+    location = request_stop(name, storage)
     click.echo(f"stop requested ({location})")
     if stop_ray_job:
         from raydd.sweep.jobs import stop_job
@@ -202,10 +235,7 @@ def status(name: str, storage: str) -> None:
     """Trials done / running / failed / pending and evaluations done / pending of a sweep."""
     from raydd.sweep.runner import sweep_status
 
-    try:
-        s = sweep_status(name, storage)
-    except FileNotFoundError as err:
-        raise click.ClickException(str(err)) from None
+    s = sweep_status(name, storage)
     c = s.counts
     click.echo(f"sweep {s.name} at {s.root}")
     click.echo(f"trials: {c['done']} done, {c['running']} running, {c['failed']} failed, "
@@ -214,6 +244,9 @@ def status(name: str, storage: str) -> None:
         click.echo(f"  {state:8s} {key}")
     click.echo(f"evaluations: {s.evaluations_done} done, {s.evaluations_pending} pending "
                f"(of {s.evaluations_total})")
+    for location, problem in s.bad_results.items():
+        click.echo(f"  bad result file {location}: {problem} (resume moves it aside and redoes its job)")
+    click.echo(f"driver: {s.driver}" if s.driver else "driver: none (not running)")
     if s.stop_requested:
         click.echo("a stop was requested")
     if s.job:

@@ -8,21 +8,24 @@ half-written artifact; `load_synset` refuses anything missing, truncated or fore
 
 from __future__ import annotations
 
-import json
+import math
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
+
+from raydd import strict_json
+from raydd.atomic import check_can_create
 
 FORMAT_NAME = "raydd-synset"
 FORMAT_VERSION = 1
 IMAGES_FILE = "images.safetensors"
 META_FILE = "meta.json"
 GRID_FILE = "grid.png"
+ARTIFACT_FILES = (IMAGES_FILE, META_FILE, GRID_FILE)
 
 
 class ArtifactError(ValueError):
@@ -74,26 +77,88 @@ def build_meta(cfg: Any, info: Any, iterations: int, wall_seconds: float,
     }
 
 
-def save_synset(synset: SyntheticSet, directory: str | os.PathLike) -> Path:
-    """Write the artifact atomically (temp directory next to the target, then rename)."""
-    _check_consistent(synset.images, synset.labels, synset.meta, "synthetic set")
+def check_target(directory: str | os.PathLike) -> Path:
+    """`directory` as a place `save_synset` may write, or an `ArtifactError` saying why not.
+
+    It may be new, an empty directory, or an earlier artifact holding only the artifact's own
+    files: anything else is the user's, and raydd never replaces what it did not write. Its
+    nearest existing ancestor must be a directory this process can create files in. Cheap: the
+    CLI calls it before distilling, `save_synset` again before writing.
+    """
     target = Path(directory)
+    if target.exists() or target.is_symlink():
+        if not target.is_dir():
+            raise ArtifactError(f"{target} exists and is not a directory")
+        foreign = sorted(p.name for p in target.iterdir() if p.name not in ARTIFACT_FILES)
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            raise ArtifactError(f"{target} holds files that are not a synthetic set's ({shown}); "
+                                "choose a new directory or an earlier raydd output")
+        if any(target.iterdir()):
+            _read_meta(target)  # an earlier artifact says so in its meta.json
+    try:
+        check_can_create(target)
+    except OSError as err:
+        raise ArtifactError(str(err)) from None
+    return target
+
+
+def save_synset(synset: SyntheticSet, directory: str | os.PathLike) -> Path:
+    """Write the artifact atomically (temp directory next to the target, then rename).
+
+    An existing target is replaced only when `check_target` allows it (empty, or an earlier
+    artifact); the earlier artifact's files are removed by name, nothing else.
+    """
+    _check_consistent(synset.images, synset.labels, synset.meta, "synthetic set")
+    meta_text = _strict_json(synset.meta)
+    target = check_target(directory)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
-        _write_files(synset, tmp)
+        _write_files(synset, meta_text, tmp)
         _chmod_like_umask(tmp)
-        if target.exists():  # replace a previous artifact: move it aside, swap, then drop it
+        if target.exists():  # move the earlier artifact aside, swap, then remove its files
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
             os.replace(target, old)
             os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
+            _remove_artifact(old)
         else:
             os.replace(tmp, target)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_artifact(tmp)
         raise
     return target
+
+
+def _remove_artifact(directory: Path) -> None:
+    """Remove the files an artifact consists of, then the directory if that left it empty."""
+    for name in ARTIFACT_FILES:
+        (directory / name).unlink(missing_ok=True)
+    try:
+        directory.rmdir()
+    except OSError:
+        pass  # something else is in it: not ours to delete
+
+
+def _strict_json(meta: dict[str, Any]) -> str:
+    """meta.json's text: strict JSON, so a NaN or infinity is an error here, not a bare token."""
+    try:
+        # No sort_keys: key order carries meaning (the pool's first architecture is its main one).
+        return strict_json.dumps(meta, indent=2) + "\n"
+    except ValueError:
+        bad = [key for key, value in _leaves(meta) if isinstance(value, float) and not math.isfinite(value)]
+        raise ArtifactError(f"meta.json would hold non-finite numbers at {', '.join(bad)}") from None
+
+
+def _leaves(value: Any, place: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, f"{place}.{key}" if place else str(key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _leaves(item, f"{place}[{index}]")
+    else:
+        yield place, value
 
 
 def _chmod_like_umask(directory: Path) -> None:
@@ -105,14 +170,13 @@ def _chmod_like_umask(directory: Path) -> None:
         path.chmod(0o666 & ~umask)
 
 
-def _write_files(synset: SyntheticSet, directory: Path) -> None:
+def _write_files(synset: SyntheticSet, meta_text: str, directory: Path) -> None:
     from safetensors.torch import save_file
 
     tensors = {"images": synset.images.detach().cpu().contiguous(),
                "labels": synset.labels.detach().cpu().contiguous()}
     save_file(tensors, str(directory / IMAGES_FILE), metadata={"format": FORMAT_NAME})
-    # No sort_keys: key order carries meaning (the pool's first architecture is its main one).
-    (directory / META_FILE).write_text(json.dumps(synset.meta, indent=2) + "\n")
+    (directory / META_FILE).write_text(meta_text)
     save_grid(synset, directory / GRID_FILE)
 
 
@@ -148,8 +212,8 @@ def _read_meta(directory: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ArtifactError(f"{path} is missing")
     try:
-        meta = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        meta = strict_json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         raise ArtifactError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
         found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
@@ -161,7 +225,43 @@ def _read_meta(directory: Path) -> dict[str, Any]:
     for key in ("dataset", "ipc", "method"):
         if key not in meta:
             raise ArtifactError(f"{path}: required key {key!r} is missing")
+    problem = _meta_problem(meta)
+    if problem:
+        raise ArtifactError(f"{path}: {problem}")
     return meta
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _is_numbers(value: Any, length: int) -> bool:
+    return isinstance(value, list) and len(value) == length and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+
+
+def _meta_problem(meta: dict[str, Any]) -> str | None:
+    """What makes a hand-edited meta.json unusable (wrong types, sizes that disagree), or None."""
+    d = meta["dataset"]
+    if not isinstance(d, dict):
+        return f"'dataset' must be an object, got {d!r}"
+    if not isinstance(d.get("name"), str):
+        return f"dataset.name must be a string, got {d.get('name')!r}"
+    for key in ("channels", "image_size", "num_classes"):
+        if not _is_count(d.get(key)):
+            return f"dataset.{key} must be a positive integer, got {d.get(key)!r}"
+    for key in ("mean", "std"):
+        if not _is_numbers(d.get(key), d["channels"]):
+            return f"dataset.{key} must be {d['channels']} finite number(s), got {d.get(key)!r}"
+    names = d.get("class_names")
+    if names is not None and not (isinstance(names, list) and len(names) == d["num_classes"]
+                                  and all(isinstance(n, str) for n in names)):
+        return f"dataset.class_names must be {d['num_classes']} strings, got {names!r}"
+    if not _is_count(meta["ipc"]):
+        return f"'ipc' must be a positive integer, got {meta['ipc']!r}"
+    if not isinstance(meta["method"], str):
+        return f"'method' must be a string, got {meta['method']!r}"
+    return None
 
 
 def _read_tensors(directory: Path) -> tuple[torch.Tensor, torch.Tensor]:

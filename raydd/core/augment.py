@@ -33,7 +33,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from raydd.registry import Registry
+from raydd.registry import Registry, lookup
 
 DEFAULT_DSA_STRATEGY = "color_crop_cutout_flip_scale_rotate"
 DSA_MODES = ("single", "all")
@@ -61,13 +61,12 @@ def _check_generator(generator: torch.Generator) -> None:
         )
 
 
-def _split_strategy(strategy: str, known: Registry) -> tuple[str, ...]:
+def _split_strategy(strategy: str, known: dict, kind: str) -> tuple[str, ...]:
     names = tuple(strategy.split("_"))
     if not strategy or any(not n for n in names):
-        known_ops = ", ".join(known)
-        raise ValueError(f"empty op in strategy {strategy!r}; known {known.kind}s: {known_ops}")
+        raise ValueError(f"empty op in strategy {strategy!r}; known {kind}s: {', '.join(known)}")
     for name in names:
-        known.get(name)  # ValueError naming the known ops
+        lookup(known, name, kind)  # ValueError naming the known ops
     if len(set(names)) != len(names):
         raise ValueError(f"strategy {strategy!r} lists an op twice")
     return names
@@ -150,9 +149,6 @@ class DSAOp:
     apply: Callable[[torch.Tensor, torch.Tensor, DSAConfig], torch.Tensor]  # (x, u [B, draws], cfg)
 
 
-DSA_OPS: Registry[DSAOp] = Registry("DSA op")
-
-
 def _column(u: torch.Tensor, i: int) -> torch.Tensor:
     return u[:, i].view(-1, 1, 1, 1)
 
@@ -213,15 +209,14 @@ def _rotate(x: torch.Tensor, u: torch.Tensor, cfg: DSAConfig) -> torch.Tensor:
     return _affine(x, _rotation_theta(radians))
 
 
-for _name, _op in {
+DSA_OPS: dict[str, DSAOp] = {
     "color": DSAOp(3, _color),
     "crop": DSAOp(2, _crop),
     "cutout": DSAOp(2, _cutout),
     "flip": DSAOp(1, _flip),
     "scale": DSAOp(2, _scale),
     "rotate": DSAOp(1, _rotate),
-}.items():
-    DSA_OPS.add(_name, _op)
+}
 
 
 @dataclass(frozen=True)
@@ -259,7 +254,7 @@ class DSA:
         self.strategy = strategy
         self.mode = mode
         self.config = config
-        self.ops = () if strategy == NO_STRATEGY else _split_strategy(strategy, DSA_OPS)
+        self.ops = () if strategy == NO_STRATEGY else _split_strategy(strategy, DSA_OPS, "DSA op")
 
     def __repr__(self) -> str:
         return f"DSA(strategy={self.strategy!r}, mode={self.mode!r}, config={self.config!r})"
@@ -272,7 +267,7 @@ class DSA:
         ops = self.ops
         if self.mode == "single" and ops:
             ops = (ops[int(torch.randint(len(ops), (1,), generator=generator))],)
-        width = sum(DSA_OPS.get(op).draws for op in ops)
+        width = sum(DSA_OPS[op].draws for op in ops)
         return DSAParams(ops, torch.rand(batch_size, width, generator=generator))
 
     def apply(self, x: torch.Tensor, params: DSAParams) -> torch.Tensor:
@@ -286,7 +281,7 @@ class DSA:
         uniforms = params.uniforms.to(x.device, dtype=x.dtype, non_blocking=True)
         start = 0
         for name in params.ops:
-            op = DSA_OPS.get(name)
+            op = DSA_OPS[name]
             x = op.apply(x, uniforms[:, start : start + op.draws], self.config)
             start += op.draws
         return x.contiguous()
@@ -325,36 +320,32 @@ class DCAugConfig:
             problems.append(f"rotate and noise must be >= 0, got {self.rotate}, {self.noise}")
         if problems:
             raise ValueError("invalid DCAugConfig: " + "; ".join(problems))
-        _split_strategy(self.strategy, DC_OPS)
+        _split_strategy(self.strategy, DC_OPS, "DC augmentation op")
 
 
 # Each DC op is a [N, 2, 3] matrix built from two uniforms per image (noise: the identity).
-DC_OPS: Registry[Callable[[torch.Tensor, "DCAugConfig", int, int], torch.Tensor]] = Registry(
-    "DC augmentation op"
-)
-
-
-@DC_OPS.register("crop")
 def _dc_crop(u: torch.Tensor, cfg: DCAugConfig, h: int, w: int) -> torch.Tensor:
     t_h = _uniform_int(u[:, 0], -cfg.crop, cfg.crop)
     t_w = _uniform_int(u[:, 1], -cfg.crop, cfg.crop)
     return _translation_theta(t_h, t_w, h, w)
 
 
-@DC_OPS.register("scale")
 def _dc_scale(u: torch.Tensor, cfg: DCAugConfig, h: int, w: int) -> torch.Tensor:
     size = 1.0 + (u * 2.0 - 1.0) * cfg.scale  # output size / input size, per axis
     return _scale_theta(1.0 / size[:, 1], 1.0 / size[:, 0])
 
 
-@DC_OPS.register("rotate")
 def _dc_rotate(u: torch.Tensor, cfg: DCAugConfig, h: int, w: int) -> torch.Tensor:
     return _rotation_theta((u[:, 0] - 0.5) * 2.0 * math.radians(cfg.rotate))
 
 
-@DC_OPS.register("noise")
 def _dc_noise(u: torch.Tensor, cfg: DCAugConfig, h: int, w: int) -> torch.Tensor:
     return _scale_theta(torch.ones_like(u[:, 0]), torch.ones_like(u[:, 0]))
+
+
+DC_OPS: dict[str, Callable[[torch.Tensor, DCAugConfig, int, int], torch.Tensor]] = {
+    "crop": _dc_crop, "scale": _dc_scale, "rotate": _dc_rotate, "noise": _dc_noise,
+}
 
 
 class DCAugment:
@@ -362,7 +353,7 @@ class DCAugment:
 
     def __init__(self, config: DCAugConfig = DCAugConfig()) -> None:
         self.config = config
-        self.ops = _split_strategy(config.strategy, DC_OPS)
+        self.ops = _split_strategy(config.strategy, DC_OPS, "DC augmentation op")
 
     def __repr__(self) -> str:
         return f"DCAugment({self.config!r})"
@@ -373,7 +364,7 @@ class DCAugment:
         n, _, h, w = x.shape
         choice = torch.randint(len(self.ops), (n,), generator=generator)
         u = torch.rand(n, 2, generator=generator)
-        thetas = torch.stack([DC_OPS.get(op)(u, self.config, h, w) for op in self.ops])
+        thetas = torch.stack([DC_OPS[op](u, self.config, h, w) for op in self.ops])
         theta = thetas[choice, torch.arange(n)].to(x.device, non_blocking=True)
         if any(op != "noise" for op in self.ops):
             fill = x.mean(dim=(0, 2, 3), keepdim=True)  # the reference pads with the channel mean

@@ -47,10 +47,15 @@ class PoolSpec:
             archs.append(name)
             weights.append(weight)
         if normalize:
-            _check_weights(archs, weights)
-            total = sum(weights)
-            weights = [w / total for w in weights]
+            return cls.normalized(archs, weights, warmup)
         return cls(tuple(archs), tuple(weights), warmup)
+
+    @classmethod
+    def normalized(cls, archs: Sequence[str], weights: Sequence[float], warmup: int = 0) -> "PoolSpec":
+        """Weights rescaled to sum to 1 (`normalize` in a sweep file, `--normalize-pool`)."""
+        _check_weights(archs, weights)
+        total = sum(weights)
+        return cls(tuple(archs), tuple(w / total for w in weights), warmup)
 
     @classmethod
     def single(cls, arch: str) -> "PoolSpec":
@@ -64,10 +69,11 @@ class PoolSpec:
         """`main` gets `p_main`; the `others` share `1 - p_main` equally."""
         others = tuple(others)
         if not 0.0 <= p_main <= 1.0:
-            raise ValueError(f"p_main must lie in [0, 1], got {p_main}")
+            raise ValueError(f"the main architecture's weight must lie in [0, 1], got {p_main}")
         if not others:
             if not math.isclose(p_main, 1.0, abs_tol=PROB_TOLERANCE):
-                raise ValueError(f"p_main={p_main} with no other architectures to share the rest")
+                raise ValueError(f"the main architecture's weight is {p_main}, but no other architecture "
+                                 "shares the rest")
             return cls((main,), (1.0,), warmup)
         # Rounded so that 0.1 / 2 reads 0.05 in pool names and tables, not 0.04999999999999999.
         share = round((1.0 - p_main) / len(others), 12)
@@ -120,7 +126,7 @@ def _validate(archs: tuple[str, ...], probs: tuple[float, ...], warmup: int) -> 
     if not archs:
         raise ValueError("a pool needs at least one architecture")
     if len(archs) != len(probs):
-        raise ValueError(f"pool has {len(archs)} architectures but {len(probs)} probabilities")
+        raise ValueError(f"pool has {len(archs)} architectures but {len(probs)} probabilities; they must align")
     seen: set[str] = set()
     for name in archs:
         if name in seen:
@@ -136,7 +142,7 @@ def _validate(archs: tuple[str, ...], probs: tuple[float, ...], warmup: int) -> 
         raise ValueError(
             f"pool probabilities sum to {total:.8g}, not 1 "
             f"({', '.join(f'{a}={p:g}' for a, p in zip(archs, probs))}); "
-            "fix them or ask for normalisation (--normalize-pool)"
+            "fix them or ask for normalisation (--normalize-pool; `normalize: true` in a sweep file)"
         )
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"pool warmup must be an integer >= 0, got {warmup!r}")

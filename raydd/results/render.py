@@ -101,11 +101,9 @@ def _footer(table: ResultsTable) -> str:
     return note
 
 
-@RENDERERS.register("table")
-def render_text(table: ResultsTable) -> str:
-    """Columns padded to equal width: settings left-aligned, numbers right-aligned."""
-    header, body = _grid(table, _Marks("", " *", pad=True))
-    keys = len(header) - len(table.students) - 1
+def aligned_text(header: list[str], body: list[list[str]], keys: int) -> str:
+    """Rows of cells as plain text under a header and a rule, columns padded to equal width: the
+    first `keys` columns (the row labels) left-aligned, the rest (numbers) right-aligned."""
     widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:
@@ -113,7 +111,15 @@ def render_text(table: ResultsTable) -> str:
                          for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(header), rule] + [line(r) for r in body] + ["", _footer(table)]) + "\n"
+    return "\n".join([line(header), rule] + [line(r) for r in body])
+
+
+@RENDERERS.register("table")
+def render_text(table: ResultsTable) -> str:
+    """Columns padded to equal width: settings left-aligned, numbers right-aligned."""
+    header, body = _grid(table, _Marks("", " *", pad=True))
+    keys = len(header) - len(table.students) - 1
+    return "\n".join([aligned_text(header, body, keys), "", _footer(table)]) + "\n"
 
 
 @RENDERERS.register("markdown")

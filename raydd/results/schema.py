@@ -6,7 +6,7 @@ and plots print them in percent):
 | column            | type                  | null? | meaning                                                   |
 |-------------------|-----------------------|-------|-----------------------------------------------------------|
 | sweep             | string                | no    | sweep name (the directory under the storage root)         |
-| trial_id          | string                | no    | Tune trial that distilled the synthetic set               |
+| trial_key         | string                | no    | grid point of the evaluated set (`TrialPoint.trial_key`)  |
 | method            | string                | no    | distillation method: dc, dsa, dm (or `random_real`)       |
 | dataset           | string                | no    | dataset name: digits, mnist, fashion_mnist, cifar10, ...  |
 | ipc               | int32                 | no    | synthetic images per class                                |
@@ -32,7 +32,7 @@ and plots print them in percent):
 | augment           | string                | no    | augmentation during student training (`none`, `dsa`, ...) |
 | created_at        | timestamp[us, UTC]    | no    | when the row was produced (timezone-aware)                |
 | raydd_version     | string                | no    | `raydd.__version__` of the writer                         |
-| config_json       | string (JSON object)  | no    | the full resolved experiment description (the recipe)     |
+| config_json       | string (JSON object)  | no    | the row's own resolved recipe (below)                     |
 
 `pool` is a JSON string rather than an Arrow `map<string, double>`: pandas turns a map column into
 lists of tuples, which are unhashable (no groupby, no `DataFrame.query`, no CSV export), and
@@ -40,6 +40,16 @@ engines disagree on map support; a JSON string round-trips unchanged through `pd
 DuckDB and Spark, and keeps the pool's order (main arch first). `pool_main_weight` holds the one
 number that plots and queries need. `write_rows` accepts a dict for `pool` and `config_json` and
 serialises it.
+
+`config_json`, as a sweep writes it, holds what this row was computed from and nothing more:
+`{"sweep_hash", "trial_key", "axes", "dataset", "distill", "evaluation"}`: the sweep's hash
+(`SweepSpec.experiment_hash()` of the sweep file stored once beside the results as
+`<sweep>/spec.yaml`, which holds the whole grid), the grid point's key and its grid values, the
+dataset settings (name, validation carve), the resolved `DistillConfig.to_dict()` and the
+`EvalConfig.to_dict()` of the students. Its size does not grow with the number of grid points.
+
+Files written before the trial key's column was named `trial_key` call it `trial_id`; they are
+read with the column renamed (`FORMER_NAMES`).
 """
 
 from __future__ import annotations
@@ -53,11 +63,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from raydd import strict_json
+
 SCHEMA_VERSION = "1"
 
 _FIELDS = [
     ("sweep", pa.string(), False),
-    ("trial_id", pa.string(), False),
+    ("trial_key", pa.string(), False),
     ("method", pa.string(), False),
     ("dataset", pa.string(), False),
     ("ipc", pa.int32(), False),
@@ -94,6 +106,15 @@ COLUMNS = tuple(RESULT_SCHEMA.names)
 ACCURACY_COLUMNS = ("val_acc", "test_acc")
 KD_ONLY_COLUMNS = ("teacher", "alpha", "temperature")  # null exactly when kd is false
 JSON_COLUMNS = ("pool", "config_json")
+FORMER_NAMES = {"trial_id": "trial_key"}  # column name in older files -> its name now
+
+
+def with_current_names(table: pa.Table) -> pa.Table:
+    """A file's table with its columns under today's names (`FORMER_NAMES`), unless the file
+    already holds a column of the new name."""
+    names = table.column_names
+    return table.rename_columns([FORMER_NAMES[n] if n in FORMER_NAMES and FORMER_NAMES[n] not in names else n
+                                 for n in names])
 
 
 def is_missing(value: Any) -> bool:
@@ -108,7 +129,7 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_float(v: Any) -> bool:
-    return _is_int(v) or isinstance(v, (float, np.floating))
+    return _is_int(v) or (isinstance(v, (float, np.floating)) and math.isfinite(v))
 
 
 def _is_bool(v: Any) -> bool:
@@ -126,7 +147,7 @@ def _is_aware_datetime(v: Any) -> bool:
 # Arrow type -> (accepts a Python value?, words for the error message)
 _CHECKS: dict[pa.DataType, tuple[Callable[[Any], bool], str]] = {
     pa.int32(): (_is_int, "an integer"),
-    pa.float64(): (_is_float, "a number"),
+    pa.float64(): (_is_float, "a finite number"),
     pa.bool_(): (_is_bool, "a bool"),
     pa.string(): (_is_str, "a string"),
     pa.timestamp("us", tz="UTC"): (_is_aware_datetime, "a timezone-aware datetime"),
@@ -152,15 +173,16 @@ def _check_column_names(records: list[dict]) -> None:
 
 
 def _serialise_json(name: str, value: Any, row: int) -> Any:
-    if isinstance(value, dict):
-        return json.dumps(value)
-    if isinstance(value, str):
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"row {row}: column {name!r} is not valid JSON: {err}") from None
-        if not isinstance(parsed, dict):
-            raise ValueError(f"row {row}: column {name!r} must hold a JSON object")
+    """A JSON column's text, strict: NaN and infinities are not JSON, so they are refused."""
+    try:
+        if isinstance(value, dict):
+            return strict_json.dumps(value)
+        if isinstance(value, str):
+            parsed = strict_json.loads(value)
+            if not isinstance(parsed, dict):
+                raise ValueError("it must hold a JSON object")
+    except ValueError as err:  # JSONDecodeError is one too
+        raise ValueError(f"row {row}: column {name!r} is not strict JSON: {err}") from None
     return value
 
 

@@ -7,24 +7,19 @@ from pathlib import Path
 import pandas as pd
 
 from raydd.results.table import default_by
+from raydd.results.where import where as row_filter
 
 EXPORT_SUFFIXES = (".csv", ".parquet")
 
 
 def query(df: pd.DataFrame, where: str | None = None, columns: list[str] | None = None) -> pd.DataFrame:
-    """Rows matching a `DataFrame.query` expression (e.g. "kd and ipc == 10 and student == 'MLP'"),
-    restricted to `columns` when given. A bad expression or column raises ValueError."""
+    """Rows matching a filter (e.g. "kd and ipc == 10 and student == 'MLP'"; the language is in
+    `raydd.results.where`: parsed as data, never run as code), restricted to `columns` when given.
+    A bad filter or column raises ValueError (a `FilterError` for the filter)."""
     unknown = [c for c in columns or [] if c not in df.columns]
     if unknown:
         raise ValueError(f"unknown column(s) {', '.join(unknown)}; known: {', '.join(df.columns)}")
-    selected = df
-    if where:
-        try:
-            selected = df.query(where, engine="python")
-        except Exception as err:  # pandas raises many types (SyntaxError, NameError, KeyError...)
-            raise ValueError(f"bad query expression {where!r}: {type(err).__name__}: {err}") from None
-        if not isinstance(selected, pd.DataFrame):
-            raise ValueError(f"query expression {where!r} does not select rows")
+    selected = df[row_filter(df, where)] if where else df
     return selected[columns] if columns else selected
 
 
@@ -50,5 +45,5 @@ def export(df: pd.DataFrame, out: str | Path) -> Path:
 def image_grids(df: pd.DataFrame) -> pd.DataFrame:
     """One line per trial: its varying settings, distill seed and synthetic-image grid PNG."""
     keys = [k for k in default_by(df) if k not in ("kd", "teacher")]  # KD is per student, not per set
-    columns = ["trial_id"] + keys + ["distill_seed", "grid_png_uri"]
-    return df[columns].drop_duplicates("trial_id").reset_index(drop=True)
+    columns = ["trial_key"] + keys + ["distill_seed", "grid_png_uri"]
+    return df[columns].drop_duplicates("trial_key").reset_index(drop=True)

@@ -10,23 +10,30 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from raydd.atomic import atomic_write
-from raydd.results.schema import RESULT_SCHEMA, schema_problem, to_table
-from raydd.storage import filesystem_for
+from raydd.results.schema import RESULT_SCHEMA, schema_problem, to_table, with_current_names
+from raydd.storage import filesystem_for, is_uri, storage_error
 
 PARQUET_SUFFIX = ".parquet"
 HIDDEN_PREFIXES = (".", "_")  # temp files, _SUCCESS markers and the like are never rows
 # stable order so that tables and exports do not depend on file listing order
-_SORT_COLUMNS = ["created_at", "trial_id", "student", "kd", "eval_seed"]
+_SORT_COLUMNS = ["created_at", "trial_key", "student", "kd", "eval_seed"]
+# One row is one evaluation: a set (sweep, trial: what was distilled, how) x student x KD mode x
+# evaluation seed x protocol. Two rows with the same key are copies of one evaluation.
+ROW_KEY = ("sweep", "trial_key", "method", "dataset", "ipc", "pool_name", "pool_warmup", "iterations",
+           "distill_seed", "student", "kd", "eval_seed", "epochs", "augment")
+MEASURED = ("teacher", "alpha", "temperature", "val_acc", "test_acc")  # what copies must agree on
+_NAMING = ("sweep", "trial_key", "student", "kd", "eval_seed")  # enough to name a row in a message
+_FILE_COLUMN = "__file"  # which file a row came from, while loading
 
 
 class ResultsError(ValueError):
@@ -37,14 +44,22 @@ class ResultsNotFoundError(ResultsError, FileNotFoundError):
     """A results location does not exist."""
 
 
-def _is_uri(location: str) -> bool:
-    return "://" in location
+class BadResultFile(ResultsError):
+    """One result file that cannot be read as rows (truncated, corrupt, foreign)."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path} is {problem}")
+        self.path, self.problem = path, problem
+
+
+class ResultsWarning(UserWarning):
+    """Something a reader skipped or merged: a bad file under --skip-bad, a copied file."""
 
 
 def _resolve(location: str, filesystem: pafs.FileSystem | None, *, for_write: bool = False):
     """(filesystem, path inside it) for a local path or URI."""
     if filesystem is not None:
-        path = location.split("://", 1)[1].split("?", 1)[0] if _is_uri(location) else location
+        path = location.split("://", 1)[1].split("?", 1)[0] if is_uri(location) else location
         return filesystem, path
     if for_write and location.startswith("s3://") and "?" in location and "allow_delayed_open" not in location:
         # A URI with query parameters goes to pyarrow as it is; delayed open lets a small object go
@@ -58,7 +73,7 @@ def _resolve(location: str, filesystem: pafs.FileSystem | None, *, for_write: bo
 
 def _display(location: str, path: str, name: str) -> str:
     """The written file as the caller named its location: a URI stays a URI."""
-    if not _is_uri(location):
+    if not is_uri(location):
         return os.path.join(path, name)
     parts = urlsplit(location)
     return f"{parts.scheme}://{path.rstrip('/')}/{name}"
@@ -102,10 +117,13 @@ def write_rows(rows: list[dict] | pd.DataFrame, location: str, *, name: str | No
     table = to_table(rows)
     name = _check_name(name) if name is not None else _part_name()
     fs, directory = _resolve(location, filesystem, for_write=True)
-    if isinstance(fs, pafs.LocalFileSystem):
-        _write_local(table, directory, name)
-    else:
-        _write_object(table, fs, directory, name)
+    try:
+        if isinstance(fs, pafs.LocalFileSystem):
+            _write_local(table, directory, name)
+        else:
+            _write_object(table, fs, directory, name)
+    except OSError as err:
+        raise storage_error(location, err) from None
     return _display(location, directory, name)
 
 
@@ -129,28 +147,80 @@ def _result_files(fs: pafs.FileSystem, path: str, location: str) -> list[str]:
     return parquet
 
 
-def _check_schemas(fs: pafs.FileSystem, files: list[str], location: str) -> None:
+def read_file(path: str, filesystem: pafs.FileSystem) -> pa.Table:
+    """One result file as a table of RESULT_SCHEMA; `BadResultFile` when it is truncated,
+    unreadable, or of another schema."""
+    try:
+        table = pq.read_table(path, filesystem=filesystem)
+    except (pa.ArrowException, OSError) as err:  # ArrowInvalid for a cut-off footer, OSError for I/O
+        raise BadResultFile(path, f"not a readable Parquet file ({_first_line(err)})") from None
+    table = with_current_names(table)
+    problem = schema_problem(table.schema)
+    if problem:
+        raise BadResultFile(path, f"not a raydd results file: {problem}")
+    return table.select(list(RESULT_SCHEMA.names)).cast(RESULT_SCHEMA)
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def _read_all(fs: pafs.FileSystem, files: list[str], location: str, skip_bad: bool) -> list[pa.Table]:
+    tables = []
     for path in files:
         try:
-            schema = pq.read_schema(path, filesystem=fs)
-        except (pa.ArrowInvalid, OSError) as err:
-            raise ResultsError(f"{path} in {location!r} is not a readable Parquet file: {err}") from None
-        problem = schema_problem(schema)
-        if problem:
-            raise ResultsError(f"{path} in {location!r} is not a raydd results file: {problem}")
+            table = read_file(path, fs)
+        except BadResultFile as bad:
+            if not skip_bad:
+                raise ResultsError(f"{bad} (in {location!r}); move it away, or pass --skip-bad "
+                                   "(skip_bad=True) to read the other files") from None
+            warnings.warn(f"skipped {bad}", ResultsWarning, stacklevel=3)
+            continue
+        tables.append(table.append_column(_FILE_COLUMN, pa.array([path] * len(table), pa.string())))
+    if not tables:
+        raise ResultsError(f"results location {location!r} holds no readable result file")
+    return tables
 
 
-def load(location: str, *, filesystem: pafs.FileSystem | None = None) -> pd.DataFrame:
+def _drop_copies(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per evaluation (ROW_KEY): copies that agree are counted once, with a warning;
+    copies that disagree are an error naming both files."""
+    repeated = frame.duplicated(list(ROW_KEY), keep=False)
+    if not repeated.any():
+        return frame
+    copies = frame[repeated]
+    for key, group in copies.groupby(list(ROW_KEY), sort=False):
+        if len(group[list(MEASURED)].astype(str).drop_duplicates()) > 1:
+            files = " and ".join(dict.fromkeys(group[_FILE_COLUMN]))
+            shown = ", ".join(f"{k}={v}" for k, v in zip(ROW_KEY, key) if k in _NAMING)
+            raise ResultsError(f"rows for one evaluation ({shown}) disagree, in {files}; "
+                               "remove the wrong one")
+    kept = frame[~frame.duplicated(list(ROW_KEY), keep="first")]
+    files = sorted(set(copies[_FILE_COLUMN]))
+    shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    warnings.warn(f"{len(frame) - len(kept)} row(s) appear in more than one file ({shown}: a copied "
+                  "file?); each evaluation is counted once", ResultsWarning, stacklevel=3)
+    return kept
+
+
+def load(location: str, *, filesystem: pafs.FileSystem | None = None, skip_bad: bool = False) -> pd.DataFrame:
     """Every result row under `location` as one DataFrame with the schema's dtypes.
 
     Ints are int32, accuracies float64 fractions, `kd` bool, strings str, `created_at`
     datetime64[us, UTC]. Files whose names start with '.' or '_' are skipped. Raises
-    ResultsNotFoundError for a missing location and ResultsError for one without result files
-    or with a Parquet file of another schema.
+    ResultsNotFoundError for a missing location, and ResultsError for one without result files
+    or with a file that is truncated, unreadable or of another schema (naming it), unless
+    `skip_bad`: then such files are skipped with a `ResultsWarning` each. A row is one
+    evaluation (ROW_KEY); the same row in two files (a copied file) is counted once, with a
+    warning, and two files that disagree about one evaluation are an error.
     """
     fs, path = _resolve(location, filesystem)
-    files = _result_files(fs, path, location)
-    _check_schemas(fs, files, location)
-    dataset = pads.dataset(files, schema=RESULT_SCHEMA, format="parquet", filesystem=fs)
-    frame = dataset.to_table().to_pandas()
+    try:
+        files = _result_files(fs, path, location)
+    except (ResultsError, FileNotFoundError):
+        raise
+    except OSError as err:  # unreachable, no permission: say where and what may be missing
+        raise storage_error(location, err) from None
+    frame = pa.concat_tables(_read_all(fs, files, location, skip_bad)).to_pandas()
+    frame = _drop_copies(frame).drop(columns=[_FILE_COLUMN])
     return frame.sort_values(_SORT_COLUMNS, kind="stable").reset_index(drop=True)

@@ -5,26 +5,35 @@ any Ray work: `load_spec` either returns a `SweepSpec` whose grid is expanded in
 with fully resolved `DistillConfig`s, or raises one `SpecError` listing every problem as
 `place: message` (with the line in the file when it is known), e.g.
 
-    grid.pool[2].probabilities: sums to 0.9, not 1 (or set normalize: true) (line 17)
+    grid.pool[2]: pool probabilities sum to 0.9, not 1 (...) (line 17)
     distill.lr_imgg: unknown setting; did you mean lr_img? (line 9)
 
-Values are checked against the core's own registries (ARCHS, DATASETS, METHODS) and config
-dataclasses (`DistillConfig`, `EvalConfig`, `PoolSpec`), whose ValueErrors are re-reported with
-the place they came from.
+Values are checked by the core's own registries (ARCHS, DATASETS, METHODS) and rules
+(`DistillConfig`, `EvalConfig`, `PoolSpec`, the validation carve), whose ValueErrors are
+re-reported with the place they came from.
 
-Layout: `model` (the dataclasses and SpecError), `problems` (places, lines, messages), `values` and
-`fields` (checks of single values and of config fields), one module per section (`top_level`,
-`dataset`, `distill` with `pools`, `evaluation`, `resources`), `grid` (expansion and trial keys)
-and `load` (the whole file).
+Modules: `model` (the dataclasses, SpecError, the KD words), `checks` (problems, places, lines and
+the checks of single values), `sections` (one parser per section of the file), `grid` (expansion
+and trial keys) and `load` (the whole file).
 """
 
 from raydd.core.distill import DistillConfig  # the class grid points are built with
+from raydd.spec.checks import name_problem
 from raydd.spec.grid import trial_keys
-from raydd.spec.load import load_spec, parse_spec
-from raydd.spec.model import DatasetSpec, EvaluationSpec, ResourceSpec, SpecError, SweepSpec, TrialPoint
-from raydd.spec.top_level import DEFAULT_STORAGE
+from raydd.spec.load import load_spec, load_spec_text, parse_spec
+from raydd.spec.model import (
+    DatasetSpec,
+    EvaluationSpec,
+    ResourceSpec,
+    SpecError,
+    SweepSpec,
+    TrialPoint,
+    kd_mode,
+    kd_word,
+)
 
 __all__ = [
-    "DEFAULT_STORAGE", "DatasetSpec", "DistillConfig", "EvaluationSpec", "ResourceSpec", "SpecError",
-    "SweepSpec", "TrialPoint", "load_spec", "parse_spec", "trial_keys",
+    "DatasetSpec", "DistillConfig", "EvaluationSpec", "ResourceSpec", "SpecError",
+    "SweepSpec", "TrialPoint", "kd_mode", "kd_word", "load_spec", "load_spec_text", "name_problem",
+    "parse_spec", "trial_keys",
 ]

@@ -8,22 +8,27 @@ import math
 import re
 from typing import Any
 
-from raydd.core.pool import PROB_TOLERANCE, PoolSpec
+from raydd.core.datasets import DATASETS
 from raydd.core.distill import DistillConfig
+from raydd.core.pool import PROB_TOLERANCE, PoolSpec
+from raydd.spec.checks import Problems
 from raydd.spec.model import TrialPoint
-from raydd.spec.problems import _Problems
-
 
 KEY_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")  # characters a trial key may not hold
 KEY_MAX_CHARS = 96  # trial keys become directory names; longer keys are cut and hashed
 MAX_POINTS = 10_000  # a grid larger than this is a typo (an axis of ranges), not an experiment
+# A synthetic set beyond this is a typo, not an experiment (CIFAR-100 at ipc 50 is 61 MB): refused
+# before a trial tries to allocate it.
+MAX_SYNSET_BYTES = 2 * 1024**3
 
 
-def _expand(axes: dict[str, tuple], fixed: dict, dataset: str, problems: _Problems) -> tuple[TrialPoint, ...]:
+def expand(axes: dict[str, tuple], fixed: dict, dataset: str, problems: Problems) -> tuple[TrialPoint, ...]:
     """The cartesian product of the axes, in file order, each point a resolved DistillConfig."""
     count = math.prod(len(values) for values in axes.values())
     if count > MAX_POINTS:
         problems.add("grid", f"has {count} points; more than {MAX_POINTS} is surely a mistake")
+        return ()
+    if not _sizes_fit(axes, fixed, dataset, problems):
         return ()
     combos = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
     keys = trial_keys(combos)
@@ -45,6 +50,21 @@ def _expand(axes: dict[str, tuple], fixed: dict, dataset: str, problems: _Proble
         more = f" (and {len(failed) - 1} more points)" if 1 < len(failed) < len(combos) else ""
         problems.add(where, message + more)
     return tuple(points)
+
+
+def _sizes_fit(axes: dict[str, tuple], fixed: dict, dataset: str, problems: Problems) -> bool:
+    """Every ipc's synthetic set fits in MAX_SYNSET_BYTES of float32 images of `dataset`."""
+    info = DATASETS.get(dataset).info
+    image_bytes = 4 * info.channels * info.image_size ** 2 * info.num_classes
+    places = ([(f"grid.ipc[{i}]", ipc) for i, ipc in enumerate(axes["ipc"])] if "ipc" in axes
+              else [("distill.ipc", fixed.get("ipc", 1))])
+    fits = True
+    for place, ipc in places:
+        if ipc * image_bytes > MAX_SYNSET_BYTES:
+            problems.add(place, f"{ipc} images per class of {dataset} make a {ipc * image_bytes / 1024**3:.0f} GiB "
+                                f"synthetic set; at most {MAX_SYNSET_BYTES // 1024**3} GiB")
+            fits = False
+    return fits
 
 
 def trial_keys(combos: list[dict[str, Any]]) -> list[str]:

@@ -7,18 +7,25 @@ from typing import Any
 
 import yaml
 
-from raydd.spec.dataset import _parse_dataset
-from raydd.spec.distill import _parse_distill, _parse_grid
-from raydd.spec.evaluation import _parse_evaluation
-from raydd.spec.grid import _expand
+from raydd.spec.checks import (
+    INVALID,
+    Problems,
+    check_name,
+    check_section,
+    check_storage,
+    line_map,
+    yaml_problem,
+)
+from raydd.spec.grid import expand
 from raydd.spec.model import SpecError, SweepSpec, TrialPoint
-from raydd.spec.problems import _INVALID, _Problems, _line_map, _yaml_problem
-from raydd.spec.resources import _parse_resources
-from raydd.spec.top_level import DEFAULT_STORAGE, _check_name, _check_storage
-from raydd.spec.values import _section
-
+from raydd.spec.sections import parse_dataset, parse_distill, parse_evaluation, parse_grid, parse_resources
+from raydd.storage import DEFAULT_STORAGE
 
 SWEEP_KEYS = ("name", "storage", "dataset", "distill", "grid", "evaluation", "resources")
+# Bounds on what validating one file may cost (docs/sweep-format.md states them). A real sweep
+# file is a page of YAML: a few KB and a few hundred values.
+MAX_FILE_BYTES = 100_000
+MAX_VALUES = 10_000  # YAML values (scalars, lists, mappings) with every alias expanded
 
 
 def load_spec(path: str | Path, *, storage: str | None = None) -> SweepSpec:
@@ -28,13 +35,59 @@ def load_spec(path: str | Path, *, storage: str | None = None) -> SweepSpec:
     if not path.is_file():
         why = "is a directory, not a sweep file" if path.is_dir() else "no such file"
         raise SpecError([f"{source}: {why}"], source)
-    text = path.read_text(encoding="utf-8")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise SpecError([f"{source}: {size} bytes; a sweep file may hold at most {MAX_FILE_BYTES}"], source)
     try:
-        raw = yaml.safe_load(text)
-        lines = _line_map(yaml.compose(text, Loader=yaml.SafeLoader))
-    except yaml.YAMLError as error:
-        raise SpecError([_yaml_problem(error)], source) from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise SpecError([f"{source}: not UTF-8 text ({error.reason} at byte {error.start})"], source) from None
+    return load_spec_text(text, source, storage=storage)
+
+
+def load_spec_text(text: str, source: str, *, storage: str | None = None) -> SweepSpec:
+    """Validate a sweep file's text; `source` names it in every problem (e.g. the stored copy)."""
+    raw, lines = _read_yaml(text, source)
     return _parse(raw, source, lines, storage_override=storage)
+
+
+def _read_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
+    """The parsed YAML and its line map, within MAX_VALUES: the size of the tree with aliases
+    expanded is counted on the composed graph (shared nodes counted once per use, each node's
+    size computed once) before anything is built from it, so an alias bomb costs microseconds."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _expanded_size(node, {}, set(), source)
+        raw = None if node is None else loader.construct_document(node)
+    except yaml.YAMLError as error:
+        raise SpecError([yaml_problem(error)], source) from None
+    except RecursionError:
+        raise SpecError([f"{source}: nested too deeply to be a sweep file"], source) from None
+    finally:
+        loader.dispose()
+    return raw, line_map(node)
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int], source: str) -> int:
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_nodes:
+        raise SpecError([f"line {node.start_mark.line + 1}: an alias refers to a value that contains it"], source)
+    open_nodes.add(key)
+    children = node.value if isinstance(node, yaml.SequenceNode) else (
+        [part for pair in node.value for part in pair] if isinstance(node, yaml.MappingNode) else [])
+    size = 1
+    for child in children:
+        size += _expanded_size(child, sizes, open_nodes, source)
+        if size > MAX_VALUES:
+            raise SpecError([f"line {node.start_mark.line + 1}: with its aliases expanded the file holds "
+                             f"more than {MAX_VALUES} values; a sweep file holds far fewer"], source)
+    open_nodes.discard(key)
+    sizes[key] = size
+    return size
 
 
 def parse_spec(raw: dict, *, source_name: str = "<sweep>") -> SweepSpec:
@@ -43,26 +96,26 @@ def parse_spec(raw: dict, *, source_name: str = "<sweep>") -> SweepSpec:
 
 
 def _parse(raw: Any, source: str, lines: dict[str, int], storage_override: str | None = None) -> SweepSpec:
-    problems = _Problems()
+    problems = Problems()
     if raw is None:
         raise SpecError([f"{source}: the file is empty"], source)
-    top = _section(raw, "", problems, SWEEP_KEYS, required=("name", "dataset", "evaluation"))
-    if top is _INVALID:
+    top = check_section(raw, "", problems, SWEEP_KEYS, required=("name", "dataset", "evaluation"))
+    if top is INVALID:
         raise SpecError(problems.lines(lines), source)
-    name = _check_name(top["name"], problems) if "name" in top else _INVALID
+    name = check_name(top["name"], problems) if "name" in top else INVALID
     if storage_override is not None:
-        storage = _check_storage(storage_override, "--storage", problems)
+        storage = check_storage(storage_override, "--storage", problems)
     else:
-        storage = _check_storage(top.get("storage", DEFAULT_STORAGE), "storage", problems)
-    dataset = _parse_dataset(top["dataset"], problems) if "dataset" in top else _INVALID
-    fixed = _parse_distill(top.get("distill"), problems)
-    fixed = {} if fixed is _INVALID else fixed
-    axes = _parse_grid(top.get("grid"), top.get("distill"), problems)
-    evaluation = _parse_evaluation(top["evaluation"], problems) if "evaluation" in top else _INVALID
-    resources = _parse_resources(top.get("resources"), problems)
+        storage = check_storage(top.get("storage", DEFAULT_STORAGE), "storage", problems)
+    dataset = parse_dataset(top["dataset"], problems) if "dataset" in top else INVALID
+    fixed = parse_distill(top.get("distill"), problems)
+    fixed = {} if fixed is INVALID else fixed
+    axes = parse_grid(top.get("grid"), top.get("distill"), problems)
+    evaluation = parse_evaluation(top["evaluation"], problems) if "evaluation" in top else INVALID
+    resources = parse_resources(top.get("resources"), problems)
     points: tuple[TrialPoint, ...] = ()
-    if not problems and dataset is not _INVALID:
-        points = _expand(axes, fixed, dataset.name, problems)
+    if not problems and dataset is not INVALID:
+        points = expand(axes, fixed, dataset.name, problems)
     if problems:
         raise SpecError(problems.lines(lines), source)
     return SweepSpec(name, storage, dataset, evaluation, resources, points, raw)

@@ -1,17 +1,33 @@
-"""The frozen dataclasses a sweep file becomes, and the error listing its problems."""
+"""The frozen dataclasses a sweep file becomes, the error listing its problems, and the KD words."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from raydd import strict_json
 from raydd.core.distill import DistillConfig
 from raydd.core.evaluate import EvalConfig
-from raydd.spec.problems import _Problems
-from raydd.spec.top_level import _check_storage
+from raydd.spec.checks import Problems, check_storage
 
+# How a KD mode is written, in a sweep file (`kd: [off, on]`), on the command line (`--kd off,on`)
+# and in job names (`kd-on`). YAML reads a bare off/on as false/true; quoted, they arrive as words.
+KD_WORDS = {"off": False, "on": True, "false": False, "true": True}
+
+
+def kd_mode(value: Any) -> bool:
+    """True or False from a bool or a KD word (any case); a ValueError for anything else."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in KD_WORDS:
+        return KD_WORDS[value.lower()]
+    raise ValueError(f"must be off or on, got {value!r}")
+
+
+def kd_word(kd: bool) -> str:
+    return "on" if kd else "off"
 
 
 class SpecError(ValueError):
@@ -30,7 +46,8 @@ class DatasetSpec:
     name: str
     data_dir: str | None = None
     download: bool = False
-    val_size: float = 0.1  # fraction of the training data held out to choose KD settings
+    # held out of the training data to choose KD settings: a fraction, or a count of images
+    val_size: float | int = 0.1
 
 
 @dataclass(frozen=True)
@@ -40,6 +57,10 @@ class EvaluationSpec:
     kd_modes: tuple[bool, ...]
     seeds: int  # evaluation seeds 0 .. seeds-1
     config: EvalConfig
+
+    def describe(self) -> dict[str, Any]:
+        return {"students": list(self.students), "teacher": self.teacher, "kd_modes": list(self.kd_modes),
+                "seeds": self.seeds, "config": self.config.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -60,6 +81,14 @@ class TrialPoint:
     config: DistillConfig  # fully resolved
     axes: dict[str, object]  # this point's grid values (a pool as its PoolSpec.name)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (Tune's param_space holds points so: it can show and store them)."""
+        return {"trial_key": self.trial_key, "axes": self.axes, "config": self.config.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrialPoint":
+        return cls(d["trial_key"], DistillConfig.from_dict(d["config"]), dict(d["axes"]))
+
 
 @dataclass(frozen=True)
 class SweepSpec:
@@ -69,30 +98,32 @@ class SweepSpec:
     evaluation: EvaluationSpec
     resources: ResourceSpec
     points: tuple[TrialPoint, ...]
-    source: dict  # the raw parsed YAML, travelling with the results
+    source: dict  # the parsed YAML, stored beside the results as the sweep file (spec.yaml)
 
     def with_storage(self, storage: str) -> "SweepSpec":
         """The same sweep writing to another storage location (the `--storage` override)."""
-        problems = _Problems()
-        _check_storage(storage, "--storage", problems)
+        problems = Problems()
+        check_storage(storage, "--storage", problems)
         if problems:
             raise SpecError(problems.lines({}), "--storage")
         return dataclasses.replace(self, storage=storage)
 
     def describe(self) -> dict[str, Any]:
         """The resolved description: every setting actually used, as plain JSON values."""
-        ev = self.evaluation
         return {
             "name": self.name,
             "storage": self.storage,
             "dataset": dataclasses.asdict(self.dataset),
-            "evaluation": {"students": list(ev.students), "teacher": ev.teacher,
-                           "kd_modes": list(ev.kd_modes), "seeds": ev.seeds, "config": ev.config.to_dict()},
+            "evaluation": self.evaluation.describe(),
             "resources": dataclasses.asdict(self.resources),
-            "points": [{"trial_key": p.trial_key, "axes": p.axes, "config": p.config.to_dict()}
-                       for p in self.points],
+            "points": [p.to_dict() for p in self.points],
         }
 
-    def to_json(self) -> str:
-        """`describe()` as compact JSON with sorted keys: equal specs give equal text."""
-        return json.dumps(self.describe(), sort_keys=True, separators=(",", ":"))
+    def experiment(self) -> dict[str, Any]:
+        """What decides the rows: everything but where they go and the resources that compute them."""
+        return {k: v for k, v in self.describe().items() if k not in ("storage", "resources")}
+
+    def experiment_hash(self) -> str:
+        """SHA-256 of `experiment()` as canonical JSON: equal experiments, equal hashes."""
+        text = strict_json.dumps(self.experiment(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()

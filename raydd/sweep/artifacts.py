@@ -7,19 +7,17 @@ import os
 import tempfile
 from functools import lru_cache
 
-from raydd.sweep import storage
-
-META_FILE = "meta.json"  # written last: its presence means the artifact is complete
+from raydd import storage
+from raydd.core.artifact import IMAGES_FILE, META_FILE, load_synset, save_synset
 
 
 def synset_complete(location: str) -> bool:
+    """META_FILE is written last: its presence means the artifact is complete."""
     return storage.exists(storage.join(location, META_FILE))
 
 
 def save_synset_to(synset, location: str) -> None:
     """Write the artifact; a reader that finds meta.json finds every other file too."""
-    from raydd.core.artifact import save_synset
-
     if not storage.is_uri(location):
         save_synset(synset, location)  # atomic by itself (temp directory, then rename)
         return
@@ -34,12 +32,10 @@ def save_synset_to(synset, location: str) -> None:
 @lru_cache(maxsize=4)
 def load_synset_from(location: str):
     """The artifact at `location` (downloaded first from an object store); cached per process."""
-    from raydd.core.artifact import load_synset
-
     if not storage.is_uri(location):
         return load_synset(location)
     with tempfile.TemporaryDirectory() as tmp:
-        for name in ("images.safetensors", META_FILE):
+        for name in (IMAGES_FILE, META_FILE):
             with open(os.path.join(tmp, name), "wb") as f:
                 f.write(storage.read_bytes(storage.join(location, name)))
         return load_synset(tmp)
@@ -53,8 +49,10 @@ def save_teacher(net, location: str) -> None:
     storage.write_bytes(location, buffer.getvalue())
 
 
+@lru_cache(maxsize=4)
 def load_teacher(location: str, arch: str, info, device):
-    """Rebuild `arch` for `info` and load the saved weights; frozen and in eval mode."""
+    """Rebuild `arch` for `info` and load the saved weights; frozen and in eval mode. Cached per
+    process: an evaluation actor reads a teacher once and shares it, read-only, among its KD jobs."""
     import torch
 
     from raydd.core.archs import build_net

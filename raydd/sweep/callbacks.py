@@ -9,7 +9,8 @@ import time
 
 from ray.tune import Callback
 
-from raydd.sweep import storage
+from raydd import storage
+from raydd.sweep.trial import trial_key
 
 log = logging.getLogger(__name__)
 
@@ -18,11 +19,7 @@ def _print(text: str) -> None:
     print(text, flush=True)
 
 
-def _key(trial) -> str:
-    return trial.config.get("trial_key", trial.trial_id)
-
-
-class ProgressPrinter(Callback):
+class TrialProgressPrinter(Callback):
     """One line per trial every `every_s` seconds, and one per start, retry, error and finish."""
 
     def __init__(self, echo=_print, every_s: float = 10.0):
@@ -38,26 +35,26 @@ class ProgressPrinter(Callback):
         self.__dict__.update(state, echo=_print)
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        self.echo(f"[trial] {_key(trial)} started")
+        self.echo(f"[trial] {trial_key(trial.config)} started")
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         now = time.monotonic()
-        if result.get("done") or now - self.last_line.get(_key(trial), 0.0) < self.every_s:
+        if result.get("done") or now - self.last_line.get(trial_key(trial.config), 0.0) < self.every_s:
             return
-        self.last_line[_key(trial)] = now
+        self.last_line[trial_key(trial.config)] = now
         loss = result.get("loss")
         loss_text = f", loss {loss:.4f}" if isinstance(loss, float) else ""
-        self.echo(f"[trial] {_key(trial)} iteration {result.get('iteration')} "
+        self.echo(f"[trial] {trial_key(trial.config)} iteration {result.get('iteration')} "
                   f"({100 * result.get('progress', 0):.0f}%){loss_text}")
 
     def on_trial_recover(self, iteration, trials, trial, **info):
-        self.echo(f"[trial] {_key(trial)} failed; retrying from its last checkpoint")
+        self.echo(f"[trial] {trial_key(trial.config)} failed; retrying from its last checkpoint")
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.echo(f"[trial] {_key(trial)} FAILED (no retries left)")
+        self.echo(f"[trial] {trial_key(trial.config)} FAILED (no retries left)")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.echo(f"[trial] {_key(trial)} distilled; evaluations queued")
+        self.echo(f"[trial] {trial_key(trial.config)} distilled; evaluations queued")
 
 
 class StopRequestWatcher(Callback):

@@ -1,8 +1,8 @@
 """The evaluation dispatcher: a named async actor that feeds a pool of evaluation actors.
 
-Trials hand it a finished set by its trial key (the artifact is on storage); it trains one KD
-teacher per (set, eval seed) on the pool, then runs every (student x kd x seed) job of the set on
-whichever actor is free, while other trials are still distilling. The actors are restartable
+Trials hand it a finished set by its grid point (the artifact is on storage); it trains one KD
+teacher per (set, eval seed) on the pool, then runs every (student x kd x seed) job of the set that
+is not done yet on whichever actor is free, while other trials are still distilling. The actors are restartable
 (`max_restarts`, `max_task_retries`): a call in flight on an actor that dies is run again on its
 restarted self, and the jobs are idempotent (see raydd.sweep.evaluation).
 """
@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import ray
 
+from raydd.spec import ResourceSpec, TrialPoint
 from raydd.sweep.context import SweepContext
-from raydd.sweep.evaluation import EvalJob, EvaluationWorker, done_job_names, jobs_for
+from raydd.sweep.evaluation import EvalJob, EvaluationWorker, jobs_for
 
 DISPATCHER_NAME = "dispatcher"
 ACTOR_RESTARTS = 3  # an evaluation actor may die this often (OOM, lost node) before jobs fail
@@ -29,16 +30,17 @@ class PoolResources:
     gpu: float
 
     @classmethod
-    def of(cls, resources) -> "PoolResources":
+    def of(cls, resources: ResourceSpec) -> "PoolResources":
         return cls(resources.evaluators, resources.evaluator_cpu, resources.evaluator_gpu)
 
 
 class EvaluationDispatcher:
     """Async actor; see the module docstring. Every method returns quickly except `wait_all`."""
 
-    def __init__(self, context: SweepContext, pool: PoolResources):
+    def __init__(self, context: SweepContext, pool: PoolResources, done: frozenset[str] = frozenset()):
         context.enter_worker()
         self.context = context
+        self.done = done  # jobs whose rows were on storage when the run began
         remote_worker = ray.remote(EvaluationWorker).options(
             num_cpus=pool.cpu, num_gpus=pool.gpu, max_restarts=ACTOR_RESTARTS,
             max_task_retries=TASK_RETRIES, namespace=context.namespace,
@@ -63,11 +65,10 @@ class EvaluationDispatcher:
         before Tune asks for trials); the pool's own start-up overlaps the first trials."""
         return len(self.workers)
 
-    async def submit(self, trial_key: str) -> int:
+    async def submit(self, point: TrialPoint) -> int:
         """Queue every job of a finished set that is neither done nor queued; returns how many."""
-        done = done_job_names(self.context)
-        fresh = [j for j in jobs_for(trial_key, self.context.spec.evaluation)
-                 if j.name not in done and j.name not in self.jobs]
+        fresh = [j for j in jobs_for(point, self.context.evaluation)
+                 if j.name not in self.jobs and j.name not in self.done]
         for job in fresh:
             self.jobs[job.name] = asyncio.ensure_future(self._run(job))
         return len(fresh)
@@ -125,13 +126,14 @@ class EvaluationDispatcher:
         return self.status()
 
 
-def dispatcher_handle(context: SweepContext):
-    """The sweep's dispatcher, started if it is not running (all trials share this one)."""
+def dispatcher_handle(context: SweepContext, pool: PoolResources, done: frozenset[str]):
+    """The sweep's dispatcher, started if it is not running (all trials share this one); `done`
+    names the jobs whose rows are already on storage."""
     actor = ray.remote(EvaluationDispatcher).options(
         name=DISPATCHER_NAME, namespace=context.namespace, get_if_exists=True, num_cpus=0,
         max_concurrency=1000,
     )
-    return actor.remote(context, PoolResources.of(context.spec.resources))
+    return actor.remote(context, pool, done)
 
 
 def find_dispatcher(context: SweepContext):

@@ -1,8 +1,13 @@
 """Running a sweep on a Ray cluster as a Ray Job (`raydd sweep submit --address http://HEAD:8265`).
 
 The job's entrypoint is the same CLI with `--in-job`, run from a copy of the current directory
-(`working_dir`); inside it a bare `ray.init()` attaches to the cluster. Stopping the job sends
-SIGINT (`RAY_JOB_STOP_SIGNAL`), which Tune takes as "save state and stop", so `resume` continues.
+(`working_dir`, packed by raydd.sweep.upload, which leaves secrets and bulk behind and says what it
+sends); inside it a bare `ray.init()` attaches to the cluster. Stopping the job sends SIGINT
+(`RAY_JOB_STOP_SIGNAL`), which Tune takes as "save state and stop", so `resume` continues.
+
+A cluster with token authentication (cluster.yaml turns it on) needs the client to hold the token:
+`RAY_AUTH_MODE=token` and the token in ~/.ray/auth_token (or `RAY_AUTH_TOKEN_PATH` /
+`RAY_AUTH_TOKEN`); Ray's job client sends it with every request.
 """
 
 from __future__ import annotations
@@ -11,13 +16,13 @@ import asyncio
 import json
 import os
 import shlex
+import tempfile
 import time
 
-from raydd.sweep import storage
-from raydd.sweep.storage import SweepPaths
+from raydd import storage
+from raydd.sweep import upload
+from raydd.sweep.layout import SweepPaths
 
-# Large or private things a job never needs to receive
-WORKING_DIR_EXCLUDES = [".venv", ".git", "runs", "data", "**/__pycache__", "*.egg-info", ".pytest_cache"]
 STOP_ENV = {"RAY_JOB_STOP_SIGNAL": "SIGINT", "RAY_JOB_STOP_WAIT_TIME_S": "30"}
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 
@@ -37,18 +42,27 @@ def spec_argument(spec_path: str, working_dir: str) -> str:
     return relative
 
 
-def job_runtime_env(working_dir: str) -> dict:
+def job_runtime_env(package: str) -> dict:
+    """The job's environment: the packed working directory, the stop signal, the S3 endpoint.
+    Credentials are not forwarded: on a cluster they come from the nodes' instance profile."""
     env = dict(STOP_ENV)
     env.update({k: v for k, v in storage.capture_storage_env().items() if k in storage.ENDPOINT_VARS})
-    return {"working_dir": working_dir, "excludes": WORKING_DIR_EXCLUDES, "env_vars": env}
+    return {"working_dir": package, "env_vars": env}
 
 
 def submit_job(args: list[str], address: str, *, name: str, storage_location: str,
-               working_dir: str | None = None) -> str:
-    """Submit `raydd sweep <args> --in-job` as a Ray Job; returns the job id (also kept on storage)."""
+               working_dir: str | None = None, echo=print) -> str:
+    """Submit `raydd sweep <args> --in-job` as a Ray Job; returns the job id (also kept on storage).
+
+    The working directory is packed first and what goes is printed before anything is sent.
+    """
     working_dir = os.path.abspath(working_dir or os.getcwd())
     entrypoint = shlex.join(["raydd", "sweep", *args, "--in-job"])
-    job_id = _client(address).submit_job(entrypoint=entrypoint, runtime_env=job_runtime_env(working_dir))
+    client = _client(address)  # connects first: a wrong address or a missing token fails here
+    with tempfile.TemporaryDirectory(prefix="raydd-upload-") as scratch:
+        package = upload.pack(working_dir, scratch)
+        echo(package.describe())
+        job_id = client.submit_job(entrypoint=entrypoint, runtime_env=job_runtime_env(package.path))
     record = {"job_id": job_id, "address": address, "entrypoint": entrypoint, "submitted_at": time.time()}
     storage.write_text(SweepPaths.of(storage_location, name).job_record, json.dumps(record))
     return job_id

@@ -1,26 +1,34 @@
 """Run, resume, stop and inspect a sweep: Tune for the trials, the dispatcher for evaluation.
 
-`run_sweep` needs a connected Ray (`ray.init()` by the caller, or it connects itself) and must be
-called from the main thread for `raydd sweep stop` to reach it (see StopRequestWatcher).
+The sweep arrives parsed (a `SweepSpec`); nothing here parses it again except the copy stored
+under the sweep root, read once by `resume`, `status`, and by a submit that reuses a name. Tune's
+grid is the resolved points themselves, as plain values (`TrialPoint.to_dict()`): each trial
+receives its own in its config, and Tune's results show every resolved setting.
+`run_sweep` starts Ray itself (`connect_ray`, or the caller's `start_ray`) once the sweep is known
+to be runnable, and must be called from the main thread for `raydd sweep stop` to reach it (see
+StopRequestWatcher).
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import ray
 import yaml
 from ray import tune
 
-from raydd.sweep import artifacts, storage
-from raydd.sweep.callbacks import ProgressPrinter, StopRequestWatcher
+from raydd import storage
+from raydd.spec import SweepSpec, load_spec_text
+from raydd.sweep import artifacts, lease
+from raydd.sweep.callbacks import StopRequestWatcher, TrialProgressPrinter
 from raydd.sweep.context import SweepContext
-from raydd.sweep.dispatcher import dispatcher_handle
-from raydd.sweep.storage import TUNE_DIR, SweepPaths
-from raydd.sweep.trial import distill_trial
+from raydd.sweep.dispatcher import PoolResources, dispatcher_handle
+from raydd.sweep.evaluation import MISSING, all_jobs, job_states, set_aside_bad_results
+from raydd.sweep.layout import TUNE_DIR, SweepPaths
+from raydd.sweep.trial import distill_trial, param_space, trial_key
 
 WAIT_REPORT_S = 15.0  # how often the driver prints evaluation progress while it waits
 
@@ -45,7 +53,7 @@ class SweepOutcome:
 
 
 # ---- spec on storage ---------------------------------------------------------------------------
-def store_spec(spec, paths: SweepPaths) -> None:
+def store_spec(spec: SweepSpec, paths: SweepPaths) -> None:
     """Keep the sweep file under the sweep root, so status/resume need only name and storage."""
     source = dict(spec.source)
     source["storage"] = spec.storage
@@ -56,74 +64,63 @@ class SweepConflictError(ValueError):
     """A sweep name under this storage already holds another experiment."""
 
 
-def _experiment(spec) -> dict:
-    """What decides the rows: everything but where they go and the resources that compute them."""
-    return {k: v for k, v in spec.describe().items() if k not in ("storage", "resources")}
-
-
-def check_same_experiment(spec) -> None:
+def check_same_experiment(spec: SweepSpec, paths: SweepPaths) -> None:
     """Refuse to run `spec` under a name whose stored sweep describes another experiment.
 
     Synthetic sets and rows already on storage are reused by name (that is what makes a repeated
     submit cheap), so a changed grid or protocol under an old name would mix two experiments in
     one results directory.
     """
-    paths = SweepPaths.of(spec.storage, spec.name)
     if not storage.exists(paths.spec):
         return
     stored = load_stored_spec(spec.name, spec.storage)
-    if _experiment(stored) != _experiment(spec):
+    if stored.experiment_hash() != spec.experiment_hash():
         raise SweepConflictError(
             f"sweep {spec.name!r} already exists at {paths.root} with a different experiment "
             f"(grid, dataset or evaluation); give this one a new name, or continue the stored one "
             f"with `raydd sweep resume {spec.name} --storage {spec.storage}`")
 
 
-def load_stored_spec(name: str, storage_location: str):
-    from raydd.spec import load_spec
-
+def load_stored_spec(name: str, storage_location: str) -> SweepSpec:
+    """The sweep stored under `storage_location`/`name`; its problems name the stored file."""
     paths = SweepPaths.of(storage_location, name)
     if not storage.exists(paths.spec):
         raise FileNotFoundError(f"no sweep {name!r} under {storage_location} ({paths.spec} is missing)")
-    with tempfile.TemporaryDirectory() as tmp:
-        local = os.path.join(tmp, "spec.yaml")
-        with open(local, "w") as f:
-            f.write(storage.read_text(paths.spec))
-        return load_spec(local, storage=storage.absolute(storage_location))
+    return load_spec_text(storage.read_text(paths.spec), paths.spec, storage=storage.absolute(storage_location))
 
 
 # ---- Tune --------------------------------------------------------------------------------------
-def _trainable(context: SweepContext):
-    r = context.spec.resources
+def _trainable(spec: SweepSpec, context: SweepContext):
+    r = spec.resources
     return tune.with_resources(tune.with_parameters(distill_trial, context=context),
                                {"cpu": r.trial_cpu, "gpu": r.trial_gpu})
 
 
-def _tuner(context: SweepContext, resume: bool, echo) -> tune.Tuner:
-    fs, root = storage.filesystem_for(context.root)
-    tune_path = f"{root}/{TUNE_DIR}"
-    trainable = _trainable(context)
+def _tuner(spec: SweepSpec, context: SweepContext, resume: bool, echo) -> tune.Tuner:
+    paths = context.paths
+    fs, tune_path = storage.filesystem_for(paths.tune)
+    root = tune_path.rsplit("/", 1)[0]  # Tune's storage_path: the experiment is <root>/<TUNE_DIR>
+    trainable = _trainable(spec, context)
     if resume and tune.Tuner.can_restore(tune_path, storage_filesystem=fs):
         return tune.Tuner.restore(tune_path, trainable, resume_unfinished=True, resume_errored=True,
                                   storage_filesystem=fs)
-    r = context.spec.resources
-    # Tune's tables would drown the progress lines; ProgressPrinter says what matters
+    r = spec.resources
+    # Tune's tables would drown the progress lines; TrialProgressPrinter says what matters
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     run_config = tune.RunConfig(
         name=TUNE_DIR, storage_path=root, storage_filesystem=fs, verbose=0,
         failure_config=tune.FailureConfig(max_failures=r.max_failures),
-        callbacks=[ProgressPrinter(echo), StopRequestWatcher(context.paths.stop_request)],
+        callbacks=[TrialProgressPrinter(echo), StopRequestWatcher(paths.stop_request)],
     )
     tune_config = tune.TuneConfig(reuse_actors=True, max_concurrent_trials=r.max_concurrent_trials)
-    keys = [p.trial_key for p in context.spec.points]
-    return tune.Tuner(trainable, param_space={"trial_key": tune.grid_search(keys)},
-                      tune_config=tune_config, run_config=run_config)
+    return tune.Tuner(trainable, param_space=param_space(spec.points), tune_config=tune_config, run_config=run_config)
+
 
 
 def _trial_outcomes(results) -> tuple[dict[str, dict], dict[str, str]]:
     metrics, errors = {}, {}
     for result in results:
-        key = result.config["trial_key"]
+        key = trial_key(result.config)
         metrics[key] = dict(result.metrics or {})
         if result.error is not None:
             errors[key] = f"{type(result.error).__name__}: {result.error}"
@@ -131,10 +128,10 @@ def _trial_outcomes(results) -> tuple[dict[str, dict], dict[str, str]]:
 
 
 # ---- evaluation ----------------------------------------------------------------------------------
-def _dispatch_distilled(context: SweepContext, dispatcher) -> int:
+def _dispatch_distilled(spec: SweepSpec, paths: SweepPaths, dispatcher) -> int:
     """Hand over every set already on storage (after a resume some never were, or not fully)."""
-    keys = [p.trial_key for p in context.spec.points if artifacts.synset_complete(context.paths.synset(p.trial_key))]
-    return sum(ray.get([dispatcher.submit.remote(k) for k in keys]))
+    points = [p for p in spec.points if artifacts.synset_complete(paths.synset(p.trial_key))]
+    return sum(ray.get([dispatcher.submit.remote(p) for p in points]))
 
 
 def _wait_for_evaluations(dispatcher, echo) -> dict:
@@ -150,27 +147,45 @@ def connect_ray() -> None:
         ray.init()  # RAY_ADDRESS / a running cluster if there is one, else a local instance
 
 
-def run_sweep(spec, *, resume: bool = False, echo=print) -> SweepOutcome:
-    """Distill every grid point as a Tune trial and evaluate each set on the actor pool."""
-    start = time.perf_counter()
-    check_same_experiment(spec)
-    connect_ray()
+def run_sweep(spec: SweepSpec, *, resume: bool = False, echo=print,
+              start_ray: Callable[[], None] = connect_ray) -> SweepOutcome:
+    """Distill every grid point as a Tune trial and evaluate each set on the actor pool.
+
+    Holds the sweep's lease throughout: a second driver of the same sweep is refused
+    (`SweepLeaseHeld`) before it touches anything. A new run (`resume=False`) of a name whose
+    stored sweep is another experiment is refused (`SweepConflictError`) before Ray starts;
+    `resume=True` continues the sweep stored under the name, so `spec` is that stored one
+    (`resume_sweep` reads it).
+    """
     paths = SweepPaths.of(spec.storage, spec.name)
+    with lease.hold(paths.lease, echo):
+        if not resume:
+            check_same_experiment(spec, paths)
+        echo(f"sweep {spec.name}: {len(spec.points)} trial(s) -> {paths.root}")
+        start_ray()
+        return _run(spec, paths, resume, echo)
+
+
+def _run(spec: SweepSpec, paths: SweepPaths, resume: bool, echo) -> SweepOutcome:
+    start = time.perf_counter()
     storage.delete(paths.stop_request)
     if not resume or not storage.exists(paths.spec):
         store_spec(spec, paths)
-    context = SweepContext.build(spec, paths.root)
-    dispatcher = dispatcher_handle(context)
+    context = SweepContext.of(spec, paths)
+    states = job_states(all_jobs(spec), paths)  # the one look at every job's file before the run
+    set_aside_bad_results(states, paths, echo)  # their jobs run again
+    done = frozenset(name for name, state in states.items() if state is None)
+    dispatcher = dispatcher_handle(context, PoolResources.of(spec.resources), done)
     try:
         ray.get(dispatcher.ready.remote())
-        results = _tuner(context, resume, echo).fit()
+        results = _tuner(spec, context, resume, echo).fit()
         trials, errors = _trial_outcomes(results)
         stopped = storage.exists(paths.stop_request)
         if stopped:
             echo("[sweep] stop requested: finishing running evaluations, dropping queued ones")
             evaluations = ray.get(dispatcher.drain.remote())
         else:
-            _dispatch_distilled(context, dispatcher)
+            _dispatch_distilled(spec, paths, dispatcher)
             evaluations = _wait_for_evaluations(dispatcher, echo)
     finally:
         ray.kill(dispatcher)  # its evaluation actors go with it
@@ -207,6 +222,8 @@ class SweepStatus:
     trials: dict[str, str]  # trial key -> done | running | failed | pending
     evaluations_total: int
     evaluations_done: int
+    bad_results: dict[str, str]  # result file -> what is wrong with it (resume redoes its job)
+    driver: str | None  # who holds the sweep's lease (a driver runs it), if anyone
     stop_requested: bool
     job: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
@@ -218,13 +235,12 @@ class SweepStatus:
 
 def _tune_states(paths: SweepPaths) -> dict[str, str]:
     """Trial key -> Tune's status (RUNNING, ERROR, TERMINATED, ...); empty before Tune started."""
-    fs, root = storage.filesystem_for(paths.root)
-    tune_path = f"{root}/{TUNE_DIR}"
+    fs, tune_path = storage.filesystem_for(paths.tune)
     try:
         analysis = tune.ExperimentAnalysis(tune_path, storage_filesystem=fs)
     except Exception:  # no experiment state yet (or unreadable): markers alone decide
         return {}
-    return {t.config.get("trial_key"): t.status for t in analysis.trials}
+    return {trial_key(t.config): t.status for t in analysis.trials}
 
 
 def _trial_state(key: str, done: set[str], tune_states: dict[str, str]) -> str:
@@ -234,16 +250,16 @@ def _trial_state(key: str, done: set[str], tune_states: dict[str, str]) -> str:
 
 
 def sweep_status(name: str, storage_location: str) -> SweepStatus:
-    from raydd.sweep.evaluation import all_jobs, done_job_names
-
     spec = load_stored_spec(name, storage_location)
-    context = SweepContext.build(spec, SweepPaths.of(storage_location, name).root)
-    paths = context.paths
+    paths = SweepPaths.of(storage_location, name)
     done_trials = {n[: -len(".done")] for n in storage.list_names(paths.trials) if n.endswith(".done")}
     tune_states = _tune_states(paths)
     trials = {p.trial_key: _trial_state(p.trial_key, done_trials, tune_states) for p in spec.points}
-    jobs = {j.name for j in all_jobs(spec)}
+    jobs = job_states(all_jobs(spec), paths)
+    bad = {paths.result_file(n): state for n, state in jobs.items() if state not in (None, MISSING)}
     job = storage.read_text(paths.job_record).strip() if storage.exists(paths.job_record) else None
     counts = {s: sum(v == s for v in trials.values()) for s in ("done", "running", "failed", "pending")}
-    return SweepStatus(name, paths.root, trials, len(jobs), len(jobs & done_job_names(context)),
-                       storage.exists(paths.stop_request), job, counts)
+    holder = lease.read_holder(paths.lease)
+    driver = None if holder is None else holder.describe() + (f"; gone: {holder.gone()}" if holder.gone() else "")
+    return SweepStatus(name, paths.root, trials, len(jobs), sum(s is None for s in jobs.values()), bad,
+                       driver, storage.exists(paths.stop_request), job, counts)

@@ -19,6 +19,7 @@ from raydd.core.archs.layers import (
     pool_side,
     require_side,
 )
+from raydd.registry import lookup
 
 
 class ConvNet(ArchNet):
@@ -31,7 +32,7 @@ class ConvNet(ArchNet):
         check_inputs(arch, channels, num_classes, image_size)
         if not (isinstance(width, int) and width >= 1 and isinstance(depth, int) and depth >= 1):
             raise ValueError(f"{arch}: width and depth must be integers >= 1, got {width!r}, {depth!r}")
-        ACTIVATIONS.get(act), POOLS.get(pool)  # unknown names -> ValueError listing the known ones
+        lookup(ACTIVATIONS, act, "activation"), lookup(POOLS, pool, "pooling")  # unknown: ValueError
         check_norm_fits(arch, norm, width)
         side = require_side(arch, image_size, lambda s: self._plan(s, depth, pool)[-1][2])
         self.features = self._layers(channels, self._plan(image_size, depth, pool), width, act, norm, pool)
@@ -57,8 +58,8 @@ class ConvNet(ArchNet):
         for pad, conv, _ in plan:
             layers.append(nn.Conv2d(in_channels, width, kernel_size=3, padding=pad))
             layers += norm_layer(norm, width, conv)
-            layers.append(ACTIVATIONS.get(act)())
-            pooling = POOLS.get(pool)()
+            layers.append(ACTIVATIONS[act]())
+            pooling = POOLS[pool]()
             layers += [] if pooling is None else [pooling]
             in_channels = width
         return nn.Sequential(*layers)

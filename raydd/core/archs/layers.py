@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from raydd.registry import Registry
+from raydd.registry import lookup
 
 # Extra padding that lifts 28-px images (the MNIST family) to the 32-px geometry the DC nets were
 # designed for, so both sizes end in the same feature map.
@@ -97,34 +97,37 @@ def _accepted_sizes(side_of: Callable[[int], int]) -> str:
 
 
 # Layer tables: name -> factory. Norm factories take (channels, side) since layer norm spans C,H,W.
-ACTIVATIONS: Registry[Callable[[], nn.Module]] = Registry("activation")
-ACTIVATIONS.add("relu", nn.ReLU)
-ACTIVATIONS.add("sigmoid", nn.Sigmoid)
-ACTIVATIONS.add("leakyrelu", lambda: nn.LeakyReLU(negative_slope=0.01))
-ACTIVATIONS.add("swish", nn.SiLU)  # SiLU is x * sigmoid(x), the swish of the DC code
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "sigmoid": nn.Sigmoid,
+    "leakyrelu": lambda: nn.LeakyReLU(negative_slope=0.01),
+    "swish": nn.SiLU,  # SiLU is x * sigmoid(x), the swish of the DC code
+}
 
-NORMS: Registry[Callable[[int, int], nn.Module | None]] = Registry("norm")
-NORMS.add("none", lambda c, side: None)
-NORMS.add("batchnorm", lambda c, side: nn.BatchNorm2d(c))
-NORMS.add("layernorm", lambda c, side: nn.LayerNorm([c, side, side]))
-NORMS.add("instancenorm", lambda c, side: nn.GroupNorm(c, c, affine=True))  # one group per channel
-NORMS.add("groupnorm", lambda c, side: nn.GroupNorm(4, c, affine=True))
+NORMS: dict[str, Callable[[int, int], nn.Module | None]] = {
+    "none": lambda c, side: None,
+    "batchnorm": lambda c, side: nn.BatchNorm2d(c),
+    "layernorm": lambda c, side: nn.LayerNorm([c, side, side]),
+    "instancenorm": lambda c, side: nn.GroupNorm(c, c, affine=True),  # one group per channel
+    "groupnorm": lambda c, side: nn.GroupNorm(4, c, affine=True),
+}
 
-POOLS: Registry[Callable[[], nn.Module | None]] = Registry("pooling")
-POOLS.add("none", lambda: None)
-POOLS.add("avgpool", lambda: nn.AvgPool2d(kernel_size=2, stride=2))
-POOLS.add("maxpool", lambda: nn.MaxPool2d(kernel_size=2, stride=2))
+POOLS: dict[str, Callable[[], nn.Module | None]] = {
+    "none": lambda: None,
+    "avgpool": lambda: nn.AvgPool2d(kernel_size=2, stride=2),
+    "maxpool": lambda: nn.MaxPool2d(kernel_size=2, stride=2),
+}
 
 GROUPNORM_GROUPS = 4
 
 
 def norm_layer(norm: str, channels: int, side: int) -> list[nn.Module]:
     """The norm layer as a 0- or 1-element list, ready to splice into a layer list."""
-    layer = NORMS.get(norm)(channels, side)
+    layer = lookup(NORMS, norm, "norm")(channels, side)
     return [] if layer is None else [layer]
 
 
 def check_norm_fits(arch: str, norm: str, channels: int) -> None:
-    NORMS.get(norm)  # unknown name -> ValueError listing the known ones
+    lookup(NORMS, norm, "norm")  # unknown name -> ValueError listing the known ones
     if norm == "groupnorm" and channels % GROUPNORM_GROUPS:
         raise ValueError(f"{arch}: group norm needs a width divisible by {GROUPNORM_GROUPS}, got {channels}")

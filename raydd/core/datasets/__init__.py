@@ -6,7 +6,8 @@
 
 from raydd.core.datasets.loading import DATASETS, load_dataset
 from raydd.core.datasets.sources import DatasetNotFoundError, DatasetSource
-from raydd.core.datasets.types import Dataset, DatasetInfo, Split, class_indices, denormalize
+from raydd.core.datasets.splits import class_indices
+from raydd.core.datasets.types import Dataset, DatasetInfo, Split, denormalize
 
 __all__ = [
     "DATASETS",

@@ -35,6 +35,18 @@ def holdout_count(val_size: float | int, total: int) -> int:
     return count
 
 
+def class_indices(labels: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, ...]:
+    """Indices of each class's examples, in dataset order: element c holds the positions of class c."""
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {tuple(labels.shape)}")
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        raise ValueError(f"labels must lie in [0, {num_classes}), got [{int(labels.min())}, {int(labels.max())}]")
+    # A stable sort groups the classes while keeping each group in dataset order.
+    order = torch.argsort(labels, stable=True)
+    counts = torch.bincount(labels, minlength=num_classes).tolist()
+    return tuple(order.split(counts))
+
+
 def stratified_quotas(class_counts: list[int], count: int) -> list[int]:
     """Split `count` over classes in proportion to their sizes (largest remainder, ties to lower class)."""
     total = sum(class_counts)
@@ -58,10 +70,9 @@ def stratified_holdout(
     if not 0 <= count < len(labels):
         raise ValueError(f"cannot hold out {count} of {len(labels)} examples")
     generator = torch.Generator().manual_seed(seed)
-    counts = torch.bincount(labels, minlength=num_classes).tolist()
+    groups = class_indices(labels, num_classes)
     held_out = []
-    for c, quota in enumerate(stratified_quotas(counts, count)):
-        members = torch.nonzero(labels == c).flatten()
+    for members, quota in zip(groups, stratified_quotas([len(g) for g in groups], count)):
         held_out.append(members[torch.randperm(len(members), generator=generator)[:quota]])
     held = torch.cat(held_out).sort().values
     is_kept = torch.ones(len(labels), dtype=torch.bool)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -37,18 +37,6 @@ class DatasetInfo:
         return (self.channels, self.image_size, self.image_size)
 
 
-def class_indices(labels: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, ...]:
-    """Indices of each class's examples, in dataset order: element c holds the positions of class c."""
-    if labels.ndim != 1:
-        raise ValueError(f"labels must be 1-D, got shape {tuple(labels.shape)}")
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise ValueError(f"labels must lie in [0, {num_classes}), got [{int(labels.min())}, {int(labels.max())}]")
-    # A stable sort groups the classes while keeping each group in dataset order.
-    order = torch.argsort(labels, stable=True)
-    counts = torch.bincount(labels, minlength=num_classes).tolist()
-    return tuple(order.split(counts))
-
-
 # eq=False: comparing tensors element-wise is not what `==` on a split should mean.
 @dataclass(frozen=True, eq=False)
 class Split:
@@ -56,9 +44,6 @@ class Split:
 
     images: torch.Tensor
     labels: torch.Tensor
-    _by_class: dict[int, tuple[torch.Tensor, ...]] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.dtype != torch.float32:
@@ -81,17 +66,6 @@ class Split:
 
     def to(self, device: str | torch.device) -> Split:
         return Split(self.images.to(device), self.labels.to(device))
-
-    def subset(self, indices: torch.Tensor) -> Split:
-        """The examples at `indices`, as a new split (a copy)."""
-        indices = indices.to(self.labels.device)
-        return Split(self.images[indices], self.labels[indices])
-
-    def indices_by_class(self, num_classes: int) -> tuple[torch.Tensor, ...]:
-        """`class_indices` of this split's labels, computed once: distillation asks every iteration."""
-        if num_classes not in self._by_class:
-            self._by_class[num_classes] = class_indices(self.labels, num_classes)
-        return self._by_class[num_classes]
 
 
 @dataclass(frozen=True, eq=False)

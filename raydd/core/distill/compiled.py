@@ -50,3 +50,8 @@ def require_compile(device_type: str) -> None:
 def compiled(fn: Callable) -> Callable:
     """`fn` compiled with static shapes (each real-batch shape is fixed for a whole run)."""
     return torch.compile(fn, dynamic=False)
+
+
+def eager(fn: Callable) -> Callable:
+    """`fn` itself: the first-order passes of a run that does not compile."""
+    return fn

@@ -1,15 +1,18 @@
 """`DistillConfig`: every hyper-parameter of one distillation run, validated once, resolved to numbers.
 
-Fields left as None take the method's default (`METHOD_DEFAULTS`) or, for the outer/inner loop
+Fields left as None take the method's published default (its `METHODS` entry) or, for the outer/inner loop
 counts, DC's per-ipc table (`loops_for_ipc`), so `to_dict()` always records the values actually used.
 """
 
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from raydd.core.distill.matching import DISTANCES
+from raydd.core.distill.methods import METHODS
 from raydd.core.pool import PoolSpec
 
 # DC's (outer_loop, inner_loop) per images-per-class. Other ipc take the entry of the largest listed
@@ -25,14 +28,6 @@ DC_LOOPS: dict[int, tuple[int, int]] = {
 }
 
 INITS = ("real", "noise")
-
-# Published defaults of each method (DC/DSA: ICLR 2021 code; DM: WACV 2023 code).
-METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
-    "dc": {"lr_img": 0.1, "init": "noise"},
-    "dsa": {"lr_img": 0.1, "init": "noise"},
-    "dm": {"lr_img": 1.0, "init": "real"},
-}
-
 
 def loops_for_ipc(ipc: int) -> tuple[int, int]:
     """(outer_loop, inner_loop) for `ipc` by the floor rule over `DC_LOOPS`."""
@@ -73,18 +68,15 @@ class DistillConfig:
             object.__setattr__(self, "pool", PoolSpec.from_dict(self.pool))
         self._check_names()
         self._check_numbers()
-        defaults = METHOD_DEFAULTS[self.method]
+        method = METHODS.get(self.method)
         outer, inner = loops_for_ipc(self.ipc)
-        for name, value in (("lr_img", defaults["lr_img"]), ("init", defaults["init"]),
+        for name, value in (("lr_img", method.lr_img), ("init", method.init),
                             ("outer_loop", outer), ("inner_loop", inner)):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
         self._check_resolved()
 
     def _check_names(self) -> None:
-        from raydd.core.distill.matching import DISTANCES
-        from raydd.core.distill.methods import METHODS
-
         METHODS.get(self.method)  # ValueError listing the known methods
         DISTANCES.get(self.distance)
         if self.init is not None and self.init not in INITS:
@@ -104,6 +96,9 @@ class DistillConfig:
                 _require_int(name, getattr(self, name), 1)
         if not isinstance(self.compile, bool):
             raise ValueError(f"compile must be true or false, got {self.compile!r}")
+        for name in FLOAT_FIELDS:  # NaN and inf pass every range check below: refuse them first
+            if getattr(self, name) is not None:
+                _require_finite(name, getattr(self, name))
         for name in ("momentum_img", "momentum_net"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
@@ -128,6 +123,14 @@ class DistillConfig:
         if unknown:
             raise ValueError(f"unknown DistillConfig fields: {', '.join(sorted(unknown))}")
         return cls(**d)
+
+
+FLOAT_FIELDS = tuple(f.name for f in fields(DistillConfig) if "float" in str(f.type))
+
+
+def _require_finite(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
 
 
 def _require_int(name: str, value: Any, minimum: int) -> None:

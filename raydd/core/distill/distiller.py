@@ -10,7 +10,7 @@ swapped in only inside `step()`, so the process's global RNG is left as it was f
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import math
 import time
 from typing import Any, Iterator
 
@@ -18,24 +18,25 @@ import torch
 
 from raydd.core.archs import build_net
 from raydd.core.augment import DSA
-from raydd.core.distill.compiled import compiled, require_compile
+from raydd.core.distill.compiled import compiled, eager, require_compile
 from raydd.core.distill.config import DistillConfig
 from raydd.core.distill.matching import DISTANCES
 from raydd.core.distill.methods import METHODS
 from raydd.core.distill.sampler import ClassSampler
+from raydd.core.distill.state import IterationState, MatchingSettings
 from raydd.core.pool import ModelPool
+from raydd.core.seeding import derive_seed
 
 STATE_VERSION = 1
 
 
-def derive_seed(seed: int, stream: str) -> int:
-    """A 63-bit seed per named stream, so streams of one run never share a sequence."""
-    digest = hashlib.sha256(f"{seed}:{stream}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
+class NonFiniteError(ValueError):
+    """The loss or the synthetic images of a run stopped being finite numbers."""
 
 
 class Distiller:
-    """One run: synthetic images, their optimiser and every RNG; `step()` runs one outer iteration."""
+    """One run: the iteration state (images, optimiser, real data, streams), the pool and the
+    ambient RNG; `step()` runs one outer iteration of the configured method."""
 
     def __init__(self, cfg: DistillConfig, data: Any, device: str | torch.device = "cpu") -> None:
         self.cfg = cfg
@@ -44,35 +45,41 @@ class Distiller:
         self._carve = (data.val_size, data.split_seed)
         _check_fits(cfg, data)
         self.method = METHODS.get(cfg.method)
-        self.distance = DISTANCES.get(cfg.distance)
-        self.num_classes = self.info.num_classes
-        self.real_images = data.train.images.to(self.device)
-        self.sampler = ClassSampler(data.train.labels.to(self.device), self.num_classes)
-        _check_ipc(cfg, self.sampler)
+        real_images = data.train.images.to(self.device)
+        sampler = ClassSampler(data.train.labels.to(self.device), self.info.num_classes)
+        _check_ipc(cfg, sampler)
         if cfg.compile:
             require_compile(self.device.type)
-        self.dsa = DSA(cfg.dsa_strategy)
-        self.class_labels = torch.arange(self.num_classes, device=self.device)
-        self.labels = self.class_labels.repeat_interleave(cfg.ipc)
 
         self.pool = ModelPool(cfg.pool, derive_seed(cfg.seed, "pool"))
-        self.data_generator = torch.Generator(self.device).manual_seed(derive_seed(cfg.seed, "data"))
-        self.augment_generator = torch.Generator().manual_seed(derive_seed(cfg.seed, "augment"))
+        data_generator = torch.Generator(self.device).manual_seed(derive_seed(cfg.seed, "data"))
         self._ambient = _seeded_ambient_state(derive_seed(cfg.seed, "nets"), self.device)
-
-        self.images = self._initial_images().requires_grad_(True)
-        self.image_optimizer = torch.optim.SGD([self.images], lr=cfg.lr_img, momentum=cfg.momentum_img)
+        images = _initial_images(cfg, self.info, real_images, sampler, data_generator).requires_grad_(True)
+        self.state = IterationState(
+            settings=MatchingSettings.of(cfg),
+            images=images,
+            labels=sampler.class_labels.repeat_interleave(cfg.ipc),
+            image_optimizer=torch.optim.SGD([images], lr=cfg.lr_img, momentum=cfg.momentum_img),
+            real_images=real_images,
+            sampler=sampler,
+            data_generator=data_generator,
+            augment_generator=torch.Generator().manual_seed(derive_seed(cfg.seed, "augment")),
+            dsa=DSA(cfg.dsa_strategy),
+            distance=DISTANCES.get(cfg.distance),
+            first_order=compiled if cfg.compile else eager,
+        )
         self.iteration = 0
         self.losses: list[float] = []
         self.archs_drawn: list[str] = []
         self.wall_seconds = 0.0
 
-    def _initial_images(self) -> torch.Tensor:
-        k, ipc, shape = self.num_classes, self.cfg.ipc, self.info.shape
-        if self.cfg.init == "noise":
-            return torch.randn(k * ipc, *shape, generator=self.data_generator, device=self.device)
-        idx, _ = self.sampler.sample(ipc, self.data_generator)  # ipc <= every class size: no padding
-        return self.real_images[idx.flatten()].clone()
+    @property
+    def images(self) -> torch.Tensor:
+        return self.state.images
+
+    @property
+    def labels(self) -> torch.Tensor:
+        return self.state.labels
 
     # ---- running ------------------------------------------------------------------------------
     def step(self) -> float:
@@ -80,18 +87,25 @@ class Distiller:
         start = time.perf_counter()
         arch = self.pool.sample(self.iteration)
         with self._ambient_rng():
-            net = build_net(arch, self.info.channels, self.num_classes, self.info.image_size)
-            loss = self.method.iterate(self, net.to(self.device))
-        value = float(loss.item())  # the one host sync of the iteration
+            net = build_net(arch, self.info.channels, self.info.num_classes, self.info.image_size)
+            loss = self.method.iterate(self.state, net.to(self.device))
+        value = self._finite_loss(loss)
         self.iteration += 1
         self.losses.append(value)
         self.archs_drawn.append(arch)
         self.wall_seconds += time.perf_counter() - start
         return value
 
-    def first_order(self, fn):
-        """`fn` compiled when the run compiles (first-order passes only), else `fn` itself."""
-        return compiled(fn) if self.cfg.compile else fn
+    def _finite_loss(self, loss: torch.Tensor) -> float:
+        """The loss as a float, read with the images' sum in the iteration's one host sync; a
+        non-finite either stops the run before anything of it is checkpointed. (The sum of finite
+        images overflows only past ~3e38 / their count: images that large have diverged anyway.)"""
+        value, images_sum = torch.stack((loss.detach(), self.images.detach().sum())).tolist()
+        if math.isfinite(value) and math.isfinite(images_sum):
+            return value
+        what = f"the loss is {value}" if not math.isfinite(value) else "the synthetic images hold inf or nan"
+        raise NonFiniteError(f"distillation diverged at iteration {self.iteration + 1}: {what}; stopped "
+                             f"before checkpointing it (is lr_img {self.cfg.lr_img:g} too large?)")
 
     @contextlib.contextmanager
     def _ambient_rng(self) -> Iterator[None]:
@@ -117,12 +131,12 @@ class Distiller:
             "config": self.cfg.to_dict(),
             "iteration": self.iteration,
             "images": self.images.detach().cpu().clone(),
-            "image_optimizer": self.image_optimizer.state_dict(),
+            "image_optimizer": self.state.image_optimizer.state_dict(),
             "pool": self.pool.state_dict(),
             "rng": {
                 "ambient": {k: v.clone() for k, v in self._ambient.items()},
-                "data": self.data_generator.get_state(),
-                "augment": self.augment_generator.get_state(),
+                "data": self.state.data_generator.get_state(),
+                "augment": self.state.augment_generator.get_state(),
             },
             "losses": list(self.losses),
             "archs_drawn": list(self.archs_drawn),
@@ -136,11 +150,11 @@ class Distiller:
             raise ValueError("checkpoint was written by a run with a different configuration")
         with torch.no_grad():
             self.images.copy_(state["images"].to(self.device))
-        self.image_optimizer.load_state_dict(state["image_optimizer"])
+        self.state.image_optimizer.load_state_dict(state["image_optimizer"])
         self.pool.load_state_dict(state["pool"])
         self._ambient = {k: v.clone() for k, v in state["rng"]["ambient"].items()}
-        self.data_generator.set_state(state["rng"]["data"])
-        self.augment_generator.set_state(state["rng"]["augment"])
+        self.state.data_generator.set_state(state["rng"]["data"])
+        self.state.augment_generator.set_state(state["rng"]["augment"])
         self.iteration = int(state["iteration"])
         self.losses = list(state["losses"])
         self.archs_drawn = list(state["archs_drawn"])
@@ -159,6 +173,16 @@ def _current_ambient_state(device: torch.device) -> dict[str, torch.Tensor]:
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
     return state
+
+
+def _initial_images(cfg: DistillConfig, info: Any, real_images: torch.Tensor, sampler: ClassSampler,
+                    generator: torch.Generator) -> torch.Tensor:
+    """Noise, or `ipc` real images of each class (ipc <= every class size: no padding)."""
+    if cfg.init == "noise":
+        shape = (info.num_classes * cfg.ipc, *info.shape)
+        return torch.randn(*shape, generator=generator, device=real_images.device)
+    idx, _ = sampler.sample(cfg.ipc, generator)
+    return real_images[idx.flatten()].clone()
 
 
 def _check_fits(cfg: DistillConfig, data: Any) -> None:

@@ -1,11 +1,15 @@
-"""`distill()`: drive a `Distiller` to `cfg.iterations`, checkpointing atomically and resuming."""
+"""`distill()`: drive a `Distiller` to `cfg.iterations`, checkpointing and resuming.
+
+The one checkpointed loop of raydd: `raydd distill` keeps its checkpoints in a directory
+(`checkpoint_dir`), a Tune trial passes a `CheckpointStore` that reports to Tune.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import torch
 
@@ -26,9 +30,35 @@ class Progress:
     wall_seconds: float  # accumulated over every session of the run, resumed ones included
     session_iterations: int  # done in this call (for a rate that ignores resumed work)
     session_seconds: float
+    resumed_from: int  # the iteration this call started at (0: a fresh run)
+    checkpointed: bool  # the state after this iteration went to the checkpoint store
 
 
 ProgressCallback = Callable[[Progress], None]
+
+
+class CheckpointStore(Protocol):
+    """Where a run's state goes every `checkpoint_every` iterations, and comes back from."""
+
+    def load(self) -> dict[str, Any] | None:
+        """The latest saved state, or None for a fresh run."""
+
+    def save(self, state: dict[str, Any], progress: Progress) -> None:
+        """Keep `state`, the run's state after `progress.iteration` iterations. Some of its
+        tensors are the live optimiser buffers: serialise or copy them now."""
+
+
+@dataclass(frozen=True)
+class DirectoryStore:
+    """`checkpoint.pt` in a directory, replaced atomically at each save."""
+
+    directory: Path
+
+    def load(self) -> dict[str, Any] | None:
+        return load_checkpoint(self.directory)
+
+    def save(self, state: dict[str, Any], progress: Progress) -> None:
+        save_checkpoint(state, self.directory)
 
 
 def checkpoint_path(directory: str | os.PathLike) -> Path:
@@ -60,33 +90,39 @@ def distill(
     device: str | torch.device = "cpu",
     *,
     checkpoint_dir: str | os.PathLike | None = None,
+    store: CheckpointStore | None = None,
     checkpoint_every: int = 50,
     resume: bool = True,
     progress: ProgressCallback | None = None,
 ):
     """Run `cfg.iterations` outer iterations and return the `SyntheticSet`.
 
-    With `checkpoint_dir`, the full state is written every `checkpoint_every` iterations and at the
-    end; with `resume`, a checkpoint found there is continued (same final images as an
-    uninterrupted run).
+    The full state goes to `store` (or to `checkpoint_dir`, a `DirectoryStore`) every
+    `checkpoint_every` iterations and at the end, before `progress` sees that iteration; with
+    `resume`, the store's latest state is continued (same final images as an uninterrupted run).
     """
     if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be an integer >= 1, got {checkpoint_every!r}")
+    if checkpoint_dir is not None:
+        if store is not None:
+            raise ValueError("give checkpoint_dir or store, not both")
+        store = DirectoryStore(Path(checkpoint_dir))
     distiller = Distiller(cfg, data, device)
-    if checkpoint_dir is not None and resume:
-        state = load_checkpoint(checkpoint_dir)
+    if store is not None and resume:
+        state = store.load()
         if state is not None:
             distiller.load_state_dict(state)
-    session_start, session_seconds = distiller.iteration, 0.0
+    resumed_from, session_seconds = distiller.iteration, 0.0
     while distiller.iteration < cfg.iterations:
         before = distiller.wall_seconds
         loss = distiller.step()
         session_seconds += distiller.wall_seconds - before
-        if checkpoint_dir is not None and (
-            distiller.iteration % checkpoint_every == 0 or distiller.iteration == cfg.iterations
-        ):
-            save_checkpoint(distiller.state_dict(), checkpoint_dir)
+        done = distiller.iteration
+        due = store is not None and (done % checkpoint_every == 0 or done == cfg.iterations)
+        report = Progress(done, cfg.iterations, loss, distiller.wall_seconds, done - resumed_from,
+                          session_seconds, resumed_from, due)
+        if due:
+            store.save(distiller.state_dict(), report)
         if progress is not None:
-            progress(Progress(distiller.iteration, cfg.iterations, loss, distiller.wall_seconds,
-                              distiller.iteration - session_start, session_seconds))
+            progress(report)
     return distiller.synthetic_set()

@@ -27,6 +27,8 @@ class ClassSampler:
         self._table = order[position]  # [K, width] dataset indices
         self._valid = slot[None] < counts[:, None]  # [K, width]
         self._sizes = counts
+        self.num_classes = num_classes
+        self.class_labels = torch.arange(num_classes, device=labels.device)
 
     @property
     def smallest_class(self) -> int:

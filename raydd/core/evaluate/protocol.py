@@ -15,18 +15,19 @@ from typing import Callable, Iterable, Sequence
 import torch
 import torch.nn as nn
 
+from raydd.core.datasets.splits import class_indices
 from raydd.core.evaluate.config import EvalConfig, EvalRecord, RecordSummary
 from raydd.core.evaluate.speed import inference_batch_size, stack_pays
 from raydd.core.evaluate.stack import Members, NetStack, OneNet
 from raydd.core.evaluate.train import (
     Member,
     build_seeded,
-    derive_seed,
     freeze,
     make_generator,
     member_accuracies,
     train_members,
 )
+from raydd.core.seeding import derive_seed
 from raydd.stats import mean_std
 
 RecordHook = Callable[[EvalRecord], None]
@@ -52,6 +53,8 @@ def check_images(images: torch.Tensor, labels: torch.Tensor, info) -> None:
         raise ValueError("the set to evaluate is empty")
     if labels.min() < 0 or labels.max() >= info.num_classes:
         raise ValueError(f"labels must lie in [0, {info.num_classes}) for {info.name}")
+    if not bool(torch.isfinite(images).all()):
+        raise ValueError("the images hold NaN or infinite values; a set like that cannot be evaluated")
 
 
 @dataclass
@@ -250,10 +253,8 @@ def random_real(data, ipc: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     if ipc < 1:
         raise ValueError(f"ipc must be >= 1, got {ipc}")
     generator = torch.Generator().manual_seed(derive_seed(seed, "random_real"))
-    train_labels = data.train.labels.cpu()
     chosen = []
-    for c in range(data.info.num_classes):
-        members = torch.nonzero(train_labels == c).flatten()
+    for c, members in enumerate(class_indices(data.train.labels.cpu(), data.info.num_classes)):
         if len(members) < ipc:
             raise ValueError(f"class {c} has {len(members)} training images, fewer than ipc={ipc}")
         chosen.append(members[torch.randperm(len(members), generator=generator)[:ipc]])

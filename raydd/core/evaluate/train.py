@@ -10,7 +10,6 @@ that generator, so stacking changes the arithmetic's grouping only, never what i
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -24,12 +23,6 @@ from raydd.core.evaluate.speed import inference_batch_size
 from raydd.core.evaluate.stack import Members, OneNet
 
 EpochHook = Callable[[int, torch.optim.Optimizer], None]
-
-
-def derive_seed(seed: int, *parts: str) -> int:
-    """A stable 63-bit seed from a base seed and names (Python's `hash` changes per process)."""
-    digest = hashlib.sha256(repr((int(seed),) + parts).encode()).digest()
-    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
 def make_generator(seed: int) -> torch.Generator:

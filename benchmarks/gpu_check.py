@@ -1,0 +1,264 @@
+"""Every GPU check of raydd in one prepared run, with a summary of its figures.
+
+    bash benchmarks/gpu_check.sh                  # on a GPU machine: every stage (budget 8 minutes)
+    bash benchmarks/gpu_check.sh --dry            # every stage at toy size on CPU (under a minute)
+    bash benchmarks/gpu_check.sh --stages fmnist  # some stages only
+
+Stages (each under its own time budget; one that overruns is stopped and reported, the next runs):
+- speed:  seconds per distillation iteration, raydd against the plain DC-style loop on CIFAR-shaped
+          data, eager and compiled (benchmarks/bench_distill.py), and against the original DC code
+          itself when its checkout is carried (benchmarks/vs_original.py).
+- fmnist: real Fashion-MNIST, DC, ipc 1, 1000 iterations, ConvNet; the set evaluated on ConvNet
+          (300 epochs, 5 seeds) beside the published 70.5 +- 0.6, and on MLP, LeNet, AlexNet, VGG11
+          and ResNet18 with KD off and on.
+- ray:    a two-trial sweep on Ray, trials at 0.5 GPU beside two evaluators at 0.25 GPU on the
+          one GPU; every result row says the device it was computed on.
+
+The summary goes to stdout and to OUT/gpu_check.md (OUT: --out, else $OUT, else runs/gpu_check).
+The commands it runs are the ones a user types (`python -m raydd ...`), so what passes here works there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CARRY = ROOT / ".carry"  # what benchmarks/prepare_gpu_carry.sh packs for a machine without network
+PUBLISHED_DC_FMNIST_IPC1 = (70.5, 0.6)  # DC, ConvNet, test accuracy %, mean +- std (ANCHORS.md)
+OTHER_STUDENTS = ["MLP", "LeNet", "AlexNet", "VGG11", "ResNet18"]
+
+
+@dataclass
+class Outcome:
+    stage: str
+    seconds: float
+    ok: bool
+    lines: list[str] = field(default_factory=list)  # the figures, as they go into the summary
+
+
+class StageFailed(RuntimeError):
+    pass
+
+
+class Runner:
+    """Runs the stages' commands under one deadline per stage and keeps their output."""
+
+    def __init__(self, dry: bool, out: Path) -> None:
+        self.dry, self.out = dry, out
+        self.device = "cpu" if dry else "cuda"
+        self.deadline = float("inf")
+        self.env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=os.pathsep.join(
+            p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
+        if (CARRY / "fashion-mnist").is_dir():
+            self.env["RAYDD_FASHION_MNIST_DIR"] = str(CARRY / "fashion-mnist")
+
+    def run(self, args: list[str], *, env: dict | None = None) -> str:
+        """Run a command to completion within the stage's deadline; its stdout (stderr is echoed)."""
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise StageFailed("out of time before: " + " ".join(args))
+        print("  $ " + " ".join(args), flush=True)
+        try:
+            done = subprocess.run(args, cwd=ROOT, env=env or self.env, capture_output=True, text=True,
+                                  timeout=remaining)
+        except subprocess.TimeoutExpired:
+            raise StageFailed(f"stopped at the stage's time budget: {' '.join(args)}") from None
+        for line in done.stderr.strip().splitlines()[-5:]:
+            print("    " + line, flush=True)
+        if done.returncode != 0:
+            tail = " | ".join(done.stderr.strip().splitlines()[-3:])
+            raise StageFailed(f"exit {done.returncode}: {' '.join(args)}: {tail}")
+        return done.stdout
+
+    def raydd(self, *args: str) -> str:
+        return self.run([sys.executable, "-m", "raydd", *args])
+
+
+# ---- stages ------------------------------------------------------------------------------------
+def stage_speed(r: Runner) -> list[str]:
+    lines = []
+    bench = [sys.executable, "benchmarks/bench_distill.py"]
+    if r.dry:
+        runs = [("eager", bench + ["--smoke-test", "--methods", "dc"])]
+    else:
+        common = bench + ["--cifar-shape", "--methods", "dc,dsa,dm", "--iterations", "5"]
+        runs = [("eager", common), ("compiled", common + ["--compile"])]
+    for label, command in runs:
+        lines.append(f"bench_distill, {label}:")
+        lines += ["    " + line for line in r.run(command).strip().splitlines()]
+    original = CARRY / "DatasetCondensation"
+    if original.is_dir() and not r.dry:
+        out = r.run([sys.executable, "benchmarks/vs_original.py", "--original-dir", str(original),
+                     "--only", "dc/*", "--rounds", "2"])
+        lines.append("vs the original DC code:")
+        lines += ["    " + line for line in out.strip().splitlines()]
+    else:
+        lines.append("vs the original DC code: not run (its checkout is not in .carry/)" if not r.dry
+                     else "vs the original DC code: not run in --dry")
+    return lines
+
+
+def _summary(records: list[dict]) -> dict[tuple[str, bool], tuple[float, float, int]]:
+    """(student, kd) -> (mean %, population std %, n), the DC code's np.std convention."""
+    groups: dict[tuple[str, bool], list[float]] = {}
+    for rec in records:
+        groups.setdefault((rec["student"], rec["kd"]), []).append(100 * rec["test_acc"])
+    return {k: (statistics.fmean(v), statistics.pstdev(v), len(v)) for k, v in groups.items()}
+
+
+def _records(stdout: str) -> list[dict]:
+    return [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+
+
+def stage_fmnist(r: Runner) -> list[str]:
+    dataset = "digits" if r.dry else "fashion_mnist"
+    arch, iterations, epochs, seeds = ("ConvNetW32", 2, 2, 1) if r.dry else ("ConvNet", 1000, 300, 5)
+    others = ["MLP"] if r.dry else OTHER_STUDENTS
+    temperatures = "2" if r.dry else "1,2,4,8"
+    synset = r.out / "fmnist_dc_ipc1"
+    start = time.perf_counter()
+    r.raydd("distill", "--dataset", dataset, "--method", "dc", "--ipc", "1", "--iterations", str(iterations),
+            "--batch-real", "16" if r.dry else "256", "--pool", arch, "--seed", "0", "--device", r.device,
+            "--out", str(synset))
+    distill_s = time.perf_counter() - start
+    common = ["evaluate", str(synset), "--seeds", str(seeds), "--epochs", str(epochs), "--device", r.device,
+              "--teacher", arch, "--temperatures", temperatures, "--json"]
+    start = time.perf_counter()
+    records = _records(r.raydd(*common, "--students", arch, "--kd", "off"))
+    records += _records(r.raydd(*common, "--students", ",".join(others), "--kd", "off,on"))
+    evaluate_s = time.perf_counter() - start
+    lines = [f"{dataset}, DC, ipc 1, {iterations} iterations on {arch}: {distill_s:.0f} s to distil, "
+             f"{evaluate_s:.0f} s to evaluate ({len(records)} records, {epochs} epochs each)"]
+    for (student, kd), (mean, std, n) in _summary(records).items():
+        lines.append(f"    {student:<10} kd {'on ' if kd else 'off'}  {mean:6.2f} +- {std:4.2f} % (n={n})")
+    published = PUBLISHED_DC_FMNIST_IPC1
+    lines.append(f"    published DC, ConvNet, Fashion-MNIST ipc 1: {published[0]} +- {published[1]} %")
+    return lines
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tiny_sweep(storage: Path, dry: bool) -> dict:
+    return {
+        "name": "gpu_check", "storage": str(storage), "dataset": {"name": "digits"},
+        "distill": {"method": "dc", "iterations": 2 if dry else 50, "batch_real": 16 if dry else 64},
+        "grid": {"ipc": [1], "seed": [0, 1], "pool": [{"archs": ["ConvNetW32"], "probabilities": [1.0]}]},
+        "evaluation": {"students": ["ConvNetW32", "MLP"], "teacher": "ConvNetW32", "kd": ["off", "on"],
+                       "temperatures": [2], "seeds": 1, "epochs": 2 if dry else 100},
+        # One GPU: trials at 0.5 beside two evaluators at 0.25, all on it at once. (Evaluation actors
+        # hold their share for the whole sweep, so a trial at 1 would wait for them forever; whole-GPU
+        # trials with fractional evaluators across nodes are tested in tests/test_sweep_placement.py.)
+        "resources": {"trial": {"cpu": 1, "gpu": 0.5}, "evaluators": {"count": 2, "cpu": 0.5, "gpu": 0.25},
+                      "max_concurrent_trials": 1, "checkpoint_every": 25},
+    }
+
+
+def stage_ray(r: Runner) -> list[str]:
+    try:
+        import ray  # noqa: F401
+        import yaml
+    except ImportError as err:
+        raise StageFailed(f"Ray is not installed here ({err}); carry it (benchmarks/prepare_gpu_carry.sh)")
+    work = Path(tempfile.mkdtemp(prefix="raydd-gpu-check-"))
+    spec = work / "gpu_check.yaml"
+    spec.write_text(yaml.safe_dump(_tiny_sweep(work / "storage", r.dry), sort_keys=False))
+    port = _free_port()
+    env = dict(r.env, RAY_ADDRESS=f"127.0.0.1:{port}", RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
+    # one GPU declared in --dry, so that trials and fractional evaluators are placed as on a GPU machine
+    gpus = ["--num-gpus=1"] if r.dry else []
+    # every port chosen free, so that another Ray on this machine (a test session's) is never in the way
+    ports = [f"--{name}={_free_port()}" for name in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port",
+                                                     "metrics-export-port", "runtime-env-agent-port",
+                                                     "node-manager-port", "object-manager-port")]
+    head = subprocess.Popen([sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
+                             f"--port={port}", "--num-cpus=4", "--include-dashboard=false",
+                             f"--temp-dir={work / 'ray'}", *ports, *gpus],
+                            env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(3)
+        r.run([sys.executable, "-m", "raydd", "sweep", "submit", str(spec)], env=env)
+        rows = r.run([sys.executable, "-c", "import pandas as pd, sys; df = pd.read_parquet(sys.argv[1]); "
+                      "col = 'device' if 'device' in df else None; "
+                      "print(len(df), df[col].value_counts().to_dict() if col else 'no device column')",
+                      str(work / "storage" / "gpu_check" / "results")], env=env)
+    finally:
+        _stop(head)
+    count, devices = rows.strip().split(" ", 1)
+    return [f"a 2-trial sweep, trials at 0.5 GPU, 2 evaluators at 0.25 GPU: {count} rows; devices: {devices}"]
+
+
+def _stop(head: subprocess.Popen) -> None:
+    """End the head's whole process session (never `ray stop`: it stops every Ray on the machine)."""
+    for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(head.pid, sig)
+            head.wait(timeout=wait_s)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+STAGES = {"speed": (stage_speed, 150), "fmnist": (stage_fmnist, 240), "ray": (stage_ray, 90)}
+
+
+def machine() -> str:
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device"
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; {gpu}; torch {torch.__version__}"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dry", action="store_true", help="every stage at toy size on CPU (CI)")
+    p.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated, of {', '.join(STAGES)}")
+    p.add_argument("--budget", type=int, default=None, help="seconds per stage (default: each stage's own)")
+    p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or ROOT / "runs" / "gpu_check"))
+    args = p.parse_args()
+    stages = args.stages.split(",")
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        p.error(f"unknown stage(s) {', '.join(unknown)}; known: {', '.join(STAGES)}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    runner = Runner(args.dry, args.out)
+    outcomes = []
+    for name in stages:
+        fn, budget = STAGES[name]
+        budget = args.budget or (60 if args.dry else budget)
+        print(f"== {name} (budget {budget} s)", flush=True)
+        runner.deadline = time.monotonic() + budget
+        start = time.monotonic()
+        try:
+            outcomes.append(Outcome(name, time.monotonic() - start, True, fn(runner)))
+        except StageFailed as err:
+            outcomes.append(Outcome(name, time.monotonic() - start, False, [f"FAILED: {err}"]))
+        outcomes[-1].seconds = time.monotonic() - start
+    report = [f"# raydd GPU check{' (dry run, CPU)' if args.dry else ''}", "", f"machine: {machine()}", ""]
+    for o in outcomes:
+        report += [f"## {o.stage}: {'ok' if o.ok else 'FAILED'} in {o.seconds:.0f} s", "", *o.lines, ""]
+    text = "\n".join(report)
+    print("\n" + text)
+    (args.out / "gpu_check.md").write_text(text + "\n")
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""The GPU check script stays runnable: its --dry mode runs every stage at toy size on CPU."""
+
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_gpu_check_dry_runs_every_stage_and_writes_its_summary(tmp_path):
+    result = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--dry", "--budget", "300",
+                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=900, cwd=ROOT)
+    summary = (tmp_path / "gpu_check.md").read_text()
+    assert result.returncode == 0, summary + result.stderr[-3000:]
+    for stage in ("speed", "fmnist", "ray"):
+        assert f"## {stage}: ok" in summary
+    assert "dc " in summary and "ratio" in summary  # the distillation benchmark's table
+    assert "ConvNetW32 kd off" in summary and "MLP        kd on" in summary  # the evaluation records
+    assert "8 rows" in summary  # 2 trials x 2 students x kd off/on x 1 seed
+
+
+def test_an_unknown_stage_is_refused():
+    result = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--stages", "speed,warp"],
+                            capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 2 and "unknown stage(s) warp" in result.stderr
