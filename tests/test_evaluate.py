@@ -96,6 +96,8 @@ def test_training_decays_lr_tenfold_at_half_the_epochs_with_protocol_sgd():
     [
         {"augment": "flip"},
         {"epochs": 0},
+        {"eval_batch_size": 0},
+        {"val_images": 0},
         {"lr": 0.0},
         {"batch_size": 0},
         {"momentum": -0.1},
@@ -380,3 +382,26 @@ def test_raydd_evaluate_and_raydd_results_print_the_same_spread():
     assert (summary.test_mean, summary.test_std, summary.n) == (
         pytest.approx(stats["test_acc_mean"]), pytest.approx(stats["test_acc_std"]), stats["test_acc_n"])
     assert summary.test_std == pytest.approx(float(torch.tensor(accs, dtype=torch.float64).std(unbiased=False)))
+
+
+def test_a_validation_subset_is_one_fixed_seeded_draw(data):
+    from raydd.core.evaluate.protocol import validation_subset
+
+    assert validation_subset(data.val, None) is data.val and validation_subset(data.val, 10_000) is data.val
+    subset = validation_subset(data.val, 50)
+    again = validation_subset(data.val, 50)
+    assert len(subset) == 50 and torch.equal(subset.images, again.images) and torch.equal(subset.labels, again.labels)
+    flat = data.val.images.flatten(1)
+    assert all((flat == image.flatten()).all(dim=1).any() for image in subset.images)  # validation images only
+
+
+def test_val_acc_is_measured_on_the_configured_validation_subset(data):
+    from raydd.core.evaluate.protocol import validation_subset
+
+    images, labels = random_real(data, 1, seed=0)
+    cfg = EvalConfig(epochs=10, val_images=40, eval_batch_size=64)
+    record = evaluate_student(images, labels, data, "MLP", cfg, 0, "cpu")
+    net, _ = train_student(images, labels, data, "MLP", cfg, 0, "cpu")
+    subset = validation_subset(data.val, 40)
+    expected = (predict(net, subset.images, 64, "cpu") == subset.labels).float().mean().item()
+    assert record.val_acc == pytest.approx(expected) and record.val_acc * 40 == pytest.approx(round(record.val_acc * 40))

@@ -198,3 +198,18 @@ def test_members_of_one_stack_share_kd_or_none(data):
     with pytest.raises(ValueError, match="all with a teacher or all without"):
         train_members(NetStack(nets), images, labels, EvalConfig(epochs=1), [make_generator(0)],
                       [Member(0), Member(0, teacher, 0.5, 2.0)])
+
+
+def test_the_measured_rule_chooses_stacking_per_architecture_device_and_set(data):
+    from raydd.core.evaluate.speed import inference_batch_size, stack_pays
+
+    images, labels = random_real(data, 1, seed=0)
+    cfg = EvalConfig(epochs=1)
+    mlp = train_group(images, labels, data, "MLP", cfg, [0, 1], "cpu")
+    convnet = train_group(images, labels, data, "ConvNetW32", cfg, [0, 1], "cpu")
+    assert [type(m) for m in mlp.models] == [NetStack] and mlp.models[0].size == 2
+    assert [type(m) for m in convnet.models] == [OneNet, OneNet]  # compute-bound on CPU: one after another
+    assert not stack_pays("MLP", "cpu", 1, 10)  # a single training is never stacked
+    assert stack_pays("LeNet", "cpu", 5, 10) and not stack_pays("LeNet", "cpu", 5, 100)
+    assert stack_pays("ResNet18BN", "cuda", 5, 100)
+    assert inference_batch_size("ConvNetW64", "cpu") == inference_batch_size("ConvNet", "cpu")

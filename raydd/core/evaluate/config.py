@@ -35,6 +35,10 @@ class EvalConfig:
     # Images per forward when measuring accuracy; None: the size measured fastest for the
     # architecture and device (`raydd.core.evaluate.speed.inference_batch_size`).
     eval_batch_size: int | None = None
+    # Validation images that choose the KD setting and give `val_acc`: None, the whole split;
+    # N, one fixed subset of N drawn with a fixed seed, the same for every candidate, seed,
+    # student and set of a dataset carve (`protocol.validation_subset`).
+    val_images: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "alphas", tuple(float(a) for a in self.alphas))
@@ -53,6 +57,8 @@ class EvalConfig:
                 problems.append(f"{name} must be > 0, got {getattr(self, name)}")
         if self.eval_batch_size is not None and self.eval_batch_size < 1:
             problems.append(f"eval_batch_size must be >= 1 (or None for the measured size), got {self.eval_batch_size}")
+        if self.val_images is not None and self.val_images < 1:
+            problems.append(f"val_images must be >= 1 (or None for the whole split), got {self.val_images}")
         for name in ("momentum", "weight_decay"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")

@@ -107,7 +107,9 @@ def train_group(
     def generator(i: int) -> torch.Generator:
         return make_generator(derive_seed(seeds[i], role, "data", arch))
 
-    if stacked if stacked is not None else stack_pays(arch, torch.device(device).type, len(members)):
+    if stacked is None:
+        stacked = stack_pays(arch, torch.device(device).type, len(members), min(cfg.batch_size, len(images)))
+    if stacked:
         model = NetStack([nets[m.stream] for m in members])
         seconds = train_members(model, images, labels, cfg, [generator(i) for i in range(len(seeds))], members)
         return Trained([model], [seconds / len(members)] * len(members))
@@ -158,6 +160,16 @@ def train_teacher(images, labels, data, cfg: EvalConfig, seed: int, device) -> n
     return train_teachers(images, labels, data, cfg, [seed], device)[0]
 
 
+def validation_subset(split, images: int | None):
+    """The validation images KD chooses on: the whole `split`, or `images` of them drawn with a
+    fixed seed (the same subset for every candidate, seed, student and set), in split order."""
+    if images is None or images >= len(split):
+        return split
+    generator = torch.Generator().manual_seed(derive_seed(0, "validation subset"))
+    index = torch.randperm(len(split), generator=generator)[:images].sort().values.to(split.labels.device)
+    return type(split)(split.images[index], split.labels[index])
+
+
 def _best(values: Sequence[float]) -> int:
     """Index of the highest value (the first on a tie; NaN never wins unless all are NaN)."""
     finite = [(v, -i) for i, v in enumerate(values) if not math.isnan(v)]
@@ -190,7 +202,7 @@ def evaluate_seeds(
     trained = train_group(images, labels, data, student, cfg, seeds, device, teachers=teachers,
                           candidates=candidates, stacked=stacked)
     batch_size = cfg.eval_batch_size or inference_batch_size(student, torch.device(device).type)
-    val = trained.accuracies(data.val, batch_size, device)
+    val = trained.accuracies(validation_subset(data.val, cfg.val_images), batch_size, device)
     k = len(candidates)
     chosen = [i * k + _best(val[i * k : (i + 1) * k]) for i in range(len(seeds))]
     test = trained.select(chosen).accuracies(data.test, batch_size, device)

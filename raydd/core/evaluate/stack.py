@@ -55,19 +55,26 @@ class OneNet:
 
 
 class GroupedLinear(nn.Module):
-    """M linear layers: input [B, M*in] (member-major) -> output [B, M*out]."""
+    """M linear layers: input [B, M*in] (member-major) -> output [B, M*out].
+
+    The weights are kept transposed, [M, in, out], the layout `baddbmm` multiplies by and its
+    backward produces: no copy of the (often largest) weight gradient at every step.
+    """
 
     def __init__(self, layers: Sequence[nn.Linear]) -> None:
         super().__init__()
         self.members = len(layers)
-        self.weight = nn.Parameter(torch.stack([l.weight.detach() for l in layers]))  # [M, out, in]
+        self.weight_t = nn.Parameter(torch.stack([l.weight.detach().t() for l in layers]).contiguous())
         self.bias = nn.Parameter(torch.stack([l.bias.detach() for l in layers]))  # [M, out]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch = x.shape[0]
         x = x.reshape(batch, self.members, -1).transpose(0, 1)  # [M, B, in]
-        out = torch.baddbmm(self.bias.unsqueeze(1), x, self.weight.transpose(1, 2))
+        out = torch.baddbmm(self.bias.unsqueeze(1), x, self.weight_t)
         return out.transpose(0, 1).reshape(batch, -1)
+
+    def member_state(self, i: int) -> dict[str, torch.Tensor]:
+        return {"weight": self.weight_t[i].t(), "bias": self.bias[i]}
 
 
 class GroupedLayerNorm(nn.Module):
@@ -178,10 +185,14 @@ class NetStack:
     def net(self, i: int) -> nn.Module:
         """Member i as an ordinary module (a copy of its weights and buffers), in eval mode."""
         net = copy.deepcopy(self.template)
-        own = net.state_dict()
-        # A grouped tensor holds the M members' tensors along its first axis (joined or stacked).
-        state = {k: v if v.shape == own[k].shape else v.reshape(self.size, *own[k].shape)[i]
-                 for k, v in self.wide.state_dict().items()}
+        wide, state = self.wide.state_dict(), {}
+        for key, own in net.state_dict().items():
+            parent, _, leaf = key.rpartition(".")
+            layer = self.wide.get_submodule(parent)
+            if isinstance(layer, GroupedLinear):
+                state[key] = layer.member_state(i)[leaf]
+            else:  # a joined tensor holds the members' tensors one after another (or one shared counter)
+                state[key] = wide[key] if wide[key].shape == own.shape else wide[key].reshape(self.size, *own.shape)[i]
         net.load_state_dict(state)
         return net.eval()
 
