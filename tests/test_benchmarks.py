@@ -37,3 +37,14 @@ def test_comparison_refuses_a_directory_without_the_original_code(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == (f"error: {tmp_path}/main.py does not exist: --original-dir must be a "
                                       "checkout of github.com/VICO-UoE/DatasetCondensation")
+
+
+def test_evaluation_benchmark_smoke_test_prints_every_section():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_evaluate.py"), "--smoke-test"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    for heading in ("## Inference", "## One ConvNetW32 student", "## KD choice on a validation subset"):
+        assert heading in result.stdout
+    assert "stacked" in result.stdout.lower()

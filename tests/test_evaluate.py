@@ -20,6 +20,7 @@ from raydd.core.evaluate import (
     train_student,
     train_teacher,
 )
+from raydd.core.evaluate.train import lr_scheduler
 
 FAST = "ConvNetW32"  # a quarter of ConvNet's width: the same family, several times faster on CPU
 
@@ -47,12 +48,31 @@ def test_epochs_default_to_the_protocol_for_the_augmentation():
     assert EvalConfig(augment="dsa", epochs=7).resolved_epochs == 7
 
 
+def _schedule(cfg: EvalConfig) -> list[float]:
+    """The learning rate of every epoch, as the training loop's scheduler sets it."""
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
+    scheduler = lr_scheduler(optimizer, cfg)
+    rates = []
+    for _ in range(cfg.resolved_epochs):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return rates
+
+
 def test_defaults_are_the_dc_dsa_dm_protocol():
     cfg = EvalConfig()
     assert (cfg.lr, cfg.momentum, cfg.weight_decay, cfg.batch_size) == (0.01, 0.9, 5e-4, 256)
     assert cfg.teacher == "ConvNet"
-    schedule = cfg.schedule()
-    assert len(schedule) == 300 and schedule[149] == 0.01 and schedule[150] == pytest.approx(0.001)
+    schedule = _schedule(cfg)
+    assert len(schedule) == 300 and schedule[149] == 0.01 and schedule[150] == 0.01 * 0.1
+    assert set(schedule[:150]) == {0.01} and set(schedule[150:]) == {0.01 * 0.1}
+
+
+@pytest.mark.parametrize("decay_at, decayed_from", [(0.0, 0), (1.0, 10), (0.35, 3)])
+def test_the_lr_schedule_decays_once_at_its_epoch(decay_at, decayed_from):
+    schedule = _schedule(EvalConfig(epochs=10, lr=0.05, lr_decay_at=decay_at, lr_decay=0.5))
+    assert schedule == [0.05] * decayed_from + [0.05 * 0.5] * (10 - decayed_from)
 
 
 def test_training_decays_lr_tenfold_at_half_the_epochs_with_protocol_sgd():
@@ -76,6 +96,8 @@ def test_training_decays_lr_tenfold_at_half_the_epochs_with_protocol_sgd():
     [
         {"augment": "flip"},
         {"epochs": 0},
+        {"eval_batch_size": 0},
+        {"val_images": 0},
         {"lr": 0.0},
         {"batch_size": 0},
         {"momentum": -0.1},
@@ -141,13 +163,13 @@ def test_without_augmentation_the_teacher_runs_once_and_kd_targets_match_its_log
     student, teacher = _Spy(), _Spy()
     images, labels = torch.randn(11, 1, 4, 4), torch.arange(11) % 4
     targets = []
-    real_kd_loss = train_module.kd_loss
+    real_member_losses = train_module.member_losses
 
-    def recording_kd_loss(s, t, y, alpha, temperature):
-        targets.append(t.detach().clone())
-        return real_kd_loss(s, t, y, alpha, temperature)
+    def recording_member_losses(s, y, t, alpha, temperature):
+        targets.append(t[0].detach().clone())
+        return real_member_losses(s, y, t, alpha, temperature)
 
-    monkeypatch.setattr(train_module, "kd_loss", recording_kd_loss)
+    monkeypatch.setattr(train_module, "member_losses", recording_member_losses)
     cfg = EvalConfig(epochs=3, batch_size=5, augment="none")
     train_net(student, images, labels, cfg, torch.Generator().manual_seed(0), teacher=teacher, alpha=0.5, temperature=4.0)
     assert len(teacher.inputs) == 1 and torch.equal(teacher.inputs[0], images)
@@ -237,15 +259,28 @@ def test_a_kd_student_is_closer_to_its_teacher_than_without_kd(data):
 
 
 def test_one_teacher_per_seed_is_shared_by_every_student(data, monkeypatch):
-    trained = []
-    real_train_teacher = protocol.train_teacher
-    monkeypatch.setattr(protocol, "train_teacher", lambda *a, **k: trained.append(1) or real_train_teacher(*a, **k))
+    trained, taught = [], []
+    real_train_teachers, real_evaluate_seeds = protocol.train_teachers, protocol.evaluate_seeds
+
+    def train_teachers(*args, **kwargs):
+        teachers = real_train_teachers(*args, **kwargs)
+        trained.append([id(t) for t in teachers])
+        return teachers
+
+    def evaluate_seeds(*args, **kwargs):
+        teachers = args[7] if len(args) > 7 else kwargs.get("teachers")
+        taught.append(None if teachers is None else [id(t) for t in teachers])
+        return real_evaluate_seeds(*args, **kwargs)
+
+    monkeypatch.setattr(protocol, "train_teachers", train_teachers)
+    monkeypatch.setattr(protocol, "evaluate_seeds", evaluate_seeds)
     cfg = EvalConfig(epochs=2, teacher="MLP", temperatures=(2.0,))
     images, labels = random_real(data, 1, seed=0)
     records = evaluate_synset(images, labels, data, ["MLP", "LeNet"], cfg, [0, 1], (False, True), "cpu")
-    assert len(trained) == 2
-    assert [(r.seed, r.student, r.kd) for r in records] == [
-        (s, n, k) for s in (0, 1) for n in ("MLP", "LeNet") for k in (False, True)
+    assert len(trained) == 1 and len(trained[0]) == 2  # one call, one teacher per seed
+    assert taught == [None, trained[0], None, trained[0]]  # the same two teachers for both students
+    assert [(r.student, r.kd, r.seed) for r in records] == [
+        (n, k, s) for n in ("MLP", "LeNet") for k in (False, True) for s in (0, 1)
     ]
     assert all((r.teacher, r.temperature) == (("MLP", 2.0) if r.kd else (None, None)) for r in records)
 
@@ -257,7 +292,7 @@ def _no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("training started before the input was checked")
 
-    monkeypatch.setattr(protocol, "train_net", refuse)
+    monkeypatch.setattr(protocol, "train_members", refuse)
 
 
 def test_unknown_students_are_refused_before_training(data, monkeypatch):
@@ -332,3 +367,41 @@ def test_summarise_records_gives_mean_std_and_count_per_student_and_kd():
     assert (plain.n, plain.test_mean, plain.test_std) == (2, pytest.approx(0.6), pytest.approx(0.1))
     assert plain.cell() == "60.00 ± 10.00 (2)"
     assert summaries[("MLP", True)].cell() == "90.00 ± 0.00 (1)"
+
+
+def test_raydd_evaluate_and_raydd_results_print_the_same_spread():
+    import pandas as pd
+
+    from raydd.results import summarise
+    from test_results_support import make_row
+
+    accs = [0.31, 0.35, 0.42, 0.40]
+    (summary,) = summarise_records([_record("MLP", False, seed, acc) for seed, acc in enumerate(accs)])
+    rows = pd.DataFrame([make_row(eval_seed=seed, test_acc=acc) for seed, acc in enumerate(accs)])
+    stats = summarise(rows, ["kd"]).iloc[0]
+    assert (summary.test_mean, summary.test_std, summary.n) == (
+        pytest.approx(stats["test_acc_mean"]), pytest.approx(stats["test_acc_std"]), stats["test_acc_n"])
+    assert summary.test_std == pytest.approx(float(torch.tensor(accs, dtype=torch.float64).std(unbiased=False)))
+
+
+def test_a_validation_subset_is_one_fixed_seeded_draw(data):
+    from raydd.core.evaluate.protocol import validation_subset
+
+    assert validation_subset(data.val, None) is data.val and validation_subset(data.val, 10_000) is data.val
+    subset = validation_subset(data.val, 50)
+    again = validation_subset(data.val, 50)
+    assert len(subset) == 50 and torch.equal(subset.images, again.images) and torch.equal(subset.labels, again.labels)
+    flat = data.val.images.flatten(1)
+    assert all((flat == image.flatten()).all(dim=1).any() for image in subset.images)  # validation images only
+
+
+def test_val_acc_is_measured_on_the_configured_validation_subset(data):
+    from raydd.core.evaluate.protocol import validation_subset
+
+    images, labels = random_real(data, 1, seed=0)
+    cfg = EvalConfig(epochs=10, val_images=40, eval_batch_size=64)
+    record = evaluate_student(images, labels, data, "MLP", cfg, 0, "cpu")
+    net, _ = train_student(images, labels, data, "MLP", cfg, 0, "cpu")
+    subset = validation_subset(data.val, 40)
+    expected = (predict(net, subset.images, 64, "cpu") == subset.labels).float().mean().item()
+    assert record.val_acc == pytest.approx(expected) and record.val_acc * 40 == pytest.approx(round(record.val_acc * 40))

@@ -12,6 +12,7 @@ from raydd.core.artifact import SyntheticSet, build_meta, save_synset
 from raydd.core.datasets import load_dataset
 from raydd.core.distill import DistillConfig
 from raydd.core.evaluate import random_real
+from raydd.stats import SPREAD_NOTE
 
 QUICK = ["--epochs", "2", "--device", "cpu", "--teacher", "MLP", "--temperatures", "2"]
 CELL = re.compile(r"\d+\.\d\d ± \d+\.\d\d \(2\)")
@@ -33,7 +34,7 @@ def no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("training started before the input was checked")
 
-    monkeypatch.setattr(protocol, "train_net", refuse)
+    monkeypatch.setattr(protocol, "train_members", refuse)
 
 
 def _invoke(*args):
@@ -45,11 +46,12 @@ def test_table_has_students_as_columns_and_set_by_kd_as_rows(artifact):
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
     assert lines[0].split() == ["MLP", "LeNet"]
-    rows = lines[2:]
+    rows, footer = lines[2:6], lines[6:]
     labels = [re.split(r"\s{2,}", row)[0] for row in rows]
     assert labels == ["dc ipc1, kd off", "dc ipc1, kd on", "random real ipc1, kd off", "random real ipc1, kd on"]
     for row in rows:
         assert len(CELL.findall(row)) == 2, row
+    assert footer[0] == "" and SPREAD_NOTE in footer[1]
 
 
 def test_json_prints_one_object_per_record(artifact):

@@ -1,7 +1,7 @@
 """Hand-made result rows with known numbers, shared by the tests/test_results_*.py files.
 
 The sample: 2 pools x KD off/on x 2 students (MLP listed before ConvNet) x eval seeds 0, 1.
-Each cell's two seeds sit at base -/+ 1 point, so mean = base and std (ddof=1) = sqrt(2) points.
+Each cell's two seeds sit at base -/+ 1 point, so mean = base and std (ddof 0, raydd.stats) = 1 point.
 
 | pool_name                   | kd    | ConvNet | MLP | mean |
 |-----------------------------|-------|---------|-----|------|
@@ -14,7 +14,6 @@ Each cell's two seeds sit at base -/+ 1 point, so mean = base and std (ddof=1) =
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime, timezone
 
 from raydd.results import COLUMNS, write_rows
@@ -29,7 +28,7 @@ BASE = {  # (pool, student) -> test accuracy without KD, fraction
 }
 KD_GAIN = {"ConvNet": 0.0, "MLP": 0.02}
 SEED_OFFSET = {0: -0.01, 1: +0.01}
-SPREAD_PCT = math.sqrt(2.0)  # std of {b - 1, b + 1} points with ddof=1
+SPREAD_PCT = 1.0  # population std (ddof 0) of {b - 1, b + 1} points; ddof 1 would give sqrt(2)
 
 
 def make_row(**overrides) -> dict:

@@ -3,7 +3,6 @@
 import csv
 import io
 import json
-import math
 
 import pandas as pd
 import pytest
@@ -23,9 +22,29 @@ def test_summarise_mean_std_n(results_sample):
     assert len(stats) == 8
 
 
-def test_summarise_single_row_has_nan_std():
+def test_summarise_single_row_has_zero_std():
     stats = summarise(pd.DataFrame([make_row()]), ["kd"])
-    assert stats.loc[0, "test_acc_n"] == 1 and math.isnan(stats.loc[0, "test_acc_std"])
+    assert stats.loc[0, "test_acc_n"] == 1 and stats.loc[0, "test_acc_std"] == 0.0
+
+
+def test_summarise_uses_the_one_spread_convention_of_raydd_evaluate():
+    from raydd.stats import mean_std
+
+    accs = [0.31, 0.35, 0.42]
+    rows = pd.DataFrame([make_row(eval_seed=i, test_acc=a) for i, a in enumerate(accs)])
+    stats = summarise(rows, ["kd"])
+    assert stats.loc[0, "test_acc_std"] == pytest.approx(mean_std(accs).std)
+    assert stats.loc[0, "test_acc_std"] == pytest.approx(float(pd.Series(accs).std(ddof=0)))
+    assert stats.loc[0, "test_acc_std"] != pytest.approx(float(pd.Series(accs).std(ddof=1)))
+
+
+def test_every_table_footer_states_the_spread_convention(results_sample):
+    from raydd.stats import SPREAD_NOTE
+
+    table = results_table(results_sample)
+    for fmt in ("table", "markdown"):
+        assert render(table, fmt).rstrip().splitlines()[-1].count(SPREAD_NOTE) == 1
+    assert json.loads(render(table, "json"))["spread"] == SPREAD_NOTE
 
 
 def test_summarise_rejects_unknown_key(results_sample):
@@ -53,9 +72,9 @@ def test_text_rendering_marks_best_cells(results_sample):
     lines = text.splitlines()
     assert lines[0].split() == ["pool_name", "kd", "ConvNet", "MLP", "mean"]
     assert lines[3].split()[:2] == [POOL_MIXED, "True"]
-    assert "52.00 ± 1.41 (2) *" in lines[3] and "36.00 ± 1.41 (2) *" in lines[3]
+    assert "52.00 ± 1.00 (2) *" in lines[3] and "36.00 ± 1.00 (2) *" in lines[3]
     assert lines[3].endswith("44.00 *")
-    assert "30.00 ± 1.41 (2)" in lines[4] and "*" not in lines[4]
+    assert "30.00 ± 1.00 (2)" in lines[4] and "*" not in lines[4]
     plus_minus = {tuple(i for i, ch in enumerate(line) if ch == "±") for line in lines[2:6]}
     assert len(plus_minus) == 1  # every row's numbers sit in the same columns
 
@@ -63,7 +82,7 @@ def test_text_rendering_marks_best_cells(results_sample):
 def test_markdown_rendering_bolds_best(results_sample):
     md = render(results_table(results_sample), "markdown").splitlines()
     assert md[0] == "| pool_name | kd | ConvNet | MLP | mean |"
-    assert md[3] == f"| {POOL_MIXED} | True | **52.00 ± 1.41 (2)** | **36.00 ± 1.41 (2)** | **44.00** |"
+    assert md[3] == f"| {POOL_MIXED} | True | **52.00 ± 1.00 (2)** | **36.00 ± 1.00 (2)** | **44.00** |"
 
 
 def test_csv_and_json_carry_the_numbers(results_sample):

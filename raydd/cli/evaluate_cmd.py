@@ -92,6 +92,7 @@ def _table(results: list[tuple[Source, list]], students: list[str], kd_modes: tu
     from raydd.core.evaluate import summarise_records
     from raydd.results.render import MISSING, aligned_text
     from raydd.spec import kd_word
+    from raydd.stats import SPREAD_NOTE
 
     rows = []
     for source, records in results:
@@ -99,7 +100,8 @@ def _table(results: list[tuple[Source, list]], students: list[str], kd_modes: tu
         for kd in kd_modes:
             cells = {s.student: s.cell() for s in summaries if s.kd == kd}
             rows.append([f"{source.label}, kd {kd_word(kd)}", *(cells.get(s, MISSING) for s in students)])
-    return aligned_text(["", *students], rows, keys=1)
+    note = f"test accuracy in %, mean ± std (n) over seeds; {SPREAD_NOTE}"
+    return f"{aligned_text(['', *students], rows, keys=1)}\n\n{note}"
 
 
 @click.command("evaluate")

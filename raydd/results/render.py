@@ -1,10 +1,10 @@
 """A ResultsTable as text: aligned plain text, Markdown, CSV or JSON.
 
-Cells read `mean ± std (n)` in percent with 2 decimals; the best cell of each column, within each
-dataset and ipc, carries `*` (bold in Markdown); with a baseline each cell adds `[+d.dd]`, its
-difference to the baseline row in percentage points, and the baseline row is labelled
-`(baseline)`. CSV and JSON carry the same numbers as plain fields (percent, rounded to 4 decimals)
-with `best` flags.
+Cells read `mean ± std (n)` in percent with 2 decimals, the std being `raydd.stats`' population
+std (ddof 0), which every footer states; the best cell of each column, within each dataset and
+ipc, carries `*` (bold in Markdown); with a baseline each cell adds `[+d.dd]`, its difference to
+the baseline row in percentage points, and the baseline row is labelled `(baseline)`. CSV and
+JSON carry the same numbers as plain fields (percent, rounded to 4 decimals) with `best` flags.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from raydd.registry import Registry
 from raydd.results.table import BLOCK_AXES, ResultsTable
+from raydd.stats import SPREAD_NOTE
 
 RENDERERS: Registry = Registry("table format")
 MISSING = "-"
@@ -92,7 +93,7 @@ def _within(table: ResultsTable) -> str:
 
 def _footer(table: ResultsTable) -> str:
     covered = ", ".join(table.mean_students) or "none (no student is in every row)"
-    note = (f"{table.metric} in %, mean ± std (n) over seeds; * best per column"
+    note = (f"{table.metric} in %, mean ± std (n) over seeds; {SPREAD_NOTE}; * best per column"
             f"{_within(table)}; "
             f"mean over students: {covered}")
     if table.baseline:
@@ -157,9 +158,9 @@ def _records(table: ResultsTable) -> list[dict]:
 
 @RENDERERS.register("json")
 def render_json(table: ResultsTable) -> str:
-    """{metric, unit, by, students, mean_over, rows: [{setting, cells: {student: {...}}, mean, ...}]}."""
-    doc = {"metric": table.metric, "unit": "percent", "by": list(table.by), "students": list(table.students),
-           "mean_over": list(table.mean_students), "rows": _records(table)}
+    """{metric, unit, spread, by, students, mean_over, rows: [{setting, cells: {student: {...}}, ...}]}."""
+    doc = {"metric": table.metric, "unit": "percent", "spread": SPREAD_NOTE, "by": list(table.by),
+           "students": list(table.students), "mean_over": list(table.mean_students), "rows": _records(table)}
     return json.dumps(doc, indent=2, default=str) + "\n"
 
 

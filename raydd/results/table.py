@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from raydd.results.schema import ACCURACY_COLUMNS, is_missing
+from raydd.stats import mean_std
 
 # Columns that describe a setting of the grid, in the order a table's rows are keyed by them;
 # kd last so each setting reads "..., kd". Seeds are replicates, not settings.
@@ -33,18 +34,24 @@ def _check_metric(metric: str) -> None:
 
 
 def summarise(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Mean, std (ddof=1; NaN for a single row) and n of test_acc and val_acc per `by` x student.
+    """Mean, std and n of val_acc and test_acc per `by` x student, by `raydd.stats.mean_std`
+    (population std, ddof 0: 0 for a single row; NaN accuracies are left out of all three).
 
     All rows of a group are pooled: several distillation seeds x several evaluation seeds give
-    one spread, as the DC/DSA papers report it. Columns: the keys, then `test_acc_mean`,
-    `test_acc_std`, `test_acc_n`, `val_acc_mean`, ... (fractions, like the rows).
+    one spread, as the DC/DSA papers report it. Columns: the keys, then `val_acc_mean`,
+    `val_acc_std`, `val_acc_n`, `test_acc_mean`, ... (fractions, like the rows).
     """
     keys = [k for k in by if k != "student"] + ["student"]
     _check_columns(df, keys, "group-by")
-    grouped = df.groupby(keys, dropna=False, sort=True)[list(ACCURACY_COLUMNS)]
-    stats = grouped.agg(["mean", "std", "count"])
-    stats.columns = [f"{metric}_{'n' if stat == 'count' else stat}" for metric, stat in stats.columns]
-    return stats.reset_index()
+    columns = keys + [f"{metric}_{stat}" for metric in ACCURACY_COLUMNS for stat in ("mean", "std", "n")]
+    rows = []
+    for key, group in df.groupby(keys, dropna=False, sort=True):
+        row = dict(zip(keys, key))
+        for metric in ACCURACY_COLUMNS:
+            stats = mean_std(group[metric])
+            row.update({f"{metric}_mean": stats.mean, f"{metric}_std": stats.std, f"{metric}_n": stats.n})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns)
 
 
 def default_by(df: pd.DataFrame) -> list[str]:

@@ -56,7 +56,7 @@ def load_teacher(location: str, arch: str, info, device):
     import torch
 
     from raydd.core.archs import build_net
-    from raydd.core.evaluate.train import freeze
+    from raydd.core.evaluate import freeze
 
     state = torch.load(io.BytesIO(storage.read_bytes(location)), map_location="cpu", weights_only=True)
     net = build_net(arch, info.channels, info.num_classes, info.image_size)

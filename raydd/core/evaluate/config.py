@@ -32,7 +32,13 @@ class EvalConfig:
     # Powers of two from 1 (no softening) to 8 cover the range the KD literature uses; the
     # choice is made on the validation split, so a short list keeps the search cheap.
     temperatures: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
-    eval_batch_size: int = 2048  # accuracy is measured without gradients, in large batches
+    # Images per forward when measuring accuracy; None: the size measured fastest for the
+    # architecture and device (`raydd.core.evaluate.speed.inference_batch_size`).
+    eval_batch_size: int | None = None
+    # Validation images that choose the KD setting and give `val_acc`: None, the whole split;
+    # N, one fixed subset of N drawn with a fixed seed, the same for every candidate, seed,
+    # student and set of a dataset carve (`protocol.validation_subset`).
+    val_images: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "alphas", tuple(float(a) for a in self.alphas))
@@ -46,9 +52,13 @@ class EvalConfig:
             problems.append(f"augment must be one of {', '.join(DEFAULT_EPOCHS)}, got {self.augment!r}")
         if self.epochs is not None and self.epochs < 1:
             problems.append(f"epochs must be >= 1 (or None for the protocol default), got {self.epochs}")
-        for name in ("lr", "batch_size", "eval_batch_size", "lr_decay"):
+        for name in ("lr", "batch_size", "lr_decay"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.eval_batch_size is not None and self.eval_batch_size < 1:
+            problems.append(f"eval_batch_size must be >= 1 (or None for the measured size), got {self.eval_batch_size}")
+        if self.val_images is not None and self.val_images < 1:
+            problems.append(f"val_images must be >= 1 (or None for the whole split), got {self.val_images}")
         for name in ("momentum", "weight_decay"):
             if getattr(self, name) < 0:
                 problems.append(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -67,16 +77,8 @@ class EvalConfig:
 
     @property
     def decay_epoch(self) -> int:
-        """First epoch trained at the decayed learning rate."""
+        """First epoch trained at `lr * lr_decay` (see `train.lr_scheduler`)."""
         return int(self.resolved_epochs * self.lr_decay_at)
-
-    def lr_at(self, epoch: int) -> float:
-        """Learning rate during `epoch` (0-based): `lr`, then `lr * lr_decay` from `decay_epoch`."""
-        return self.lr * self.lr_decay if epoch >= self.decay_epoch else self.lr
-
-    def schedule(self) -> list[float]:
-        """The learning rate of every epoch, in order."""
-        return [self.lr_at(e) for e in range(self.resolved_epochs)]
 
     def candidates(self) -> list[tuple[float, float]]:
         """Every (alpha, temperature) pair that KD chooses among on the validation split."""

@@ -1,4 +1,4 @@
-"""Hinton's knowledge-distillation loss, in its standard form."""
+"""Hinton's knowledge-distillation loss, in its standard form, for one net or a stack of members."""
 
 from __future__ import annotations
 
@@ -22,15 +22,33 @@ def kd_loss(
         raise ValueError(f"alpha must lie in [0, 1], got {alpha}")
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    hard = F.cross_entropy(student_logits, labels)
-    if alpha == 0.0:
+    weights = student_logits.new_tensor([alpha]), student_logits.new_tensor([temperature])
+    return member_losses(student_logits[None], labels[None], teacher_logits[None], *weights)[0]
+
+
+def member_losses(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    teacher_logits: torch.Tensor | None = None,
+    alpha: torch.Tensor | None = None,
+    temperature: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The loss of every member [M]: logits [M, B, classes], labels [M, B].
+
+    Without `teacher_logits`, the cross-entropy; with them, `kd_loss` with each member's own
+    `alpha` [M] and `temperature` [M].
+    """
+    members, batch = labels.shape
+    hard = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view(members, batch).mean(1)
+    if teacher_logits is None:
         return hard
+    t = temperature.view(-1, 1, 1)
     # F.kl_div(input, target) computes KL(target || input): the student is the input, the
     # teacher the target. Both as log-probabilities, which is exact and numerically stable.
     soft = F.kl_div(
-        F.log_softmax(student_logits / temperature, dim=1),
-        F.log_softmax(teacher_logits.detach() / temperature, dim=1),
+        F.log_softmax(logits / t, dim=2),
+        F.log_softmax(teacher_logits.detach() / t, dim=2),
         log_target=True,
-        reduction="batchmean",
-    )
+        reduction="none",
+    ).sum(2).mean(1)
     return (1.0 - alpha) * hard + alpha * temperature**2 * soft

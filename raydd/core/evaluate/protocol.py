@@ -7,6 +7,9 @@ start from the same weights and see the same batches; only the loss differs.
 
 from __future__ import annotations
 
+import copy
+import math
+from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Sequence
 
 import torch
@@ -14,8 +17,18 @@ import torch.nn as nn
 
 from raydd.core.datasets.splits import class_indices
 from raydd.core.evaluate.config import EvalConfig, EvalRecord, RecordSummary
-from raydd.core.evaluate.train import accuracy, build_seeded, freeze, make_generator, train_net
+from raydd.core.evaluate.speed import inference_batch_size, stack_pays
+from raydd.core.evaluate.stack import Members, NetStack, OneNet
+from raydd.core.evaluate.train import (
+    Member,
+    build_seeded,
+    freeze,
+    make_generator,
+    member_accuracies,
+    train_members,
+)
 from raydd.core.seeding import derive_seed
+from raydd.stats import mean_std
 
 RecordHook = Callable[[EvalRecord], None]
 
@@ -44,6 +57,70 @@ def check_images(images: torch.Tensor, labels: torch.Tensor, info) -> None:
         raise ValueError("the images hold NaN or infinite values; a set like that cannot be evaluated")
 
 
+@dataclass
+class Trained:
+    """The members of one training group, trained: one stack, or one net per member."""
+
+    models: list[Members]
+    seconds: list[float]  # training seconds per member (a stack's time is shared out evenly)
+
+    def accuracies(self, split, batch_size: int, device) -> list[float]:
+        images, labels = split.images.to(device), split.labels.to(device)
+        return [acc for model in self.models for acc in member_accuracies(model, images, labels, batch_size)]
+
+    def select(self, members: Sequence[int]) -> "Trained":
+        """Only the given members (to measure the chosen KD candidates on the test split)."""
+        if len(self.models) == 1 and isinstance(self.models[0], NetStack):
+            return Trained([self.models[0].select(members)], [self.seconds[m] for m in members])
+        return Trained([self.models[m] for m in members], [self.seconds[m] for m in members])
+
+
+def train_group(
+    images,
+    labels,
+    data,
+    arch: str,
+    cfg: EvalConfig,
+    seeds: Sequence[int],
+    device,
+    *,
+    teachers: Sequence[nn.Module] | None = None,
+    candidates: Sequence[tuple[float, float]] = ((0.0, 1.0),),
+    role: str = "student",
+    stacked: bool | None = None,
+) -> Trained:
+    """Train `arch` once per seed and (alpha, T) candidate; member order: seed-major.
+
+    Member (seed, candidate) starts from the weights `(seed, role, "init", arch)` and reads the
+    batches and draws of `(seed, role, "data", arch)`, with KD from `teachers[i]` (one per seed)
+    when given. `stacked`: train all members as one `NetStack` (True), one after another (False),
+    or as `speed.stack_pays` rules for the architecture and device (None).
+    """
+    images, labels = images.to(device), labels.to(device)
+    if teachers is not None and len(teachers) != len(seeds):
+        raise ValueError(f"{len(teachers)} teachers for {len(seeds)} seeds: one teacher per seed")
+    candidates = list(candidates) if teachers is not None else [(0.0, 1.0)]
+    members = [Member(i, None if teachers is None else teachers[i], a, t)
+               for i in range(len(seeds)) for a, t in candidates]
+    nets = [build_seeded(arch, data.info, derive_seed(seed, role, "init", arch)).to(device) for seed in seeds]
+
+    def generator(i: int) -> torch.Generator:
+        return make_generator(derive_seed(seeds[i], role, "data", arch))
+
+    if stacked is None:
+        stacked = stack_pays(arch, torch.device(device).type, len(members), min(cfg.batch_size, len(images)))
+    if stacked:
+        model = NetStack([nets[m.stream] for m in members])
+        seconds = train_members(model, images, labels, cfg, [generator(i) for i in range(len(seeds))], members)
+        return Trained([model], [seconds / len(members)] * len(members))
+    models, seconds = [], []
+    for m in members:
+        model = OneNet(copy.deepcopy(nets[m.stream]))
+        seconds.append(train_members(model, images, labels, cfg, [generator(m.stream)], [replace(m, stream=0)]))
+        models.append(model)
+    return Trained(models, seconds)
+
+
 def train_student(
     images,
     labels,
@@ -59,56 +136,92 @@ def train_student(
 ) -> tuple[nn.Module, float]:
     """A fresh `student` (weights and batches seeded by `(seed, role, student)`) trained on the
     set, with KD from `teacher` at (alpha, temperature) when given; returns (net, seconds)."""
-    net = build_seeded(student, data.info, derive_seed(seed, role, "init", student)).to(device)
-    generator = make_generator(derive_seed(seed, role, "data", student))
-    kd = {} if teacher is None else dict(teacher=teacher, alpha=alpha, temperature=temperature)
-    seconds = train_net(net, images.to(device), labels.to(device), cfg, generator, **kd)
-    return net, seconds
+    teachers = None if teacher is None else [teacher]
+    trained = train_group(images, labels, data, student, cfg, [seed], device, teachers=teachers,
+                          candidates=[(alpha, temperature)], role=role, stacked=False)
+    return trained.models[0].net, trained.seconds[0]
+
+
+def train_teachers(images, labels, data, cfg: EvalConfig, seeds: Sequence[int], device,
+                   stacked: bool | None = None) -> list[nn.Module]:
+    """Train `cfg.teacher` on the set by the student protocol, once per seed (stacked where that
+    pays); returned frozen, in eval mode. Pass teacher i to the KD students of seed i."""
+    check_architectures([cfg.teacher])
+    trained = train_group(images, labels, data, cfg.teacher, cfg, seeds, device, role="teacher", stacked=stacked)
+    if len(trained.models) == 1 and isinstance(trained.models[0], NetStack):
+        nets = [trained.models[0].net(i).to(device) for i in range(len(seeds))]
+    else:
+        nets = [model.net for model in trained.models]
+    return [freeze(net) for net in nets]
 
 
 def train_teacher(images, labels, data, cfg: EvalConfig, seed: int, device) -> nn.Module:
-    """Train `cfg.teacher` on the set by the student protocol; returned frozen, in eval mode.
+    """Train `cfg.teacher` on the set for one seed; frozen, in eval mode (see `train_teachers`)."""
+    return train_teachers(images, labels, data, cfg, [seed], device)[0]
 
-    Train it once per (set, seed) and pass it to every `evaluate_student` of that seed.
+
+def validation_subset(split, images: int | None):
+    """The validation images KD chooses on: the whole `split`, or `images` of them drawn with a
+    fixed seed (the same subset for every candidate, seed, student and set), in split order."""
+    if images is None or images >= len(split):
+        return split
+    generator = torch.Generator().manual_seed(derive_seed(0, "validation subset"))
+    index = torch.randperm(len(split), generator=generator)[:images].sort().values.to(split.labels.device)
+    return type(split)(split.images[index], split.labels[index])
+
+
+def _best(values: Sequence[float]) -> int:
+    """Index of the highest value (the first on a tie; NaN never wins unless all are NaN)."""
+    finite = [(v, -i) for i, v in enumerate(values) if not math.isnan(v)]
+    return -max(finite)[1] if finite else 0
+
+
+def evaluate_seeds(
+    images,
+    labels,
+    data,
+    student: str,
+    cfg: EvalConfig,
+    seeds: Sequence[int],
+    device,
+    teachers: Sequence[nn.Module] | None = None,
+    stacked: bool | None = None,
+) -> list[EvalRecord]:
+    """Train `student` on the set once per seed; one record per seed, in order, with accuracy on
+    the validation and test splits.
+
+    With `teachers` (one per seed, built from `cfg.teacher`, see `train_teachers`) each seed's
+    student is trained once per (alpha, T) candidate, the candidate with the best validation
+    accuracy is kept (ties: the first listed), and only that one is measured on the test split.
+    Every training of the call is one group (`train_group`): stacked where that pays.
     """
-    check_architectures([cfg.teacher])
     images, labels = images.to(device), labels.to(device)
-    teacher, _ = train_student(images, labels, data, cfg.teacher, cfg, seed, device, role="teacher")
-    return freeze(teacher)
-
-
-def _split_accuracy(net: nn.Module, split, cfg: EvalConfig, device) -> float:
-    return accuracy(net, split.images, split.labels, cfg.eval_batch_size, device)
+    candidates = cfg.candidates() if teachers is not None else [(None, None)]
+    if len(candidates) > 1 and len(data.val) == 0:
+        raise ValueError("choosing the KD alpha/temperature needs a validation split; val is empty")
+    trained = train_group(images, labels, data, student, cfg, seeds, device, teachers=teachers,
+                          candidates=candidates, stacked=stacked)
+    batch_size = cfg.eval_batch_size or inference_batch_size(student, torch.device(device).type)
+    val = trained.accuracies(validation_subset(data.val, cfg.val_images), batch_size, device)
+    k = len(candidates)
+    chosen = [i * k + _best(val[i * k : (i + 1) * k]) for i in range(len(seeds))]
+    test = trained.select(chosen).accuracies(data.test, batch_size, device)
+    kd = teachers is not None
+    records = []
+    for i, (seed, m) in enumerate(zip(seeds, chosen)):
+        alpha, temperature = candidates[m - i * k]
+        seconds = sum(trained.seconds[i * k : (i + 1) * k])
+        records.append(EvalRecord(student, cfg.teacher if kd else None, kd, alpha, temperature, seed,
+                                  val[m], test[i], seconds))
+    return records
 
 
 def evaluate_student(
     images, labels, data, student: str, cfg: EvalConfig, seed: int, device, teacher: nn.Module | None = None
 ) -> EvalRecord:
-    """Train `student` on the set with `seed`; accuracy on the validation and test splits.
-
-    With a `teacher` (built from `cfg.teacher`, see `train_teacher`) the student is trained once
-    per (alpha, T) candidate, the candidate with the best validation accuracy is kept (ties: the
-    first listed), and only that one is measured on the test split.
-    """
-    images, labels = images.to(device), labels.to(device)
-    if teacher is None:
-        net, seconds = train_student(images, labels, data, student, cfg, seed, device)
-        val = _split_accuracy(net, data.val, cfg, device)
-        test = _split_accuracy(net, data.test, cfg, device)
-        return EvalRecord(student, None, False, None, None, seed, val, test, seconds)
-    candidates = cfg.candidates()
-    if len(candidates) > 1 and len(data.val) == 0:
-        raise ValueError("choosing the KD alpha/temperature needs a validation split; val is empty")
-    best, total_seconds = None, 0.0
-    for alpha, temperature in candidates:
-        net, seconds = train_student(images, labels, data, student, cfg, seed, device, teacher, alpha, temperature)
-        total_seconds += seconds
-        val = _split_accuracy(net, data.val, cfg, device)
-        if best is None or val > best[0]:
-            best = (val, alpha, temperature, net)
-    val, alpha, temperature, net = best
-    test = _split_accuracy(net, data.test, cfg, device)
-    return EvalRecord(student, cfg.teacher, True, alpha, temperature, seed, val, test, total_seconds)
+    """`evaluate_seeds` for one seed (with its `teacher` for KD)."""
+    teachers = None if teacher is None else [teacher]
+    return evaluate_seeds(images, labels, data, student, cfg, [seed], device, teachers)[0]
 
 
 def evaluate_synset(
@@ -122,7 +235,8 @@ def evaluate_synset(
     device="cpu",
     on_record: RecordHook | None = None,
 ) -> list[EvalRecord]:
-    """Every (seed x student x kd) record of one set; one teacher per seed, shared by the students.
+    """Every (student x kd x seed) record of one set; one teacher per seed, shared by the students,
+    and the seeds (and KD candidates) of each (student, kd) trained together (`evaluate_seeds`).
 
     Names and shapes are checked before any training. `on_record` sees each record as it lands.
     """
@@ -131,14 +245,12 @@ def evaluate_synset(
     if not students or not seeds or not kd:
         raise ValueError("need at least one student, one seed and one kd setting")
     images, labels = images.to(device), labels.to(device)
+    teachers = train_teachers(images, labels, data, cfg, seeds, device) if any(kd) else None
     records = []
-    for seed in seeds:
-        teacher = train_teacher(images, labels, data, cfg, seed, device) if any(kd) else None
-        for student in students:
-            for use_kd in kd:
-                record = evaluate_student(
-                    images, labels, data, student, cfg, seed, device, teacher if use_kd else None
-                )
+    for student in students:
+        for use_kd in kd:
+            for record in evaluate_seeds(images, labels, data, student, cfg, seeds, device,
+                                         teachers if use_kd else None):
                 records.append(record)
                 if on_record is not None:
                     on_record(record)
@@ -181,20 +293,15 @@ def evaluate_random_real(
     return records
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    # Population std (ddof 0), as the DC/DSA/DM papers report their "mean ± std".
-    t = torch.tensor(values, dtype=torch.float64)
-    return t.mean().item(), t.std(unbiased=False).item()
-
-
 def summarise_records(records: Iterable[EvalRecord]) -> list[RecordSummary]:
-    """Mean ± std over seeds of the accuracies, per (student, kd), in first-seen order."""
+    """Mean ± std over seeds (`raydd.stats.mean_std`) of the accuracies, per (student, kd), in
+    first-seen order."""
     groups: dict[tuple[str, bool], list[EvalRecord]] = {}
     for r in records:
         groups.setdefault((r.student, r.kd), []).append(r)
     summaries = []
     for (student, kd), group in groups.items():
-        test_mean, test_std = _mean_std([r.test_acc for r in group])
-        val_mean, val_std = _mean_std([r.val_acc for r in group])
-        summaries.append(RecordSummary(student, kd, len(group), test_mean, test_std, val_mean, val_std))
+        test = mean_std(r.test_acc for r in group)
+        val = mean_std(r.val_acc for r in group)
+        summaries.append(RecordSummary(student, kd, test.n, test.mean, test.std, val.mean, val.std))
     return summaries

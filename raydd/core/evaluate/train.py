@@ -1,30 +1,28 @@
-"""The training loop shared by teachers and students, and accuracy on a split.
+"""The training loop shared by teachers and students, one net or a stack of members at once.
 
 Small sets stay on the device as one tensor: no DataLoader, one generator-driven `randperm`
-per epoch, and no host synchronisation inside the loop (no `.item()` per step).
+per epoch and stream, and no host synchronisation inside the loop (no `.item()` per step).
+
+A *stream* is one generator: the batch order and augmentation draws of the members that read it.
+A member trained in a stack reads the same draws, in the same order, as when trained alone with
+that generator, so stacking changes the arithmetic's grouping only, never what is computed.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from raydd.core.evaluate.config import EvalConfig
-from raydd.core.evaluate.kd import kd_loss
+from raydd.core.evaluate.kd import member_losses
+from raydd.core.evaluate.speed import inference_batch_size
+from raydd.core.evaluate.stack import Members, OneNet
 
 EpochHook = Callable[[int, torch.optim.Optimizer], None]
-
-
-def freeze(net: nn.Module) -> nn.Module:
-    """`net` in eval mode with no parameter asking for gradients: a teacher, read-only beside its students."""
-    net.eval()
-    for p in net.parameters():
-        p.requires_grad_(False)
-    return net
 
 
 def make_generator(seed: int) -> torch.Generator:
@@ -45,6 +43,19 @@ def build_seeded(name: str, info, seed: int) -> nn.Module:
         return build_net(name, info.channels, info.num_classes, info.image_size)
 
 
+def freeze(net: nn.Module) -> nn.Module:
+    """A teacher as KD uses it: eval mode (fixed norm statistics), no gradients; returns `net`."""
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
+def lr_scheduler(optimizer: torch.optim.Optimizer, cfg: EvalConfig) -> torch.optim.lr_scheduler.LRScheduler:
+    """The protocol's schedule, stepped once per epoch: `lr`, times `lr_decay` from `decay_epoch`."""
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[cfg.decay_epoch], gamma=cfg.lr_decay)
+
+
 def _augmentation(name: str):
     from raydd.core.augment import get_augmentation
 
@@ -60,6 +71,104 @@ def _batches(n: int, batch_size: int) -> list[tuple[int, int]]:
     return bounds
 
 
+@dataclass(frozen=True, eq=False)
+class Member:
+    """One training in a stack: the stream it reads, and its loss (KD when it has a teacher)."""
+
+    stream: int = 0
+    teacher: nn.Module | None = None
+    alpha: float = 0.0
+    temperature: float = 1.0
+
+
+class TeacherTargets:
+    """Each member's teacher logits on its batch; the teachers are frozen and never trained.
+
+    Without augmentation a teacher sees the same images every epoch, so its logits on the whole
+    set are computed once. With augmentation each (teacher, stream) pair runs once per step on
+    that stream's augmented batch, however many members share the pair (KD candidates do).
+    """
+
+    def __init__(self, members: Sequence[Member], images: torch.Tensor, cfg: EvalConfig) -> None:
+        teachers = list({id(m.teacher): m.teacher for m in members}.values())
+        self.pairs = [(teachers.index(m.teacher), m.stream) for m in members]
+        self.teachers = [freeze(t) for t in teachers]
+        self.fixed = None
+        if cfg.augment == "none":
+            chunk = cfg.eval_batch_size or inference_batch_size(cfg.teacher, images.device.type)
+            self.fixed = torch.stack([_logits(t, images, chunk) for t in self.teachers])
+            self.which = torch.tensor([t for t, _ in self.pairs], device=images.device)
+            self.streams = torch.tensor([s for _, s in self.pairs], device=images.device)
+
+    def __call__(self, index: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Logits [M, B, classes] for batch `index` [S, B] of the set, augmented as `x` [S, B, ...]."""
+        if self.fixed is not None:
+            return self.fixed[self.which.unsqueeze(1), index[self.streams]]
+        with torch.no_grad():
+            runs = {pair: self.teachers[pair[0]](x[pair[1]]) for pair in dict.fromkeys(self.pairs)}
+        return torch.stack([runs[pair] for pair in self.pairs])
+
+
+def train_members(
+    model: Members,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    cfg: EvalConfig,
+    generators: Sequence[torch.Generator],
+    members: Sequence[Member],
+    on_epoch: EpochHook | None = None,
+) -> float:
+    """Train every member of `model` in place by the protocol of `cfg`; returns the seconds.
+
+    Member m reads stream `members[m].stream`: the batch order and augmentation draws of
+    `generators[stream]`. With teachers, its loss is `kd_loss` against its teacher's logits on the
+    very same augmented batch. SGD with weight decay and momentum is elementwise, so one optimizer
+    over the stacked weights steps every member exactly as its own optimizer would.
+    `on_epoch(epoch, optimizer)` is called at the start of every epoch, its learning rate set.
+    """
+    if len(members) != model.size:
+        raise ValueError(f"{len(members)} members for a model of {model.size}")
+    if len({m.teacher is None for m in members}) != 1:
+        raise ValueError("members of one stack are trained all with a teacher or all without")
+    augment = _augmentation(cfg.augment)
+    # fused: one pass over each weight tensor instead of several (3x faster on a stack's large
+    # weights on CPU), and elementwise the same arithmetic as the default loop.
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                weight_decay=cfg.weight_decay, fused=True)
+    scheduler = lr_scheduler(optimizer, cfg)
+    targets = TeacherTargets(members, images, cfg) if members[0].teacher is not None else None
+    streams = torch.tensor([m.stream for m in members], device=images.device)
+    alpha = torch.tensor([m.alpha for m in members], device=images.device)
+    temperature = torch.tensor([m.temperature for m in members], device=images.device)
+    one_per_member = [m.stream for m in members] == list(range(len(generators)))
+    batches = _batches(len(images), cfg.batch_size)
+    model.train(True)
+    started = time.perf_counter()
+    for epoch in range(cfg.resolved_epochs):
+        if on_epoch is not None:
+            on_epoch(epoch, optimizer)
+        orders = torch.stack([torch.randperm(len(images), generator=g) for g in generators])
+        orders = orders.to(images.device, non_blocking=True)
+        for start, stop in batches:
+            index = orders[:, start:stop]  # [streams, B]
+            x = torch.stack([augment(images[i], g) for i, g in zip(index, generators)])
+            if len(generators) == 1:  # every member reads one batch: run it once, unexpanded
+                logits = model(x[0], shared=True)
+            else:
+                logits = model(x if one_per_member else x[streams])
+            y = labels[index[streams]]
+            teacher_logits = None if targets is None else targets(index, x)
+            loss = member_losses(logits, y, teacher_logits, alpha, temperature).sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        scheduler.step()
+    if images.is_cuda:
+        torch.cuda.synchronize(images.device)
+    model.train(False)
+    return time.perf_counter() - started
+
+
 def train_net(
     net: nn.Module,
     images: torch.Tensor,
@@ -72,72 +181,34 @@ def train_net(
     temperature: float = 1.0,
     on_epoch: EpochHook | None = None,
 ) -> float:
-    """Train `net` in place by the protocol of `cfg`; returns the seconds it took.
-
-    With a `teacher`, the loss is `kd_loss` against the teacher's logits on the very same
-    augmented batch; the teacher stays in eval mode and receives no gradients.
-    `on_epoch(epoch, optimizer)` is called after the epoch's learning rate is set.
-    """
-    augment = _augmentation(cfg.augment)
-    optimizer = torch.optim.SGD(
-        net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
-    )
-    if teacher is not None:
-        teacher.eval()
-    # Without augmentation the teacher (frozen, eval mode) sees the same images every epoch:
-    # its logits are computed once instead of at every step.
-    fixed_teacher_logits = _logits(teacher, images, cfg) if teacher is not None and cfg.augment == "none" else None
-    batches = _batches(len(images), cfg.batch_size)
-    net.train()
-    started = time.perf_counter()
-    for epoch in range(cfg.resolved_epochs):
-        for group in optimizer.param_groups:
-            group["lr"] = cfg.lr_at(epoch)
-        if on_epoch is not None:
-            on_epoch(epoch, optimizer)
-        order = torch.randperm(len(images), generator=generator).to(images.device, non_blocking=True)
-        for start, stop in batches:
-            index = order[start:stop]
-            x = augment(images[index], generator)
-            y = labels[index]
-            logits = net(x)
-            if teacher is None:
-                loss = F.cross_entropy(logits, y)
-            else:
-                if fixed_teacher_logits is not None:
-                    teacher_logits = fixed_teacher_logits[index]
-                else:
-                    with torch.no_grad():
-                        teacher_logits = teacher(x)
-                loss = kd_loss(logits, teacher_logits, y, alpha, temperature)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    if images.is_cuda:
-        torch.cuda.synchronize(images.device)
-    net.eval()
-    return time.perf_counter() - started
+    """Train one `net` in place (`train_members` with a single member); returns the seconds."""
+    member = Member(0, teacher, alpha, temperature)
+    return train_members(OneNet(net), images, labels, cfg, [generator], [member], on_epoch)
 
 
 @torch.no_grad()
-def _logits(net: nn.Module, images: torch.Tensor, cfg: EvalConfig) -> torch.Tensor:
-    return torch.cat([net(images[s : s + cfg.eval_batch_size]) for s in range(0, len(images), cfg.eval_batch_size)])
+def _logits(net: nn.Module, images: torch.Tensor, batch_size: int) -> torch.Tensor:
+    return torch.cat([net(images[s : s + batch_size]) for s in range(0, len(images), batch_size)])
 
 
-@torch.no_grad()
-def predict(net: nn.Module, images: torch.Tensor, batch_size: int, device) -> torch.Tensor:
-    """Arg-max predictions of `net` in eval mode, in large batches without gradients."""
-    net.eval()
-    out = [
-        net(images[s : s + batch_size].to(device, non_blocking=True)).argmax(dim=1)
-        for s in range(0, len(images), batch_size)
-    ]
-    return torch.cat(out) if out else torch.empty(0, dtype=torch.long, device=device)
+@torch.inference_mode()
+def member_predictions(model: Members, images: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Arg-max predictions [M, N] of every member in eval mode, `batch_size` images at a time."""
+    model.train(False)
+    out = [model(images[s : s + batch_size], shared=True).argmax(dim=2) for s in range(0, len(images), batch_size)]
+    if not out:
+        return torch.empty(model.size, 0, dtype=torch.long, device=images.device)
+    return torch.cat(out, dim=1)
 
 
-def accuracy(net: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int, device) -> float:
-    """Fraction of `images` that `net` labels correctly (NaN for an empty split)."""
+def member_accuracies(model: Members, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> list[float]:
+    """Fraction of `images` each member labels correctly (NaN for an empty split)."""
     if len(images) == 0:
-        return float("nan")
-    predictions = predict(net, images, batch_size, device)
-    return (predictions == labels.to(device)).sum().item() / len(labels)
+        return [float("nan")] * model.size
+    correct = (member_predictions(model, images, batch_size) == labels).sum(dim=1)
+    return [c / len(labels) for c in correct.tolist()]
+
+
+def predict(net: nn.Module, images: torch.Tensor, batch_size: int, device) -> torch.Tensor:
+    """Arg-max predictions of one `net` in eval mode, without gradients."""
+    return member_predictions(OneNet(net), images.to(device), batch_size)[0]

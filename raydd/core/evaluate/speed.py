@@ -1,0 +1,56 @@
+"""How to run evaluation fast on each device type: the measured rules, in one place.
+
+Measured with benchmarks/bench_evaluate.py; the figures, the machine and how to re-measure are in
+benchmarks/README.md ("Evaluation").
+
+Stacking (one NetStack for all members) on CPU: a step of a conv net on a synthetic set's batch is
+already compute-bound (one core at ~70 GFLOPS for ConvNet at 10 images), and a grouped conv does
+the same arithmetic as M separate convs, more slowly: ConvNet, AlexNet, VGG11 and ResNet18 train
+0.6-1.0x as fast stacked at 5 and 20 members, so there they train one after another. The small
+nets, whose steps are dominated by per-step overhead, gain: MLP at any set size, LeNet when a
+batch holds few images. On CUDA every step of these nets is launch-bound, so stacking is chosen
+for every family; that is the reasoning of the design, not yet a measurement (no GPU was at hand).
+
+Inference batch size on CPU: the fastest of 32..2048 images per forward for one net, per family.
+"""
+
+from __future__ import annotations
+
+FAMILIES = ("MLP", "ConvNet", "LeNet", "AlexNet", "VGG", "ResNet")
+
+# Family -> the most images per training batch at which stacking still paid on CPU (None: any).
+STACK_PAYS_ON_CPU: dict[str, int | None] = {"MLP": None, "LeNet": 10}
+
+# (device type, family) -> images per forward when measuring accuracy.
+INFERENCE_BATCH = {
+    ("cpu", "MLP"): 2048,
+    ("cpu", "ConvNet"): 128,
+    ("cpu", "LeNet"): 512,
+    ("cpu", "AlexNet"): 128,
+    ("cpu", "VGG"): 128,
+    ("cpu", "ResNet"): 128,
+}
+DEFAULT_INFERENCE_BATCH = 256  # other devices: large enough to fill a GPU, small enough for its memory
+
+
+def family(arch: str) -> str:
+    """The family of an architecture name (`ConvNetW64` -> `ConvNet`), or the name itself."""
+    return next((f for f in FAMILIES if arch.startswith(f)), arch)
+
+
+def stack_pays(arch: str, device_type: str, members: int, batch_images: int) -> bool:
+    """Whether `members` trainings of `arch` on batches of `batch_images` run faster stacked."""
+    if members < 2:
+        return False
+    if device_type != "cpu":
+        return True
+    fam = family(arch)
+    if fam not in STACK_PAYS_ON_CPU:
+        return False
+    limit = STACK_PAYS_ON_CPU[fam]
+    return limit is None or batch_images <= limit
+
+
+def inference_batch_size(arch: str, device_type: str) -> int:
+    """Images per forward for accuracy on a split (see INFERENCE_BATCH)."""
+    return INFERENCE_BATCH.get((device_type, family(arch)), DEFAULT_INFERENCE_BATCH)
