@@ -33,7 +33,7 @@ def write_sweep(directory: Path, raw: dict) -> Path:
 def expected_keys(spec) -> set[tuple]:
     """(trial_key, student, kd, eval_seed) of every row a complete sweep must hold."""
     ev = spec.evaluation
-    return {(p.trial_key, s, kd, seed) for p in spec.points for s in ev.students
+    return {(p.trial_key, s, kd, seed) for p in spec.evaluated for s in ev.students
             for kd in ev.kd_modes for seed in range(ev.seeds)}
 
 

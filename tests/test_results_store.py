@@ -79,6 +79,8 @@ def test_dict_pool_and_config_are_serialised(tmp_path):
     (make_row(kd=True), "teacher"),  # KD without a teacher
     (make_row(alpha=0.5), "alpha"),  # alpha without KD
     (make_row(pool_main_weight=0.5), "pool_main_weight"),
+    (make_row(pool="{}"), "pool_main_weight"),  # no pool (a baseline) but a weight
+    (make_row(pool_main_weight=None), "pool_main_weight"),  # a pool but no weight
     (make_row(pool="ConvNet=1.0"), "pool"),  # not JSON
     (make_row(config_json="[1, 2]"), "config_json"),  # JSON, but not an object
     ({**make_row(), "extra": 1}, "extra"),
@@ -87,6 +89,15 @@ def test_bad_rows_name_the_column_and_write_nothing(tmp_path, row, column):
     with pytest.raises(ValueError, match=column):
         write_rows([make_row(eval_seed=1), row], str(tmp_path))
     assert not tmp_path.exists() or not any(tmp_path.iterdir())
+
+
+def test_a_baselines_row_has_no_pool_and_a_nan_weight(tmp_path):
+    from raydd.results import load
+
+    row = make_row(method="random_real", pool_name="-", pool="{}", pool_main_weight=None, iterations=0)
+    write_rows([row], str(tmp_path))
+    df = load(str(tmp_path))
+    assert df["method"].tolist() == ["random_real"] and df["pool_main_weight"].isna().all()
 
 
 def test_no_rows_is_an_error(tmp_path):

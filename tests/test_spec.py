@@ -406,3 +406,25 @@ def test_whole_config_errors_name_the_failing_points(monkeypatch) -> None:
     raw["distill"]["iterations"] = 8
     problems = problems_of(raw)
     assert problems == ["grid point ipc10-pool_ConvNet-seed1: ipc 10 with seed 1 is refused (and 1 more points)"]
+
+
+def test_baselines_add_one_random_real_set_per_ipc_and_seed_of_the_grid() -> None:
+    spec = parse_spec({**good_raw(), "baselines": ["random_real"]})
+    assert [p.trial_key for p in spec.baselines] == [
+        "random_real-ipc1-seed0", "random_real-ipc1-seed1", "random_real-ipc10-seed0", "random_real-ipc10-seed1"]
+    assert all(p.baseline == "random_real" for p in spec.baselines) and spec.evaluated == spec.points + spec.baselines
+    assert [(p.config.ipc, p.config.seed) for p in spec.baselines] == [(1, 0), (1, 1), (10, 0), (10, 1)]
+    assert TrialPoint.from_dict(spec.baselines[0].to_dict()) == spec.baselines[0]
+    without = parse_spec(good_raw())
+    assert without.baselines == () and "baselines" not in without.describe()  # old sweeps keep their hash
+    assert spec.experiment_hash() != without.experiment_hash()
+
+
+@pytest.mark.parametrize("value, expected", [
+    (["random"], r"baselines\[0\]: unknown baseline 'random'; known: random_real"),
+    ("random_real", r"baselines: must be a list"),
+    (["random_real", "random_real"], r"baselines"),
+])
+def test_bad_baselines_are_refused_with_their_place(value, expected) -> None:
+    with pytest.raises(SpecError, match=expected):
+        parse_spec({**good_raw(), "baselines": value})

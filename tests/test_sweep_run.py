@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+import torch
 from click.testing import CliRunner
 from fault_injection import armed
 from sweep_support import expected_keys, row_keys, tiny_sweep, write_sweep
@@ -117,3 +118,33 @@ def test_stopped_then_resumed_sweep_matches_an_uninterrupted_one(tmp_path, basel
 
 def _accuracies(df) -> dict[tuple, float]:
     return {key: round(acc, 6) for key, acc in zip(row_keys(df), df["test_acc"])}
+
+
+def test_a_random_real_baseline_is_evaluated_beside_the_distilled_set(tmp_path):
+    from raydd.core.datasets import load_dataset
+    from raydd.core.evaluate import random_real
+    from raydd.sweep.artifacts import load_synset_from
+
+    raw = {**tiny_sweep("withbase", str(tmp_path / "runs"), seeds=(0,)), "baselines": ["random_real"]}
+    spec = load_spec(write_sweep(tmp_path, raw))
+    lines = []
+    outcome = run_sweep(spec, echo=lines.append)
+    assert outcome.complete, (outcome.trial_errors, outcome.evaluations)
+    df = load_results(outcome.results)
+    assert sorted(row_keys(df)) == sorted(expected_keys(spec)) and len(df) == 4
+    base = df[df["method"] == "random_real"]
+    assert set(base["trial_key"]) == {"random_real-ipc1-seed0"} and set(base["kd"]) == {False, True}
+    assert set(base["pool_name"]) == {"-"} and set(base["iterations"]) == {0} and base["pool_main_weight"].isna().all()
+    assert any("drew 1 baseline set(s)" in line for line in lines)
+    # the stored set is exactly the seeded draw from the training split
+    images, labels = random_real(load_dataset("digits"), 1, 0)
+    stored = load_synset_from(base["synset_uri"].iloc[0])
+    assert torch.equal(stored.images, images) and torch.equal(stored.labels, labels)
+    s = sweep_status("withbase", str(tmp_path / "runs"))
+    assert (s.evaluations_done, s.evaluations_pending) == (4, 0) and s.counts["done"] == 1
+
+    from raydd.cli.results_cmd import results
+
+    shown = CliRunner().invoke(results, ["show", outcome.results])
+    assert shown.exit_code == 0, shown.output
+    assert "random_real" in shown.output and "dc" in shown.output

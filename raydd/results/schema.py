@@ -10,11 +10,11 @@ and plots print them in percent):
 | method            | string                | no    | distillation method: dc, dsa, dm (or `random_real`)       |
 | dataset           | string                | no    | dataset name: digits, mnist, fashion_mnist, cifar10, ...  |
 | ipc               | int32                 | no    | synthetic images per class                                |
-| pool_name         | string                | no    | model pool as written in a sweep: `ConvNet=0.9,ConvNetW64=0.1` |
+| pool_name         | string                | no    | model pool as written in a sweep: `ConvNet=0.9,ConvNetW64=0.1`; `-` for a baseline |
 | pool              | string (JSON object)  | no    | the same pool as `{"ConvNet": 0.9, "ConvNetW64": 0.1}`, main arch first |
-| pool_main_weight  | double                | no    | probability of the first (main) pool architecture         |
+| pool_main_weight  | double                | yes   | probability of the first (main) pool architecture; null for a baseline (pool `{}`) |
 | pool_warmup       | int32                 | no    | outer iterations on the main arch before the pool is used |
-| iterations        | int32                 | no    | outer distillation iterations                             |
+| iterations        | int32                 | no    | outer distillation iterations (0 for a baseline)          |
 | distill_seed      | int32                 | no    | seed of the distillation run                              |
 | student           | string                | no    | evaluated architecture                                    |
 | teacher           | string                | yes   | KD teacher architecture; null when `kd` is false          |
@@ -45,8 +45,8 @@ serialises it.
 `{"sweep_hash", "trial_key", "axes", "dataset", "distill", "evaluation"}`: the sweep's hash
 (`SweepSpec.experiment_hash()` of the sweep file stored once beside the results as
 `<sweep>/spec.yaml`, which holds the whole grid), the grid point's key and its grid values, the
-dataset settings (name, validation carve), the resolved `DistillConfig.to_dict()` and the
-`EvalConfig.to_dict()` of the students. Its size does not grow with the number of grid points.
+dataset settings (name, validation carve), the resolved `DistillConfig.to_dict()` (for a
+baseline's row, `baseline`, `ipc` and `seed` instead) and the `EvalConfig.to_dict()` of the students. Its size does not grow with the number of grid points.
 
 Files written before the trial key's column was named `trial_key` call it `trial_id`; they are
 read with the column renamed (`FORMER_NAMES`).
@@ -75,7 +75,7 @@ _FIELDS = [
     ("ipc", pa.int32(), False),
     ("pool_name", pa.string(), False),
     ("pool", pa.string(), False),
-    ("pool_main_weight", pa.float64(), False),
+    ("pool_main_weight", pa.float64(), True),
     ("pool_warmup", pa.int32(), False),
     ("iterations", pa.int32(), False),
     ("distill_seed", pa.int32(), False),
@@ -223,7 +223,9 @@ def _check_semantics(table: pa.Table) -> None:
     for i, (pool, weight) in enumerate(zip(table.column("pool").to_pylist(),
                                            table.column("pool_main_weight").to_pylist())):
         first = next(iter(json.loads(pool).values()), None)
-        if first is None or not math.isclose(float(first), weight, abs_tol=1e-9):
+        if first is None and weight is None:
+            continue  # a baseline's set: no pool, no weight
+        if first is None or weight is None or not math.isclose(float(first), weight, abs_tol=1e-9):
             raise ValueError(
                 f"row {i}: column 'pool_main_weight' ({weight}) differs from the first "
                 f"probability in 'pool' ({pool})"

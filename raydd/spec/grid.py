@@ -52,6 +52,18 @@ def expand(axes: dict[str, tuple], fixed: dict, dataset: str, problems: Problems
     return tuple(points)
 
 
+def baseline_points(points: tuple[TrialPoint, ...], names: tuple[str, ...]) -> tuple[TrialPoint, ...]:
+    """One point per baseline and per (ipc, seed) of the distilled points, in grid order: the
+    random-real set of ipc 10 and seed 0 stands beside every ipc-10, seed-0 distillation."""
+    firsts: dict[tuple[int, int], TrialPoint] = {}
+    for point in points:
+        firsts.setdefault((point.config.ipc, point.config.seed), point)
+    return tuple(
+        TrialPoint(f"{name}-ipc{ipc}-seed{seed}", point.config, {"baseline": name, "ipc": ipc, "seed": seed}, name)
+        for name in names for (ipc, seed), point in firsts.items()
+    )
+
+
 def _sizes_fit(axes: dict[str, tuple], fixed: dict, dataset: str, problems: Problems) -> bool:
     """Every ipc's synthetic set fits in MAX_SYNSET_BYTES of float32 images of `dataset`."""
     info = DATASETS.get(dataset).info

@@ -16,12 +16,19 @@ from raydd.spec.checks import (
     line_map,
     yaml_problem,
 )
-from raydd.spec.grid import expand
+from raydd.spec.grid import baseline_points, expand
 from raydd.spec.model import SpecError, SweepSpec, TrialPoint
-from raydd.spec.sections import parse_dataset, parse_distill, parse_evaluation, parse_grid, parse_resources
+from raydd.spec.sections import (
+    parse_baselines,
+    parse_dataset,
+    parse_distill,
+    parse_evaluation,
+    parse_grid,
+    parse_resources,
+)
 from raydd.storage import DEFAULT_STORAGE
 
-SWEEP_KEYS = ("name", "storage", "dataset", "distill", "grid", "evaluation", "resources")
+SWEEP_KEYS = ("name", "storage", "dataset", "distill", "grid", "evaluation", "baselines", "resources")
 # Bounds on what validating one file may cost (docs/sweep-format.md states them). A real sweep
 # file is a page of YAML: a few KB and a few hundred values.
 MAX_FILE_BYTES = 100_000
@@ -112,10 +119,12 @@ def _parse(raw: Any, source: str, lines: dict[str, int], storage_override: str |
     fixed = {} if fixed is INVALID else fixed
     axes = parse_grid(top.get("grid"), top.get("distill"), problems)
     evaluation = parse_evaluation(top["evaluation"], problems) if "evaluation" in top else INVALID
+    baselines = parse_baselines(top.get("baselines"), problems)
     resources = parse_resources(top.get("resources"), problems)
     points: tuple[TrialPoint, ...] = ()
     if not problems and dataset is not INVALID:
         points = expand(axes, fixed, dataset.name, problems)
     if problems:
         raise SpecError(problems.lines(lines), source)
-    return SweepSpec(name, storage, dataset, evaluation, resources, points, raw)
+    return SweepSpec(name, storage, dataset, evaluation, resources, points, raw,
+                     baseline_points(points, baselines))

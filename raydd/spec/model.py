@@ -80,14 +80,18 @@ class TrialPoint:
     trial_key: str  # stable, readable, unique, filesystem-safe id of the grid point
     config: DistillConfig  # fully resolved
     axes: dict[str, object]  # this point's grid values (a pool as its PoolSpec.name)
+    # A baseline's name (`random_real`): the set is drawn, not distilled, and `config` only gives
+    # its ipc and seed. None for a distillation.
+    baseline: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values (Tune's param_space holds points so: it can show and store them)."""
-        return {"trial_key": self.trial_key, "axes": self.axes, "config": self.config.to_dict()}
+        d = {"trial_key": self.trial_key, "axes": self.axes, "config": self.config.to_dict()}
+        return d if self.baseline is None else {**d, "baseline": self.baseline}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrialPoint":
-        return cls(d["trial_key"], DistillConfig.from_dict(d["config"]), dict(d["axes"]))
+        return cls(d["trial_key"], DistillConfig.from_dict(d["config"]), dict(d["axes"]), d.get("baseline"))
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,13 @@ class SweepSpec:
     resources: ResourceSpec
     points: tuple[TrialPoint, ...]
     source: dict  # the parsed YAML, stored beside the results as the sweep file (spec.yaml)
+    # Sets evaluated beside the distilled ones, one per (baseline, ipc, seed) of the grid.
+    baselines: tuple[TrialPoint, ...] = ()
+
+    @property
+    def evaluated(self) -> tuple[TrialPoint, ...]:
+        """Every set the sweep evaluates: the distilled points, then the baselines."""
+        return self.points + self.baselines
 
     def with_storage(self, storage: str) -> "SweepSpec":
         """The same sweep writing to another storage location (the `--storage` override)."""
@@ -117,6 +128,8 @@ class SweepSpec:
             "evaluation": self.evaluation.describe(),
             "resources": dataclasses.asdict(self.resources),
             "points": [p.to_dict() for p in self.points],
+            # only when present, so that a sweep without baselines keeps its experiment hash
+            **({"baselines": [p.to_dict() for p in self.baselines]} if self.baselines else {}),
         }
 
     def experiment(self) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The sections of a sweep file: `dataset`, `distill` (with its pools), `grid`, `evaluation`, `resources`.
+"""The sections of a sweep file: `dataset`, `distill` (with its pools), `grid`, `evaluation`,
+`baselines`, `resources`.
 
 Each parser records every problem of its section and returns the section's value, or `INVALID`.
 Whatever the core already rules on (a dataset's validation carve, a pool's weights, a config's
@@ -38,6 +39,9 @@ from raydd.spec.model import DatasetSpec, EvaluationSpec, ResourceSpec, kd_mode
 DATASET_KEYS = ("name", "data_dir", "download", "val_size")
 LISTED_POOL_KEYS = ("archs", "probabilities", "warmup", "normalize")
 MAIN_POOL_KEYS = ("main", "others", "main_weight", "warmup")
+# Sets a distilled one must beat, evaluated beside it: `random_real` draws ipc real training
+# images per class (seeded by the grid's seed), as the DC/DSA/DM papers' "Random" column.
+BASELINES = ("random_real",)
 RESOURCE_KEYS = ("trial", "evaluators", "max_concurrent_trials", "max_failures", "checkpoint_every")
 
 
@@ -200,6 +204,21 @@ def parse_evaluation(value: Any, problems: Problems) -> Any:
         problems.add(field_place(str(error), EvalConfig, "evaluation", settings), str(error))
         return INVALID
     return EvaluationSpec(students, config.teacher, kd_modes, seeds, config)
+
+
+# ---- baselines ---------------------------------------------------------------------------------
+def _baseline(value: Any, place: str, problems: Problems) -> Any:
+    if value in BASELINES:
+        return value
+    problems.add(place, f"unknown baseline {shown(value)}; known: {', '.join(BASELINES)}")
+    return INVALID
+
+
+def parse_baselines(value: Any, problems: Problems) -> Any:
+    """The baseline names of the `baselines` list (absent: none)."""
+    if value is None:
+        return ()
+    return check_list(value, "baselines", problems, _baseline, allow_empty=True)
 
 
 def _eval_fields() -> list[str]:

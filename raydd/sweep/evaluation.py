@@ -52,10 +52,11 @@ def jobs_for(point: TrialPoint, evaluation: EvaluationSpec) -> list[EvalJob]:
 
 
 def all_jobs(spec: SweepSpec) -> list[EvalJob]:
-    return [job for point in spec.points for job in jobs_for(point, spec.evaluation)]
+    return [job for point in spec.evaluated for job in jobs_for(point, spec.evaluation)]
 
 
 MISSING = "missing"
+NO_POOL = "-"  # pool_name of a baseline's rows: its set was drawn, not distilled through a pool
 
 
 def job_state(location: str, job: EvalJob) -> str | None:
@@ -111,13 +112,13 @@ def record_rows(record, job: EvalJob, context: SweepContext, synset_meta: dict) 
     cfg, evaluation = job.point.config, context.evaluation
     synset_uri = context.paths.synset(job.trial_key)
     recipe = {"sweep_hash": context.experiment_hash, "trial_key": job.trial_key, "axes": job.point.axes,
-              "dataset": asdict(context.dataset), "distill": cfg.to_dict(),
+              "dataset": asdict(context.dataset),
+              **({"baseline": job.point.baseline, "ipc": cfg.ipc, "seed": cfg.seed} if job.point.baseline
+                 else {"distill": cfg.to_dict()}),
               "evaluation": evaluation.config.to_dict()}
     return [{
-        "sweep": context.name, "trial_key": job.trial_key, "method": cfg.method,
-        "dataset": context.dataset.name, "ipc": cfg.ipc, "pool_name": cfg.pool.name,
-        "pool": dict(zip(cfg.pool.archs, cfg.pool.probs)), "pool_main_weight": cfg.pool.probs[0],
-        "pool_warmup": cfg.pool.warmup, "iterations": cfg.iterations, "distill_seed": cfg.seed,
+        "sweep": context.name, "trial_key": job.trial_key, **_set_columns(job.point),
+        "dataset": context.dataset.name, "ipc": cfg.ipc, "distill_seed": cfg.seed,
         "student": record.student, "teacher": record.teacher, "kd": record.kd, "alpha": record.alpha,
         "temperature": record.temperature, "eval_seed": record.seed, "val_acc": record.val_acc,
         "test_acc": record.test_acc, "train_seconds": record.train_seconds,
@@ -126,6 +127,16 @@ def record_rows(record, job: EvalJob, context: SweepContext, synset_meta: dict) 
         "augment": evaluation.config.augment, "created_at": datetime.now(timezone.utc),
         "raydd_version": __version__, "config_json": strict_json.dumps(recipe),
     }]
+
+
+def _set_columns(point: TrialPoint) -> dict:
+    """How the set was made: its method and pool, or, for a baseline, its name and no pool."""
+    cfg = point.config
+    if point.baseline is not None:
+        return {"method": point.baseline, "pool_name": NO_POOL, "pool": {}, "pool_main_weight": None,
+                "pool_warmup": 0, "iterations": 0}
+    return {"method": cfg.method, "pool_name": cfg.pool.name, "pool": dict(zip(cfg.pool.archs, cfg.pool.probs)),
+            "pool_main_weight": cfg.pool.probs[0], "pool_warmup": cfg.pool.warmup, "iterations": cfg.iterations}
 
 
 def write_job_rows(rows: list[dict], location: str, state: str | None, paths: SweepPaths) -> None:

@@ -22,7 +22,7 @@ from ray import tune
 
 from raydd import storage
 from raydd.spec import SweepSpec, load_spec_text
-from raydd.sweep import artifacts, lease
+from raydd.sweep import artifacts, baselines, lease
 from raydd.sweep.callbacks import StopRequestWatcher, TrialProgressPrinter
 from raydd.sweep.context import SweepContext
 from raydd.sweep.dispatcher import PoolResources, dispatcher_handle
@@ -130,7 +130,7 @@ def _trial_outcomes(results) -> tuple[dict[str, dict], dict[str, str]]:
 # ---- evaluation ----------------------------------------------------------------------------------
 def _dispatch_distilled(spec: SweepSpec, paths: SweepPaths, dispatcher) -> int:
     """Hand over every set already on storage (after a resume some never were, or not fully)."""
-    points = [p for p in spec.points if artifacts.synset_complete(paths.synset(p.trial_key))]
+    points = [p for p in spec.evaluated if artifacts.synset_complete(paths.synset(p.trial_key))]
     return sum(ray.get([dispatcher.submit.remote(p) for p in points]))
 
 
@@ -161,7 +161,8 @@ def run_sweep(spec: SweepSpec, *, resume: bool = False, echo=print,
     with lease.hold(paths.lease, echo):
         if not resume:
             check_same_experiment(spec, paths)
-        echo(f"sweep {spec.name}: {len(spec.points)} trial(s) -> {paths.root}")
+        extra = f" + {len(spec.baselines)} baseline set(s)" if spec.baselines else ""
+        echo(f"sweep {spec.name}: {len(spec.points)} trial(s){extra} -> {paths.root}")
         start_ray()
         return _run(spec, paths, resume, echo)
 
@@ -175,9 +176,13 @@ def _run(spec: SweepSpec, paths: SweepPaths, resume: bool, echo) -> SweepOutcome
     states = job_states(all_jobs(spec), paths)  # the one look at every job's file before the run
     set_aside_bad_results(states, paths, echo)  # their jobs run again
     done = frozenset(name for name, state in states.items() if state is None)
+    drawn = baselines.materialize(spec.baselines, context)
+    if drawn:
+        echo(f"[sweep] drew {drawn} baseline set(s): {', '.join(p.trial_key for p in spec.baselines)}")
     dispatcher = dispatcher_handle(context, PoolResources.of(spec.resources), done)
     try:
         ray.get(dispatcher.ready.remote())
+        ray.get([dispatcher.submit.remote(p) for p in spec.baselines])  # evaluated beside the trials
         results = _tuner(spec, context, resume, echo).fit()
         trials, errors = _trial_outcomes(results)
         stopped = storage.exists(paths.stop_request)

@@ -1,0 +1,34 @@
+"""A sweep's baseline sets (random real images), drawn by the driver before any trial starts and
+stored as synthetic-set artifacts beside the distilled ones: the evaluation actors then treat a
+baseline as any other set (one teacher per seed, every student, KD off and on)."""
+
+from __future__ import annotations
+
+from raydd.spec import TrialPoint
+from raydd.sweep import artifacts
+from raydd.sweep.context import SweepContext
+
+
+def materialize(points: tuple[TrialPoint, ...], context: SweepContext) -> int:
+    """Store every baseline set not yet on storage; returns how many were drawn."""
+    missing = [p for p in points if not artifacts.synset_complete(context.paths.synset(p.trial_key))]
+    if not missing:
+        return 0
+    data = context.load_data("cpu")
+    for point in missing:
+        artifacts.save_synset_to(draw(point, data, context), context.paths.synset(point.trial_key))
+    return len(missing)
+
+
+def draw(point: TrialPoint, data, context: SweepContext):
+    """The baseline set of `point`: ipc random training images per class, seeded by its seed."""
+    from raydd.core.artifact import SyntheticSet, build_meta
+    from raydd.core.evaluate import random_real
+
+    if point.baseline != "random_real":
+        raise ValueError(f"{point.trial_key}: unknown baseline {point.baseline!r}")
+    cfg = point.config
+    images, labels = random_real(data, cfg.ipc, cfg.seed)
+    meta = build_meta(cfg, data.info, 0, 0.0, val_size=context.dataset.val_size, split_seed=0)
+    meta.update(method=point.baseline, pool={}, config=None, final_loss=None)
+    return SyntheticSet(images, labels, meta)
