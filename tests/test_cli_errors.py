@@ -19,7 +19,7 @@ from test_results_support import write_sample
 
 @pytest.fixture
 def no_training(monkeypatch):
-    monkeypatch.setattr(protocol, "train_net", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(protocol, "train_group", lambda *a, **k: pytest.fail("training started"))
 
 
 def one_line(result, code: int = 1) -> str:

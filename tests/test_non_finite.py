@@ -48,7 +48,7 @@ def no_training(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("training started before the input was checked")
 
-    monkeypatch.setattr(protocol, "train_net", refuse)
+    monkeypatch.setattr(protocol, "train_group", refuse)
 
 
 @pytest.mark.parametrize("args, message", [
