@@ -178,3 +178,19 @@ def test_a_bad_chosen_name_is_refused_before_writing(tmp_path, name):
     with pytest.raises(ValueError, match="must be a plain name ending in .parquet"):
         write_rows([make_row()], str(tmp_path), name=name)
     assert not any(tmp_path.iterdir())
+
+
+def test_a_file_written_before_device_and_node_were_recorded_reads_with_nulls(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from raydd.results import load
+    from raydd.results.schema import to_table
+
+    old = to_table([make_row()]).drop_columns(["device", "node"])
+    pq.write_table(old, tmp_path / "old.parquet")
+    write_rows([make_row(eval_seed=1, device="cuda:NVIDIA H200")], str(tmp_path))
+    df = load(str(tmp_path))
+    assert len(df) == 2 and df["device"].tolist() == [None, "cuda:NVIDIA H200"]
+    assert df["node"].tolist() == [None, "10.0.0.1"]
+    assert isinstance(old, pa.Table)

@@ -115,7 +115,7 @@ def test_a_row_carries_its_own_point_and_the_sweeps_hash(tiny_spec):
     record = EvalRecord("MLP", "ConvNetW32", True, 0.5, 2.0, 0, 0.4, 0.35, 1.5)
     target = paths.result_file(job.name)
     assert job_state(target, job) == MISSING
-    write_job_rows(record_rows(record, job, context, {"wall_seconds": 3.0}), target, MISSING, paths)
+    write_job_rows(record_rows(record, job, context, {"wall_seconds": 3.0}, ("cpu", "127.0.0.1")), target, MISSING, paths)
     assert job_state(target, job) is None
     df = load(paths.results)
     assert len(df) == 1 and df["test_acc"].iloc[0] == 0.35
@@ -163,6 +163,19 @@ def test_an_evaluation_job_looks_at_its_file_once_and_its_teacher_is_read_once(t
     assert looked == files + files  # once per call
     teacher = worker.context.paths.teacher(jobs[0].trial_key, 0)
     assert read.count(teacher) == 1  # the second KD job (and every later one) shares it
+
+
+def test_a_row_says_which_device_and_node_computed_it(tiny_spec, worker):
+    import ray
+
+    from raydd.results import load
+    from raydd.sweep import evaluation
+
+    job = next(j for j in evaluation.jobs_for(tiny_spec.points[0], tiny_spec.evaluation) if not j.kd)
+    assert worker.evaluate(job) == 1
+    df = load(worker.context.paths.results)
+    assert df["device"].tolist() == ["cpu"]  # CUDA absent here, whatever GPUs a cluster declares
+    assert df["node"].tolist() == [ray.util.get_node_ip_address()]
 
 
 def test_job_entry_needs_the_spec_under_the_working_dir(tmp_path):
@@ -294,11 +307,20 @@ def test_a_result_file_counts_only_when_it_holds_its_jobs_row(tiny_spec):
     target = paths.result_file(mine.name)
     assert job_state(target, mine) == MISSING
     record = EvalRecord("ConvNetW32", None, False, None, None, 0, 0.4, 0.35, 1.5)
-    write_job_rows(record_rows(record, other, context, {}), target, MISSING, paths)  # the wrong file name
+    write_job_rows(record_rows(record, other, context, {}, ("cpu", "127.0.0.1")), target, MISSING, paths)  # the wrong file name
     state = job_state(target, mine)
     assert state.startswith(f"not the result of job {mine.name}")
     right = EvalRecord("MLP", None, False, None, None, 0, 0.4, 0.35, 1.5)
-    write_job_rows(record_rows(right, mine, context, {}), target, state, paths)
+    write_job_rows(record_rows(right, mine, context, {}, ("cpu", "127.0.0.1")), target, state, paths)
     assert job_state(target, mine) is None
     (kept,) = storage.list_names(paths.root + "/quarantine")  # the wrong file, moved aside
     assert kept.startswith(f"{mine.name}.parquet.")
+
+
+def test_device_labels_name_the_gpu(monkeypatch):
+    import torch
+
+    from raydd.sweep.context import device_label
+
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H200")
+    assert device_label("cuda") == "cuda:NVIDIA H200" and device_label("cpu") == "cpu"

@@ -25,6 +25,8 @@ and plots print them in percent):
 | val_acc           | double                | no    | accuracy on the validation split carved from training data |
 | test_acc          | double                | no    | accuracy on the test split (reported once, never selected on) |
 | train_seconds     | double                | no    | wall time to train and evaluate this student              |
+| device            | string                | yes   | what trained it: `cpu` or `cuda:<GPU name>` (null in files written before it was recorded) |
+| node              | string                | yes   | the Ray node (IP address) that trained it (null likewise) |
 | distill_seconds   | double                | no    | wall time of the distillation that made the set           |
 | synset_uri        | string                | no    | directory of the synthetic-set artifact                   |
 | grid_png_uri      | string                | yes   | the artifact's image grid (`grid.png`)                    |
@@ -88,6 +90,8 @@ _FIELDS = [
     ("val_acc", pa.float64(), False),
     ("test_acc", pa.float64(), False),
     ("train_seconds", pa.float64(), False),
+    ("device", pa.string(), True),
+    ("node", pa.string(), True),
     ("distill_seconds", pa.float64(), False),
     ("synset_uri", pa.string(), False),
     ("grid_png_uri", pa.string(), True),
@@ -107,14 +111,19 @@ ACCURACY_COLUMNS = ("val_acc", "test_acc")
 KD_ONLY_COLUMNS = ("teacher", "alpha", "temperature")  # null exactly when kd is false
 JSON_COLUMNS = ("pool", "config_json")
 FORMER_NAMES = {"trial_id": "trial_key"}  # column name in older files -> its name now
+LATER_COLUMNS = ("device", "node")  # added after the first files were written: null in those
 
 
 def with_current_names(table: pa.Table) -> pa.Table:
     """A file's table with its columns under today's names (`FORMER_NAMES`), unless the file
-    already holds a column of the new name."""
+    already holds a column of the new name, and with the `LATER_COLUMNS` it predates as nulls."""
     names = table.column_names
-    return table.rename_columns([FORMER_NAMES[n] if n in FORMER_NAMES and FORMER_NAMES[n] not in names else n
-                                 for n in names])
+    table = table.rename_columns([FORMER_NAMES[n] if n in FORMER_NAMES and FORMER_NAMES[n] not in names else n
+                                  for n in names])
+    for name in LATER_COLUMNS:
+        if name not in table.column_names:
+            table = table.append_column(RESULT_SCHEMA.field(name), pa.nulls(len(table), RESULT_SCHEMA.field(name).type))
+    return table
 
 
 def is_missing(value: Any) -> bool:

@@ -41,11 +41,10 @@ class EvaluationDispatcher:
         context.enter_worker()
         self.context = context
         self.done = done  # jobs whose rows were on storage when the run began
-        remote_worker = ray.remote(EvaluationWorker).options(
-            num_cpus=pool.cpu, num_gpus=pool.gpu, max_restarts=ACTOR_RESTARTS,
-            max_task_retries=TASK_RETRIES, namespace=context.namespace,
-        )
-        self.workers = [remote_worker.remote(context) for _ in range(pool.count)]
+        self.pool = pool
+        self.workers: list = []
+        if pool.gpu == 0:
+            self._start_workers()  # CPU slices are cheap to hold: evaluation overlaps the trials
         self.idle: asyncio.Queue | None = None
         self.jobs: dict[str, asyncio.Task] = {}
         self.running: set[str] = set()
@@ -53,16 +52,28 @@ class EvaluationDispatcher:
         self.written = 0
         self.failed: dict[str, str] = {}
 
+    def _start_workers(self) -> None:
+        """Request the evaluation actors. Evaluators with GPU slices are requested when the first
+        set arrives, not at start: held from the start, a slice of every GPU would leave no whole
+        GPU for a `gpu: 1` trial (on one GPU, the sweep would wait forever)."""
+        remote_worker = ray.remote(EvaluationWorker).options(
+            num_cpus=self.pool.cpu, num_gpus=self.pool.gpu, max_restarts=ACTOR_RESTARTS,
+            max_task_retries=TASK_RETRIES, namespace=self.context.namespace,
+        )
+        self.workers = [remote_worker.remote(self.context) for _ in range(self.pool.count)]
+
     def _idle_queue(self) -> asyncio.Queue:
-        if self.idle is None:  # created inside the actor's event loop
+        if self.idle is None:  # created inside the actor's event loop, at the first job
+            if not self.workers:
+                self._start_workers()
             self.idle = asyncio.Queue()
             for w in self.workers:
                 self.idle.put_nowait(w)
         return self.idle
 
     async def ready(self) -> int:
-        """Returns once this actor is up and its pool requested (their CPUs/GPUs are claimed
-        before Tune asks for trials); the pool's own start-up overlaps the first trials."""
+        """Returns once this actor is up and, for CPU evaluators, its pool requested (their CPUs
+        are claimed before Tune asks for trials); the pool's own start-up overlaps the first trials."""
         return len(self.workers)
 
     async def submit(self, point: TrialPoint) -> int:

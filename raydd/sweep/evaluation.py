@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from raydd import storage, strict_json
 from raydd.spec import EvaluationSpec, SweepSpec, TrialPoint, kd_word
 from raydd.sweep import artifacts
-from raydd.sweep.context import SweepContext, worker_device
+from raydd.sweep.context import SweepContext, device_label, node_label, worker_device
 from raydd.sweep.layout import SweepPaths
 
 
@@ -105,8 +105,10 @@ def set_aside_bad_results(states: dict[str, str | None], paths: SweepPaths, echo
 
 
 # ---- rows --------------------------------------------------------------------------------------
-def record_rows(record, job: EvalJob, context: SweepContext, synset_meta: dict) -> list[dict]:
-    """The result row of one EvalRecord, in raydd.results' schema."""
+def record_rows(record, job: EvalJob, context: SweepContext, synset_meta: dict,
+                computed_on: tuple[str, str]) -> list[dict]:
+    """The result row of one EvalRecord, in raydd.results' schema; `computed_on` is
+    (device, node) as `device_label` and `node_label` give them."""
     from raydd import __version__
 
     cfg, evaluation = job.point.config, context.evaluation
@@ -122,6 +124,7 @@ def record_rows(record, job: EvalJob, context: SweepContext, synset_meta: dict) 
         "student": record.student, "teacher": record.teacher, "kd": record.kd, "alpha": record.alpha,
         "temperature": record.temperature, "eval_seed": record.seed, "val_acc": record.val_acc,
         "test_acc": record.test_acc, "train_seconds": record.train_seconds,
+        "device": computed_on[0], "node": computed_on[1],
         "distill_seconds": float(synset_meta.get("wall_seconds") or 0.0), "synset_uri": synset_uri,
         "grid_png_uri": storage.join(synset_uri, "grid.png"), "epochs": evaluation.config.resolved_epochs,
         "augment": evaluation.config.augment, "created_at": datetime.now(timezone.utc),
@@ -163,6 +166,7 @@ class EvaluationWorker:
         context.enter_worker()
         self.context = context
         self.device = worker_device()
+        self.computed_on = (device_label(self.device), node_label())
         self.data = context.load_data(self.device)
 
     def train_teacher(self, trial_key: str, seed: int) -> str:
@@ -193,6 +197,6 @@ class EvaluationWorker:
                                              self.device)
         record = evaluate_student(synset.images, synset.labels, self.data, job.student, cfg, job.seed,
                                   self.device, teacher)
-        rows = record_rows(record, job, self.context, synset.meta)
+        rows = record_rows(record, job, self.context, synset.meta, self.computed_on)
         write_job_rows(rows, target, state, paths)
         return len(rows)

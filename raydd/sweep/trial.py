@@ -19,7 +19,7 @@ from raydd import storage
 from raydd.core.distill.loop import load_checkpoint, save_checkpoint
 from raydd.spec import TrialPoint
 from raydd.sweep import artifacts
-from raydd.sweep.context import SweepContext, worker_device
+from raydd.sweep.context import SweepContext, device_label, worker_device
 from raydd.sweep.dispatcher import find_dispatcher
 
 
@@ -89,4 +89,5 @@ def distill_trial(config: dict, context: SweepContext) -> None:
     storage.write_text(paths.trial_done(point.trial_key), location + "\n")
     iterations = point.config.iterations
     tune.report({"iteration": iterations, "progress": 1.0, "resumed_from": resumed_from,
-                 "evaluations_queued": queued, "done": True})
+                 "evaluations_queued": queued, "done": True, "device": device_label(worker_device()),
+                 "node_id": ray.get_runtime_context().get_node_id()})

@@ -1,0 +1,110 @@
+"""GPU placement without a GPU: a two-node Ray cluster on loopback that declares 2 GPUs per node.
+
+Ray schedules by declared resources, so trials asking `gpu: 1` run four at a time across both
+nodes and the evaluators share "GPUs" at 0.25 each, while the code computes on the CPU because
+CUDA is absent; the rows say so (`device` cpu) and name the node that computed them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from sweep_support import expected_keys, row_keys, tiny_sweep, write_sweep
+from test_sweep_job import BIN, _cluster_ports, _env, _free_port
+
+NODE_GPUS = 2
+WORKER_NODE_PORTS = ("node-manager-port", "object-manager-port", "metrics-export-port", "runtime-env-agent-port",
+                     "dashboard-agent-listen-port", "dashboard-agent-grpc-port")
+
+
+def _start(command: list[str], log: Path) -> subprocess.Popen:
+    with open(log, "wb") as out:
+        return subprocess.Popen(command, env=_env(None), start_new_session=True, stdout=out,
+                                stderr=subprocess.STDOUT)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    for sig, pause in ((signal.SIGTERM, 5), (signal.SIGKILL, 0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        time.sleep(pause)
+    process.wait(timeout=30)
+
+
+def _wait_for_nodes(gcs: str, count: int, processes, logs, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    script = ("import ray; ray.init(address=%r, logging_level='ERROR'); "
+              "print(sum(n['Alive'] for n in ray.nodes()))" % gcs)
+    while time.monotonic() < deadline:
+        for process, log in zip(processes, logs):
+            if process.poll() is not None:
+                raise RuntimeError(f"ray start exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        probe = subprocess.run([str(BIN / "python"), "-c", script], env=_env(None), capture_output=True,
+                               text=True, timeout=60)
+        if probe.returncode == 0 and probe.stdout.strip().splitlines()[-1:] == [str(count)]:
+            return
+        time.sleep(2)
+    raise TimeoutError(f"{count} Ray nodes did not come up at {gcs} within {timeout_s} s")
+
+
+@pytest.fixture(scope="module")
+def two_gpu_nodes(tmp_path_factory):
+    """A head and a second node on this machine, each declaring 2 CPUs and 2 GPUs."""
+    temp_dir = tmp_path_factory.mktemp("ray")
+    ports = _cluster_ports()
+    common = ["--block", "--num-cpus=2", f"--num-gpus={NODE_GPUS}"]
+    head = _start([str(BIN / "ray"), "start", "--head", *common, "--include-dashboard=false",
+                   f"--temp-dir={temp_dir}"] + [f"--{k}={v}" for k, v in ports.items()
+                                                if k not in ("dashboard-port", "ray-client-server-port")],
+                  temp_dir / "head.log")
+    gcs = f"127.0.0.1:{ports['port']}"
+    processes, logs = [head], [temp_dir / "head.log"]
+    try:
+        _wait_for_nodes(gcs, 1, processes, logs)
+        low = _free_port()
+        second_ports = {name: _free_port() for name in WORKER_NODE_PORTS}
+        second = _start([str(BIN / "ray"), "start", f"--address={gcs}", *common]
+                        + [f"--{k}={v}" for k, v in second_ports.items()]
+                        + [f"--min-worker-port={low}", f"--max-worker-port={low + 200}"], temp_dir / "second.log")
+        processes.append(second)
+        logs.append(temp_dir / "second.log")
+        _wait_for_nodes(gcs, 2, processes, logs)
+        yield gcs
+    finally:
+        for process in reversed(processes):
+            _stop(process)
+
+
+@pytest.mark.slow
+def test_gpu_trials_run_on_both_nodes_and_rows_say_where(tmp_path, two_gpu_nodes):
+    raw = tiny_sweep("placed", str(tmp_path / "storage"), seeds=(0, 1, 2, 3), iterations=3)
+    raw["evaluation"].update(kd=["off"], epochs=2)
+    raw["resources"] = {"trial": {"cpu": 0.5, "gpu": 1}, "evaluators": {"count": 2, "cpu": 0.25, "gpu": 0.25},
+                        "max_concurrent_trials": None, "max_failures": 0, "checkpoint_every": 3}
+    spec_path = write_sweep(tmp_path, raw)
+    env = dict(_env(None), RAY_ADDRESS=two_gpu_nodes)
+    result = subprocess.run([str(BIN / "raydd"), "sweep", "submit", spec_path.name], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=540)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+
+    from ray import tune
+
+    from raydd.spec import load_spec
+    from raydd.sweep.runner import load_results
+
+    root = tmp_path / "storage" / "placed"
+    df = load_results(str(root / "results"))
+    assert sorted(row_keys(df)) == sorted(expected_keys(load_spec(spec_path)))
+    assert set(df["device"]) == {"cpu"}  # GPUs declared, CUDA absent: computed on the CPU
+    assert df["node"].notna().all() and (df["node"].str.len() > 0).all()
+    trials = tune.ExperimentAnalysis(str(root / "tune")).trials
+    assert len(trials) == 4 and {t.last_result["device"] for t in trials} == {"cpu"}
+    # 4 trials x 1 GPU on 2 nodes x 2 GPUs: Ray had to use both nodes
+    assert len({t.last_result["node_id"] for t in trials}) == 2
