@@ -43,7 +43,7 @@ def results() -> None:
 @results.command("show")
 @click.argument("location")
 @BY_OPTION
-@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv", "json"]), default="table",
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv", "json", "latex"]), default="table",
               show_default=True, help="Output format.")
 @click.option("--vs-baseline", "baseline", multiple=True, metavar="KEY=VALUE[;KEY=VALUE]",
               help="Add each row's difference to the baseline row it names, e.g. "
