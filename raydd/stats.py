@@ -32,3 +32,25 @@ def mean_std(values: Iterable[float]) -> MeanStd:
     if array.size == 0:
         return MeanStd(float("nan"), float("nan"), 0)
     return MeanStd(float(array.mean()), float(array.std(ddof=SPREAD_DDOF)), int(array.size))
+
+
+# A difference to a baseline counts as significant below this p of Welch's t-test, and only with
+# at least MIN_N_FOR_TEST seeds on each side (two seeds give no usable variance).
+SIGNIFICANCE_LEVEL = 0.05
+MIN_N_FOR_TEST = 3
+SIGNIFICANCE_NOTE = (f"† = differs from its baseline at p < {SIGNIFICANCE_LEVEL} "
+                     f"(Welch's two-sided t-test over seeds, n >= {MIN_N_FOR_TEST} on each side)")
+
+
+def welch_p_value(a: MeanStd, b: MeanStd) -> float:
+    """Two-sided p of Welch's t-test that two groups of seeds share a mean, from their summaries
+    (population stds, as `mean_std` gives them); NaN with fewer than MIN_N_FOR_TEST on a side."""
+    from scipy.stats import ttest_ind_from_stats
+
+    if min(a.n, b.n) < MIN_N_FOR_TEST:
+        return float("nan")
+    sample_std = [s.std * np.sqrt(s.n / (s.n - 1)) for s in (a, b)]  # ddof 0 -> ddof 1
+    if sample_std[0] == 0 and sample_std[1] == 0:
+        return 1.0 if a.mean == b.mean else 0.0
+    return float(ttest_ind_from_stats(a.mean, sample_std[0], a.n, b.mean, sample_std[1], b.n,
+                                      equal_var=False).pvalue)

@@ -46,6 +46,21 @@ def test_show_by_one_key(location):
     assert header.startswith("kd,ConvNet mean") and on.startswith("True,51.0,")
 
 
+def test_show_where_tabulates_only_the_rows_it_keeps(location):
+    result = run("show", location, "--where", "not kd", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    header, *rows = result.output.splitlines()
+    assert header.startswith("pool_name,ConvNet mean") and len(rows) == 2  # kd no longer varies
+    single = next(r for r in rows if r.startswith(POOL_SINGLE))
+    assert single.split(",")[1:2] == ["50.0"] and ",30.0," in single  # the kd-off numbers of the sample
+
+
+def test_show_latex(location):
+    result = run("show", location, "--format", "latex", "--vs-baseline", f"pool_name={POOL_SINGLE};kd=false")
+    assert result.exit_code == 0, result.output
+    assert "\\begin{tabular}" in result.output and "(baseline)" in result.output
+
+
 def test_show_images_lists_each_trial_grid(location):
     result = run("show", location, "--images")
     assert result.exit_code == 0, result.output
@@ -60,6 +75,7 @@ def test_show_images_lists_each_trial_grid(location):
     (("show", "LOC", "--by", "colour"), "unknown group-by column"),
     (("show", "NOWHERE"), "does not exist"),
     (("query", "LOC", "--where", "kd and and"), "bad filter"),
+    (("show", "LOC", "--where", "__import__('os')"), "bad filter"),
     (("query", "LOC", "--where", "kd", "--out", "rows.xlsx"), "use a .csv or .parquet file"),
     (("query", "LOC", "--where", "kd", "--columns", "colour"), "unknown column"),
     (("plot", "LOC", "--out", "fig.gif"), "must end with one of .png"),

@@ -213,3 +213,40 @@ def test_students_follow_the_papers_columns_with_variants_beside_their_family():
 
     names = ["Custom", "LeNet", "ConvNetW32", "ResNet18BN", "MLP", "ConvNet", "VGG11"]
     assert order_students(names) == ["ConvNet", "ConvNetW32", "MLP", "LeNet", "VGG11", "ResNet18BN", "Custom"]
+
+
+def _seed_rows(pool: str, accs: list[float]) -> list[dict]:
+    return [make_row(pool_name=pool, pool={pool.split("=")[0]: 1.0}, student="MLP", eval_seed=i, test_acc=a)
+            for i, a in enumerate(accs)]
+
+
+def test_a_difference_beyond_the_spread_is_marked_significant_by_welchs_test(tmp_path):
+    from scipy.stats import ttest_ind
+
+    base, far, near = [0.30, 0.31, 0.29, 0.30], [0.40, 0.41, 0.39, 0.42], [0.30, 0.33, 0.28, 0.31]
+    write_rows(_seed_rows("A=1.0", base) + _seed_rows("B=1.0", far) + _seed_rows("C=1.0", near), str(tmp_path))
+    table = results_table(load(str(tmp_path)), by=["pool_name"], baseline={"pool_name": "A=1.0"})
+    expected = [ttest_ind([100 * a for a in accs], [100 * a for a in base], equal_var=False).pvalue
+                for accs in (far, near)]
+    assert list(table.p_value["MLP"].iloc[1:]) == pytest.approx(expected)
+    assert [table.significant(r, "MLP") for r in range(3)] == [False, True, False]
+    text = render(table, "table")
+    assert "[+10.50]†" in text and "[ +0.50] " in text and "Welch's two-sided t-test" in text
+    cells = json.loads(render(table, "json"))["rows"][1]["cells"]["MLP"]
+    assert cells["p"] == pytest.approx(round(expected[0], 4))
+
+
+def test_two_seeds_are_too_few_for_a_significance_mark(tmp_path):
+    write_rows(_seed_rows("A=1.0", [0.30, 0.31]) + _seed_rows("B=1.0", [0.60, 0.61]), str(tmp_path))
+    table = results_table(load(str(tmp_path)), by=["pool_name"], baseline={"pool_name": "A=1.0"})
+    assert table.p_value["MLP"].isna().all() and not table.significant(1, "MLP")
+    assert "†" not in render(table, "table").split("\n\n")[0]
+
+
+def test_latex_is_a_booktabs_tabular_with_escaped_labels(tmp_path):
+    write_rows(_seed_rows("A_x=1.0", [0.30, 0.31, 0.29]) + _seed_rows("B=1.0", [0.40, 0.41, 0.39]), str(tmp_path))
+    table = results_table(load(str(tmp_path)), by=["pool_name"], baseline={"pool_name": "A_x=1.0"})
+    latex = render(table, "latex")
+    assert latex.startswith("% test_acc in %") and "\\toprule" in latex and latex.rstrip().endswith("\\end{tabular}")
+    assert "pool\\_name & MLP & mean \\\\" in latex and "A\\_x=1.0 (baseline)" in latex
+    assert "\\textbf{40.00 $\\pm$ 0.82} {\\scriptsize(+10.00$^\\dagger$)}" in latex

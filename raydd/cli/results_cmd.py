@@ -43,16 +43,19 @@ def results() -> None:
 @results.command("show")
 @click.argument("location")
 @BY_OPTION
-@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv", "json"]), default="table",
+@click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv", "json", "latex"]), default="table",
               show_default=True, help="Output format.")
 @click.option("--vs-baseline", "baseline", multiple=True, metavar="KEY=VALUE[;KEY=VALUE]",
               help="Add each row's difference to the baseline row it names, e.g. "
                    "'pool_name=ConvNet=1.0;kd=false' (repeatable; only the first '=' of a pair splits).")
+@click.option("--where", default=None, metavar="EXPR",
+              help="Only the rows this filter keeps, as `results query --where` reads it, e.g. "
+                   "\"method == 'dc'\".")
 @METRIC_OPTION
 @click.option("--images", is_flag=True,
               help="List each trial's synthetic-image grid PNG instead of the table.")
 @SKIP_BAD_OPTION
-def show(location: str, by: str | None, fmt: str, baseline: tuple[str, ...], metric: str,
+def show(location: str, by: str | None, fmt: str, baseline: tuple[str, ...], where: str | None, metric: str,
          images: bool, skip_bad: bool) -> None:
     """Table of mean ± std (n) accuracy in % per setting (rows) and student (columns).
 
@@ -60,10 +63,12 @@ def show(location: str, by: str | None, fmt: str, baseline: tuple[str, ...], met
 
     LOCATION is a results directory or URI (runs/my-sweep/results, s3://bucket/my-sweep/results).
     """
-    from raydd.results import image_grids, parse_baseline, render, results_table
+    from raydd.results import image_grids, parse_baseline, query, render, results_table
 
     base = parse_baseline(baseline) if baseline else None
     df = _load(location, skip_bad)
+    if where is not None:
+        df = query(df, where)
     if images:
         click.echo(image_grids(df).to_string(index=False, na_rep="-"))
         return

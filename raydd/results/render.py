@@ -2,9 +2,11 @@
 
 Cells read `mean ± std (n)` in percent with 2 decimals, the std being `raydd.stats`' population
 std (ddof 0), which every footer states; the best cell of each column, within each dataset and
-ipc, carries `*` (bold in Markdown); with a baseline each cell adds `[+d.dd]`, its difference to
-the baseline row in percentage points, and the baseline row is labelled `(baseline)`. CSV and
-JSON carry the same numbers as plain fields (percent, rounded to 4 decimals) with `best` flags.
+ipc, carries `*` (bold in Markdown and LaTeX); with a baseline each cell adds `[+d.dd]`, its
+difference to the baseline row in percentage points, marked `†` when Welch's t-test over the
+seeds puts it beyond the spread (`raydd.stats.welch_p_value`), and the baseline row is labelled
+`(baseline)`. CSV and JSON carry the same numbers as plain fields (percent, rounded to 4
+decimals) with `best` flags and each difference's p; LaTeX is a booktabs tabular.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 
 from raydd.registry import Registry
 from raydd.results.table import BLOCK_AXES, ResultsTable
-from raydd.stats import SPREAD_NOTE
+from raydd.stats import SIGNIFICANCE_NOTE, SPREAD_NOTE
 
 RENDERERS: Registry = Registry("table format")
 MISSING = "-"
@@ -36,12 +38,13 @@ class _Marks:
     pad: bool = False
 
 
-def _signed(value: float | None, marks: _Marks, is_baseline: bool) -> str:
+def _signed(value: float | None, marks: _Marks, is_baseline: bool, significant: bool = False) -> str:
+    dagger = "†" if significant else (" " if marks.pad else "")
     if is_baseline:
-        return " " * len(" [+00.00]") if marks.pad else ""
+        return " " * len(" [+00.00] ") if marks.pad else ""
     if value is None or math.isnan(value):
         return ""
-    return f" [{value:+6.2f}]" if marks.pad else f" [{value:+.2f}]"
+    return (f" [{value:+6.2f}]" if marks.pad else f" [{value:+.2f}]") + dagger
 
 
 def _setting_label(table: ResultsTable, row: int) -> list[str]:
@@ -66,7 +69,7 @@ def _cell_text(table: ResultsTable, row: int, student: str, marks: _Marks) -> st
     n = int(table.n[student].iloc[row])
     text = _marked(f"{mean:.2f} ± {_pct(std)} ({n})", row in table.best(student), marks)
     diff = None if table.diff is None else float(table.diff[student].iloc[row])
-    return text + _signed(diff, marks, row in table.baseline)
+    return text + _signed(diff, marks, row in table.baseline, table.significant(row, student))
 
 
 def _mean_text(table: ResultsTable, row: int, marks: _Marks) -> str:
@@ -97,7 +100,7 @@ def _footer(table: ResultsTable) -> str:
             f"{_within(table)}; "
             f"mean over students: {covered}")
     if table.baseline:
-        note += "; [+d] = difference to the baseline row in percentage points"
+        note += f"; [+d] = difference to the baseline row in percentage points; {SIGNIFICANCE_NOTE}"
     return note
 
 
@@ -148,6 +151,7 @@ def _records(table: ResultsTable) -> list[dict]:
                         "best": row in table.best(s)}
             if table.diff is not None:
                 cells[s]["diff"] = _number(table.diff[s].iloc[row])
+                cells[s]["p"] = _number(table.p_value[s].iloc[row])
         record = {"setting": setting, "cells": cells, "mean": _number(table.row_mean.iloc[row]),
                   "mean_best": row in table.best("mean"), "baseline": row in table.baseline}
         if table.mean_diff is not None:
@@ -167,7 +171,7 @@ def render_json(table: ResultsTable) -> str:
 @RENDERERS.register("csv")
 def render_csv(table: ResultsTable) -> str:
     """One line per setting: keys, then `<student> mean/std/n/best[/diff]` per student, then mean."""
-    stats = ["mean", "std", "n", "best"] + (["diff"] if table.diff is not None else [])
+    stats = ["mean", "std", "n", "best"] + (["diff", "p"] if table.diff is not None else [])
     header = list(table.by or ["setting"]) + [f"{s} {k}" for s in table.students for k in stats]
     header += ["mean", "mean best"] + (["mean diff"] if table.diff is not None else []) + ["baseline"]
     out = io.StringIO()
@@ -182,6 +186,54 @@ def render_csv(table: ResultsTable) -> str:
     return out.getvalue()
 
 
+LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+
+
+DAGGER_LATEX = "$^\\dagger$"
+
+
+def _latex_text(text: str) -> str:
+    return "".join(LATEX_SPECIAL.get(c, c) for c in text)
+
+
+def _latex_cell(table: ResultsTable, row: int, student: str | None) -> str:
+    """`mean ± std` (LaTeX), bold when best, then the difference to the baseline (dagger: significant)."""
+    if student is None:
+        mean, best = float(table.row_mean.iloc[row]), row in table.best("mean")
+        text = MISSING if math.isnan(mean) else f"{mean:.2f}"
+        diff = None if table.mean_diff is None else float(table.mean_diff.iloc[row])
+        significant = False
+    else:
+        mean, best = float(table.mean[student].iloc[row]), row in table.best(student)
+        if math.isnan(mean):
+            return MISSING
+        text = f"{mean:.2f} $\\pm$ {float(table.std[student].iloc[row]):.2f}"
+        diff = None if table.diff is None else float(table.diff[student].iloc[row])
+        significant = table.significant(row, student)
+    text = f"\\textbf{{{text}}}" if best else text
+    if diff is not None and not math.isnan(diff) and row not in table.baseline:
+        dagger = DAGGER_LATEX if significant else ""
+        text += f" {{\\scriptsize({diff:+.2f}{dagger})}}"
+    return text
+
+
+@RENDERERS.register("latex")
+def render_latex(table: ResultsTable) -> str:
+    """A booktabs tabular for a paper (needs \\usepackage{booktabs}); the footer as a comment."""
+    header, _ = _grid(table, _Marks("", ""))
+    keys = len(header) - len(table.students) - 1
+    lines = ["% " + _footer(table).replace("†", DAGGER_LATEX),
+             f"\\begin{{tabular}}{{{'l' * keys}{'r' * (len(header) - keys)}}}", "\\toprule",
+             " & ".join(_latex_text(h) for h in header) + r" \\", "\\midrule"]
+    for row in range(len(table.mean)):
+        cells = [_latex_text(v) for v in _setting_label(table, row)]
+        cells += [_latex_cell(table, row, s) for s in table.students] + [_latex_cell(table, row, None)]
+        lines.append(" & ".join(cells) + r" \\")
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
 def render(table: ResultsTable, fmt: str = "table") -> str:
-    """The table in one of RENDERERS' formats (table, markdown, csv, json)."""
+    """The table in one of RENDERERS' formats (table, markdown, csv, json, latex)."""
     return RENDERERS.get(fmt)(table)

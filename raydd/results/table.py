@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from raydd.results.schema import ACCURACY_COLUMNS, is_missing
-from raydd.stats import mean_std
+from raydd.stats import SIGNIFICANCE_LEVEL, MeanStd, mean_std, welch_p_value
 
 # Columns that describe a setting of the grid, in the order a table's rows are keyed by them;
 # kd last so each setting reads "..., kd". Seeds are replicates, not settings.
@@ -92,6 +92,14 @@ class ResultsTable:
     baseline: tuple[int, ...] = ()  # positions of the baseline rows (one per group of other keys)
     diff: pd.DataFrame | None = None
     mean_diff: pd.Series | None = None
+    p_value: pd.DataFrame | None = None  # Welch's t-test of each cell against its baseline cell
+
+    def significant(self, row: int, student: str) -> bool:
+        """Whether the cell differs from its baseline cell at `SIGNIFICANCE_LEVEL`."""
+        if self.p_value is None:
+            return False
+        p = float(self.p_value[student].iloc[row])
+        return not np.isnan(p) and p < SIGNIFICANCE_LEVEL
 
     @property
     def settings(self) -> list[dict]:
@@ -207,7 +215,21 @@ def _with_baseline(table: ResultsTable, baseline: dict) -> ResultsTable:
     diff = table.mean - table.mean.iloc[base_rows].to_numpy()
     mean_diff = table.row_mean - table.row_mean.iloc[base_rows].to_numpy()
     return ResultsTable(**{**table.__dict__, "baseline": tuple(sorted(set(base_rows))), "diff": diff,
-                           "mean_diff": mean_diff})
+                           "mean_diff": mean_diff, "p_value": _p_values(table, base_rows)})
+
+
+def _p_values(table: ResultsTable, base_rows: list[int]) -> pd.DataFrame:
+    def cell(row: int, student: str) -> MeanStd:
+        n = table.n[student].iloc[row]
+        return MeanStd(float(table.mean[student].iloc[row]), float(table.std[student].iloc[row]),
+                       0 if np.isnan(n) else int(n))
+
+    p = table.mean.copy()
+    for row, base in enumerate(base_rows):
+        for student in table.students:
+            p.iloc[row, p.columns.get_loc(student)] = (
+                float("nan") if row == base else welch_p_value(cell(row, student), cell(base, student)))
+    return p
 
 
 def parse_baseline(specs: str | list[str] | tuple[str, ...]) -> dict[str, str]:
