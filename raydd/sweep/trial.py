@@ -19,7 +19,8 @@ from raydd import storage
 from raydd.core.distill.loop import load_checkpoint, save_checkpoint
 from raydd.spec import TrialPoint
 from raydd.sweep import artifacts
-from raydd.sweep.context import SweepContext, device_label, worker_device
+from raydd.core.devices import device_label
+from raydd.sweep.context import SweepContext, worker_device
 from raydd.sweep.dispatcher import find_dispatcher
 
 
