@@ -70,26 +70,33 @@ def two_gpu_nodes(tmp_path_factory):
             stop_process_group(process)
 
 
-@pytest.mark.slow
-def test_gpu_trials_run_on_both_nodes_and_rows_say_where(tmp_path, two_gpu_nodes):
-    raw = tiny_sweep("placed", str(tmp_path / "storage"), seeds=(0, 1, 2, 3), iterations=3)
-    raw["evaluation"].update(kd=["off"], epochs=2)
-    raw["resources"] = {"trial": {"cpu": 0.5, "gpu": 1}, "evaluators": {"count": 2, "cpu": 0.25, "gpu": 0.25},
-                        "max_concurrent_trials": None, "max_failures": 0, "checkpoint_every": 3}
-    spec_path = write_sweep(tmp_path, raw)
-    env = dict(_env(None), RAY_ADDRESS=two_gpu_nodes)
-    result = subprocess.run([str(BIN / "raydd"), "sweep", "submit", spec_path.name], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=540)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
-
-    from ray import tune
-
+def _submit_tiny_sweep(tmp_path: Path, name: str, gcs: str, trial_gpu: float, evaluator_gpu: float):
+    """Run a 4-trial tiny sweep on the cluster at `gcs` with the given GPU asks; returns the sweep's
+    root and its rows, after checking it wrote exactly the expected ones."""
     from raydd.spec import load_spec
     from raydd.sweep.runner import load_results
 
-    root = tmp_path / "storage" / "placed"
+    raw = tiny_sweep(name, str(tmp_path / "storage"), seeds=(0, 1, 2, 3), iterations=3)
+    raw["evaluation"].update(kd=["off"], epochs=2)
+    raw["resources"] = {"trial": {"cpu": 0.5, "gpu": trial_gpu},
+                        "evaluators": {"count": 2, "cpu": 0.25, "gpu": evaluator_gpu},
+                        "max_concurrent_trials": None, "max_failures": 0, "checkpoint_every": 3}
+    spec_path = write_sweep(tmp_path, raw)
+    env = dict(_env(None), RAY_ADDRESS=gcs)
+    result = subprocess.run([str(BIN / "raydd"), "sweep", "submit", spec_path.name], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=540)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    root = tmp_path / "storage" / name
     df = load_results(str(root / "results"))
     assert sorted(row_keys(df)) == sorted(expected_keys(load_spec(spec_path)))
+    return root, df
+
+
+@pytest.mark.slow
+def test_gpu_trials_run_on_both_nodes_and_rows_say_where(tmp_path, two_gpu_nodes):
+    from ray import tune
+
+    root, df = _submit_tiny_sweep(tmp_path, "placed", two_gpu_nodes, trial_gpu=1, evaluator_gpu=0.25)
     assert set(df["device"]) == {"cpu"}  # GPUs declared, CUDA absent: computed on the CPU
     assert df["node"].notna().all() and (df["node"].str.len() > 0).all()
     trials = tune.ExperimentAnalysis(str(root / "tune")).trials
@@ -101,19 +108,5 @@ def test_gpu_trials_run_on_both_nodes_and_rows_say_where(tmp_path, two_gpu_nodes
 @pytest.mark.slow
 def test_gpu_evaluators_give_their_slices_back_for_the_next_trials(tmp_path, two_gpu_nodes):
     # Trials need a whole node (2 GPUs); evaluators take 0.5 GPU each. Evaluators held after the
-    # first two sets would leave no node with 2 free GPUs, and the last two trials would wait forever.
-    raw = tiny_sweep("handback", str(tmp_path / "storage"), seeds=(0, 1, 2, 3), iterations=3)
-    raw["evaluation"].update(kd=["off"], epochs=2)
-    raw["resources"] = {"trial": {"cpu": 0.5, "gpu": 2}, "evaluators": {"count": 2, "cpu": 0.25, "gpu": 0.5},
-                        "max_concurrent_trials": None, "max_failures": 0, "checkpoint_every": 3}
-    spec_path = write_sweep(tmp_path, raw)
-    env = dict(_env(None), RAY_ADDRESS=two_gpu_nodes)
-    result = subprocess.run([str(BIN / "raydd"), "sweep", "submit", spec_path.name], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=420)
-    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
-
-    from raydd.spec import load_spec
-    from raydd.sweep.runner import load_results
-
-    df = load_results(str(tmp_path / "storage" / "handback" / "results"))
-    assert sorted(row_keys(df)) == sorted(expected_keys(load_spec(spec_path)))
+    # first two sets could leave no node with 2 free GPUs, and the last two trials would wait forever.
+    _submit_tiny_sweep(tmp_path, "handback", two_gpu_nodes, trial_gpu=2, evaluator_gpu=0.5)
