@@ -65,26 +65,26 @@ def test_a_search_sweep_evaluates_its_completed_trials_and_asha_stops_poor_ones(
 
     from raydd.spec import load_spec
     from raydd.sweep.runner import load_results, run_sweep
-    from raydd.sweep.trial import trial_key
 
     spec = load_spec(write_sweep(tmp_path, search_sweep("searched", str(tmp_path / "runs"))))
     outcome = run_sweep(spec, echo=lambda line: None, start_ray=lambda: None)
     assert not outcome.trial_errors and not outcome.evaluations["failed"]
-    experiment = f"{outcome.root}/tune/{spec.points[0].trial_key}"
-    trials = tune.ExperimentAnalysis(experiment).trials
+    frame = tune.ExperimentAnalysis(f"{outcome.root}/tune/{spec.points[0].trial_key}").dataframe()
+    assert len(frame) == 4 and frame["probe_val_acc"].notna().all() and frame["probe_val_acc_MLP"].notna().all()
+    trials = outcome.trials  # trial key -> its last result, as Tune's ResultGrid gives it
     assert len(trials) == 4
-    assert all("probe_val_acc" in t.last_result and "probe_val_acc_MLP" in t.last_result for t in trials)
-    completed = {trial_key(t.config): t for t in trials if t.last_result.get("done")}
-    stopped = [t for t in trials if not t.last_result.get("done")]
+    # a trial that distilled its whole set handed it over (Tune's own `done` marks stopped ones too)
+    completed = {key: m for key, m in trials.items() if "evaluations_queued" in m}
+    stopped = [m for m in trials.values() if "evaluations_queued" not in m]
+    seen = [(m["config"]["search"]["init"], m["iteration"], m["probe_val_acc"]) for m in trials.values()]
     # init noise scores near chance after 2 iterations: ASHA stops it at its first rung
-    assert stopped and all(t.last_result["iteration"] < 6 for t in stopped)
-    assert all(t.config["search"]["init"] == "noise" for t in stopped)
+    assert stopped and all(m["iteration"] < 6 for m in stopped), seen
+    assert all(m in stopped for m in trials.values() if m["config"]["search"]["init"] == "noise"), seen
+    assert completed, seen
     rows = load_results(outcome.results)
     assert set(rows.trial_key) == set(completed)
-    for key, trial in completed.items():
-        sampled = trial.config["search"]
-        pool_names = set(rows[rows.trial_key == key].pool_name)
-        assert pool_names == {_pool_name(sampled)}
+    for key, metrics in completed.items():
+        assert set(rows[rows.trial_key == key].pool_name) == {_pool_name(metrics["config"]["search"])}
 
 
 def _pool_name(sampled: dict) -> str:

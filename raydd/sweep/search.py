@@ -52,14 +52,17 @@ def _tune_domain(domain: Domain):
 
 
 def _search_config(search: SearchSpec, iterations: int, concurrent: int | None) -> tune.TuneConfig:
+    concurrent = search.max_concurrent or concurrent
+    searcher = _searcher(search, concurrent)
     return tune.TuneConfig(
-        metric=search.metric, mode=search.mode, num_samples=search.num_samples, search_alg=_searcher(search),
+        metric=search.metric, mode=search.mode, num_samples=search.num_samples, search_alg=searcher,
         scheduler=_scheduler(search, iterations), reuse_actors=True,
-        max_concurrent_trials=search.max_concurrent or concurrent)
+        max_concurrent_trials=None if search.algorithm == "random" else concurrent)
 
 
-def _searcher(search: SearchSpec):
-    """Ray Tune's own searchers; `random` is Tune's variant generator (seeded)."""
+def _searcher(search: SearchSpec, concurrent: int | None):
+    """Ray Tune's own searchers; `random` is Tune's variant generator (seeded, and limiting the
+    concurrency itself: Tune's max_concurrent_trials applies only to the other searchers)."""
     if search.algorithm == "optuna":
         import optuna
         from ray.tune.search.optuna import OptunaSearch
@@ -71,7 +74,7 @@ def _searcher(search: SearchSpec):
         return HyperOptSearch(random_state_seed=search.seed)
     from ray.tune.search import BasicVariantGenerator
 
-    return BasicVariantGenerator(random_state=search.seed)
+    return BasicVariantGenerator(random_state=search.seed, max_concurrent=concurrent or 0)
 
 
 def _scheduler(search: SearchSpec, iterations: int):
@@ -80,5 +83,7 @@ def _scheduler(search: SearchSpec, iterations: int):
         return None
     from ray.tune.schedulers import ASHAScheduler
 
-    return ASHAScheduler(time_attr="iteration", max_t=iterations, grace_period=search.asha.grace_period,
+    # max_t one past the last iteration: at max_t ASHA stops every trial, and a trial reports its
+    # last iteration twice (its last probe, then the hand-over of its set, which must happen)
+    return ASHAScheduler(time_attr="iteration", max_t=iterations + 1, grace_period=search.asha.grace_period,
                          reduction_factor=search.asha.reduction_factor)
