@@ -28,9 +28,9 @@ from raydd.spec.checks import (
     join,
     shown,
 )
-from raydd.spec.grid import _shorten, _token
+from raydd.spec.grid import shorten_key, key_token
 from raydd.spec.model import TrialPoint
-from raydd.spec.sections import _distill_fields, _distill_value
+from raydd.spec.sections import distill_fields, distill_value
 
 PROBE_KEYS = ("students", "epochs", "seeds", "report_every")
 SEARCH_KEYS = ("algorithm", "num_samples", "max_concurrent", "metric", "mode", "seed", "scheduler", "space")
@@ -102,9 +102,9 @@ class TrackingSpec:
 def searched_key(grid_key: str, sampled: dict[str, Any]) -> str:
     """`<grid key>-<sampled values>-<hash>`: readable, and unique even where two samples print
     alike (0.73456 and 0.73459), since the hash covers every value exactly."""
-    readable = "-".join(_token(name.removeprefix(POOL), sampled[name]) for name in sorted(sampled))
+    readable = "-".join(key_token(name.removeprefix(POOL), sampled[name]) for name in sorted(sampled))
     digest = hashlib.sha1(repr(sorted(sampled.items())).encode()).hexdigest()[:8]
-    return _shorten(f"{grid_key}-{readable}")[:80].rstrip("-_+.") + f"-{digest}"
+    return shorten_key(f"{grid_key}-{readable}")[:80].rstrip("-_+.") + f"-{digest}"
 
 
 def _others(text: str) -> tuple[str, ...]:
@@ -232,7 +232,7 @@ def _scheduler(value: Any, fixed_raw: Any, problems: Problems) -> Any:
 
 
 def _space(value: Any, fixed_raw: Any, grid_raw: Any, problems: Problems) -> tuple[tuple, tuple]:
-    entry = check_section(value, "search.space", problems, _distill_fields())
+    entry = check_section(value, "search.space", problems, distill_fields())
     if entry is INVALID:
         return (), ()
     if not entry:
@@ -247,7 +247,7 @@ def _space(value: Any, fixed_raw: Any, grid_raw: Any, problems: Problems) -> tup
             domains, pool_base = _pool_space(raw, place, problems)
             space += domains
         else:
-            domain = _domain(raw, place, problems, lambda v, p: _distill_value(key, v, p, problems))
+            domain = _domain(raw, place, problems, lambda v, p: distill_value(key, v, p, problems))
             if domain is not INVALID:
                 space.append((key, domain))
     return tuple(space), pool_base
