@@ -131,3 +131,41 @@ def test_nothing_to_evaluate_is_refused(no_training):
     result = _invoke("--students", "MLP", *QUICK)
     assert result.exit_code != 0
     assert "nothing to evaluate" in result.output
+
+
+def test_out_writes_rows_in_the_sweep_schema_that_results_show_reads(artifact, tmp_path):
+    from raydd.results import COLUMNS, load
+
+    out = tmp_path / "rows"
+    result = _invoke(artifact, "--students", "MLP", "--kd", "off,on", "--seeds", 2, "--random-real", 1,
+                     "--out", out, *QUICK)
+    assert result.exit_code == 0, result.output
+    df = load(str(out))
+    assert list(df.columns) == list(COLUMNS) and len(df) == 8  # (set + random real) x kd x 2 seeds
+    dc = df[df["method"] == "dc"]
+    assert set(dc["trial_key"]) == {"dc1"} and set(dc["pool_name"]) == {"ConvNet=1.0"} and len(dc) == 4
+    assert dc["synset_uri"].iloc[0] == str(artifact.resolve()) and set(dc["device"]) == {"cpu"}
+    base = df[df["method"] == "random_real"]
+    assert set(base["pool_name"]) == {"-"} and base["pool_main_weight"].isna().all() and len(base) == 4
+    assert set(df["sweep"]) == {"raydd-evaluate"} and sorted(df["eval_seed"].unique()) == [0, 1]
+    shown = CliRunner().invoke(cli, ["results", "show", str(out)])
+    assert shown.exit_code == 0 and "random_real" in shown.output and "dc" in shown.output
+    again = _invoke(artifact, "--students", "MLP", "--kd", "off", "--seeds", 1, "--out", out, *QUICK, "--epochs", 3)
+    assert again.exit_code == 0 and len(load(str(out))) == 9  # another protocol: its own file, its own row
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.write_text("x"), "exists and is not a directory"),
+    (lambda p: (p.mkdir(), (p / "notes.txt").write_text("mine")), "holds files that are not result rows"),
+])
+def test_a_bad_out_is_refused_before_training(artifact, tmp_path, no_training, make, message):
+    out = tmp_path / "out"
+    make(out)
+    result = _invoke(artifact, "--students", "MLP", "--out", out, *QUICK)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not out.is_dir() or sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+
+
+def test_out_with_the_whole_dataset_is_refused(tmp_path, no_training):
+    result = _invoke("--whole-dataset", "--students", "MLP", "--out", tmp_path / "rows", *QUICK)
+    assert result.exit_code == 2 and "--whole-dataset has none" in result.output

@@ -110,3 +110,16 @@ def test_plot_writes_both_figures(location, tmp_path):
     assert result.exit_code == 0, result.output
     assert result.output.split() == [str(out), str(tmp_path / "acc_pool_weight.png")]
     assert mpimg.imread(out).ndim == 3
+
+
+def test_show_puts_several_locations_into_one_table(location, tmp_path):
+    from raydd.results import write_rows
+    from test_results_support import make_row
+
+    other = tmp_path / "evaluate-rows"
+    write_rows([make_row(sweep="raydd-evaluate", trial_key="mine", method="random_real", pool_name="-", pool={},
+                         pool_main_weight=None, iterations=0, eval_seed=s, test_acc=0.2) for s in (0, 1)], str(other))
+    result = run("show", location, str(other), "--format", "csv", "--by", "method,pool_name,kd")
+    assert result.exit_code == 0, result.output
+    rows = result.output.splitlines()[1:]
+    assert len(rows) == 5 and any(r.startswith("random_real,-,False,") for r in rows)

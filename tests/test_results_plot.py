@@ -70,3 +70,29 @@ def test_pools_with_different_partners_get_their_own_panels():
     assert [ax.get_title() for ax in panels] == ["partners=ConvNetW64", "partners=LeNet"]
     ys = [list(ax.containers[0].lines[0].get_ydata()) for ax in panels]
     assert ys == [pytest.approx([34, 30]), pytest.approx([28, 30])]
+
+
+def test_the_contact_sheet_holds_every_sets_grid(tmp_path):
+    import matplotlib.image as mpimg
+    import numpy as np
+    from click.testing import CliRunner
+
+    from raydd.cli.main import cli
+    from raydd.results import write_rows
+    from test_results_support import make_row
+
+    grid = tmp_path / "set-a" / "grid.png"
+    grid.parent.mkdir()
+    mpimg.imsave(grid, np.linspace(0, 1, 64 * 64).reshape(64, 64), cmap="gray")
+    rows = [make_row(trial_key="set-a", pool_name="A=1.0", pool={"A": 1.0}, grid_png_uri=str(grid)),
+            make_row(trial_key="set-b", pool_name="B=1.0", pool={"B": 1.0}, grid_png_uri=str(tmp_path / "gone.png"))]
+    write_rows(rows, str(tmp_path / "rows"))
+    out = tmp_path / "sheet.png"
+    result = CliRunner().invoke(cli, ["results", "images", str(tmp_path / "rows"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    sheet = mpimg.imread(out)[..., 0]
+    assert sheet.shape[1] == 2 * 320  # two panels of 3.2 in at 100 dpi side by side
+    drawn = [(sheet[:, :320] < 0.9).mean(), (sheet[:, 320:] < 0.9).mean()]
+    assert drawn[0] > 0.3 and drawn[1] < 0.05  # set-a's grid fills its panel; set-b's is missing
+    refused = CliRunner().invoke(cli, ["results", "images", str(tmp_path / "rows"), "--out", str(tmp_path / "s.gif")])
+    assert refused.exit_code == 1 and "must end with one of .png" in refused.output and not (tmp_path / "s.gif").exists()

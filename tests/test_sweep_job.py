@@ -79,13 +79,18 @@ def ray_cluster(tmp_path_factory, cluster_token):
         _wait_for(address, head, log)
         yield address
     finally:
-        for sig, pause in ((signal.SIGTERM, 5), (signal.SIGKILL, 0)):
-            try:
-                os.killpg(head.pid, sig)
-            except ProcessLookupError:
-                break
-            time.sleep(pause)
-        head.wait(timeout=30)
+        stop_process_group(head)
+
+
+def stop_process_group(process: subprocess.Popen) -> None:
+    """End a `ray start --block` and everything it started: SIGTERM, then SIGKILL after 5 s."""
+    for sig, pause in ((signal.SIGTERM, 5), (signal.SIGKILL, 0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        time.sleep(pause)
+    process.wait(timeout=30)
 
 
 def _wait_for(address: str, head: subprocess.Popen, log, timeout_s: float = 120) -> None:

@@ -7,15 +7,13 @@ CUDA is absent; the rows say so (`device` cpu) and name the node that computed t
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from sweep_support import expected_keys, row_keys, tiny_sweep, write_sweep
-from test_sweep_job import BIN, _cluster_ports, _env, _free_port
+from test_sweep_job import BIN, _cluster_ports, _env, _free_port, stop_process_group
 
 NODE_GPUS = 2
 WORKER_NODE_PORTS = ("node-manager-port", "object-manager-port", "metrics-export-port", "runtime-env-agent-port",
@@ -26,16 +24,6 @@ def _start(command: list[str], log: Path) -> subprocess.Popen:
     with open(log, "wb") as out:
         return subprocess.Popen(command, env=_env(None), start_new_session=True, stdout=out,
                                 stderr=subprocess.STDOUT)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    for sig, pause in ((signal.SIGTERM, 5), (signal.SIGKILL, 0)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
-        time.sleep(pause)
-    process.wait(timeout=30)
 
 
 def _wait_for_nodes(gcs: str, count: int, processes, logs, timeout_s: float = 120) -> None:
@@ -79,7 +67,7 @@ def two_gpu_nodes(tmp_path_factory):
         yield gcs
     finally:
         for process in reversed(processes):
-            _stop(process)
+            stop_process_group(process)
 
 
 @pytest.mark.slow

@@ -320,7 +320,7 @@ def test_a_result_file_counts_only_when_it_holds_its_jobs_row(tiny_spec):
 def test_device_labels_name_the_gpu(monkeypatch):
     import torch
 
-    from raydd.sweep.context import device_label
+    from raydd.core.devices import device_label
 
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H200")
     assert device_label("cuda") == "cuda:NVIDIA H200" and device_label("cpu") == "cpu"

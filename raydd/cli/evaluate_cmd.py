@@ -9,6 +9,7 @@ from typing import Callable
 import click
 
 from raydd import strict_json
+from raydd.cli.evaluate_out import check_out, write_records
 from raydd.cli.options import FINITE_FLOAT, finite_floats, resolve_device
 
 DEFAULT_STUDENTS = "ConvNet,MLP,LeNet,AlexNet,VGG11,ResNet18"
@@ -38,6 +39,7 @@ class Source:
     """One row group of the table: what is evaluated, and how to run it."""
 
     label: str
+    key: str  # its name in result rows (`trial_key`): the set's directory name, or the baseline's
     ipc: int | None
     run: Callable  # (data, students, cfg, seeds, kd, device, on_record) -> records
     artifact: str | None = None  # the synthetic set's directory, if any
@@ -56,7 +58,7 @@ def _synset_source(directory: Path) -> tuple[Source, object]:
     def run(data, *args):
         return evaluate_synset(synset.images, synset.labels, data, *args)
 
-    return Source(label, synset.ipc, run, str(directory)), synset
+    return Source(label, Path(directory).resolve().name, synset.ipc, run, str(directory)), synset
 
 
 def _random_real_source(ipc: int) -> Source:
@@ -65,7 +67,7 @@ def _random_real_source(ipc: int) -> Source:
     def run(data, *args):
         return evaluate_random_real(data, ipc, *args)
 
-    return Source(f"random real ipc{ipc}", ipc, run)
+    return Source(f"random real ipc{ipc}", "random_real", ipc, run)
 
 
 def _whole_dataset_source() -> Source:
@@ -74,7 +76,7 @@ def _whole_dataset_source() -> Source:
     def run(data, *args):
         return evaluate_synset(data.train.images, data.train.labels, data, *args)
 
-    return Source("whole dataset", None, run)
+    return Source("whole dataset", "whole_dataset", None, run)
 
 
 def _dataset_name(synset, option: str | None) -> str:
@@ -131,6 +133,9 @@ def _table(results: list[tuple[Source, list]], students: list[str], kd_modes: tu
               help="Seed of the validation carve [default: the set's own, else 0].")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per record instead of the table.")
+@click.option("--out", default=None, metavar="DIR",
+              help="Also write the records as result rows (the schema a sweep writes) into DIR, a "
+                   "results directory or URI, for `raydd results` beside a sweep's rows.")
 def evaluate(**opts) -> None:
     """Train student architectures on the synthetic set in DIRECTORY and report test accuracy.
 
@@ -162,6 +167,13 @@ def evaluate(**opts) -> None:
         raise click.UsageError(str(exc)) from None
     if opts["whole_dataset"] and opts["epochs"] is None:
         raise click.UsageError("--whole-dataset needs an explicit --epochs (the protocol's 300 is hours on CPU)")
+    if opts["out"] is not None:
+        if opts["whole_dataset"]:
+            raise click.UsageError("--out writes rows per synthetic-set size (ipc); --whole-dataset has none")
+        try:
+            check_out(opts["out"])
+        except (ValueError, OSError) as exc:
+            raise click.UsageError(str(exc)) from None
 
     sources, synset = [], None
     if opts["directory"] is not None:
@@ -177,9 +189,18 @@ def evaluate(**opts) -> None:
     results = _run(sources, synset, students, cfg, seeds, kd_modes, opts)
     if not opts["as_json"]:
         click.echo(_table(results, students, kd_modes))
+    if opts["out"] is not None:
+        for location in write_records(opts["out"], results, synset, *_written_context(synset, opts), cfg,
+                                      resolve_device(opts["device"])):
+            click.echo(f"rows -> {location}", err=True)
 
 
 DEFAULT_CARVE = (0.1, 0)  # load_dataset's defaults, which `raydd distill` uses
+
+
+def _written_context(synset, opts) -> tuple[str, tuple]:
+    """The dataset name and validation carve the records were computed on (for their rows)."""
+    return _dataset_name(synset, opts["dataset"]), _carve(synset, opts["val_size"], opts["split_seed"])
 
 
 def _carve(synset, val_size, split_seed) -> tuple:

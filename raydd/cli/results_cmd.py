@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import click
 
@@ -41,7 +42,7 @@ def results() -> None:
 
 
 @results.command("show")
-@click.argument("location")
+@click.argument("locations", nargs=-1, required=True, metavar="LOCATION...")
 @BY_OPTION
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv", "json", "latex"]), default="table",
               show_default=True, help="Output format.")
@@ -55,18 +56,22 @@ def results() -> None:
 @click.option("--images", is_flag=True,
               help="List each trial's synthetic-image grid PNG instead of the table.")
 @SKIP_BAD_OPTION
-def show(location: str, by: str | None, fmt: str, baseline: tuple[str, ...], where: str | None, metric: str,
-         images: bool, skip_bad: bool) -> None:
+def show(locations: tuple[str, ...], by: str | None, fmt: str, baseline: tuple[str, ...], where: str | None,
+         metric: str, images: bool, skip_bad: bool) -> None:
     """Table of mean ± std (n) accuracy in % per setting (rows) and student (columns).
 
     The best cell of each column is marked and a last column averages the students.
 
-    LOCATION is a results directory or URI (runs/my-sweep/results, s3://bucket/my-sweep/results).
+    LOCATION is a results directory or URI (runs/my-sweep/results, s3://bucket/my-sweep/results);
+    several go into one table (a sweep's rows beside those of `raydd evaluate --out`).
     """
+    import pandas as pd
+
     from raydd.results import image_grids, parse_baseline, query, render, results_table
 
     base = parse_baseline(baseline) if baseline else None
-    df = _load(location, skip_bad)
+    frames = [_load(location, skip_bad) for location in dict.fromkeys(locations)]
+    df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     if where is not None:
         df = query(df, where)
     if images:
@@ -99,6 +104,31 @@ def query_rows(location: str, where: str, out: str | None, columns: str | None, 
         click.echo(f"{len(rows)} rows -> {export(rows, out)}")
     else:
         click.echo(rows.to_string(index=False))
+
+
+@results.command("images")
+@click.argument("locations", nargs=-1, required=True, metavar="LOCATION...")
+@click.option("--out", required=True, metavar="FILE.png", help="Contact sheet to write (.png, .svg or .pdf).")
+@click.option("--where", default=None, metavar="EXPR", help="Only the sets of the rows this filter keeps.")
+@SKIP_BAD_OPTION
+def images_cmd(locations: tuple[str, ...], out: str, where: str | None, skip_bad: bool) -> None:
+    """One page with every evaluated set's synthetic images, each titled with its settings.
+
+    LOCATION is a results directory or URI; several go onto one sheet.
+    """
+    import pandas as pd
+
+    from raydd.results import contact_sheet, query
+    from raydd.results.figures import IMAGE_SUFFIXES
+
+    if Path(out).suffix.lower() not in IMAGE_SUFFIXES:  # before anything is read
+        raise ValueError(f"contact sheet {out!r} must end with one of {', '.join(IMAGE_SUFFIXES)}")
+    check_output_file(out)
+    frames = [_load(location, skip_bad) for location in dict.fromkeys(locations)]
+    df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    if where is not None:
+        df = query(df, where)
+    click.echo(f"contact sheet -> {contact_sheet(df, out)}")
 
 
 @results.command("plot")

@@ -3,6 +3,7 @@
 `bar_figure`: one group of bars per student architecture, one bar per setting, error bars =
 std over seeds. `pool_weight_figure`: accuracy against the main architecture's pool weight,
 one line per student. `plot` saves both (the second only when the weight varies).
+`contact_sheet`: every evaluated set's image grid on one page, titled with its settings.
 """
 
 from __future__ import annotations
@@ -142,3 +143,42 @@ def plot(df: pd.DataFrame, out: str | Path, by: list[str] | None = None,
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=DPI)
     return [path for path, _ in figures]
+
+
+SHEET_COLUMNS = 4  # image grids per row of a contact sheet
+SHEET_CELL_IN = 3.2  # inches per grid, square
+
+
+def contact_sheet(df: pd.DataFrame, out: str | Path) -> Path:
+    """Save one figure holding the synthetic-image grid (`grid.png`) of every set in `df`, each
+    titled with its trial key and the settings that vary; a set without a grid gets an empty panel
+    saying so. Returns the written path."""
+    import io
+
+    from matplotlib.image import imread
+
+    from raydd import storage
+    from raydd.results.select import image_grids
+
+    out = Path(out)
+    if out.suffix.lower() not in IMAGE_SUFFIXES:
+        raise ValueError(f"contact sheet {str(out)!r} must end with one of {', '.join(IMAGE_SUFFIXES)}")
+    sets = image_grids(df)
+    columns = min(SHEET_COLUMNS, len(sets))
+    rows = -(-len(sets) // columns)
+    fig = Figure(figsize=(SHEET_CELL_IN * columns, (SHEET_CELL_IN + 0.4) * rows))
+    settings = [c for c in sets.columns if c not in ("trial_key", "grid_png_uri")]
+    for i, entry in enumerate(sets.itertuples(index=False)):
+        ax = fig.add_subplot(rows, columns, i + 1)
+        ax.set_axis_off()
+        title = "\n".join([entry.trial_key, ", ".join(f"{k}={getattr(entry, k)}" for k in settings)])
+        ax.set_title(title, fontsize=7)
+        uri = entry.grid_png_uri
+        if isinstance(uri, str) and storage.exists(uri):
+            ax.imshow(imread(io.BytesIO(storage.read_bytes(uri)), format="png"))
+        else:
+            ax.text(0.5, 0.5, "no image grid", ha="center", va="center", fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=DPI)
+    return out

@@ -71,15 +71,6 @@ def worker_device() -> str:
     return "cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu"
 
 
-def device_label(device: str) -> str:
-    """What a result row says it was computed on: `cpu`, or `cuda:<the GPU's name>`."""
-    import torch
-
-    if device.startswith("cuda"):
-        return f"cuda:{torch.cuda.get_device_name(torch.device(device))}"
-    return device
-
-
 def node_label() -> str:
     """The Ray node this process runs on, as its IP address (what `ray status` shows)."""
     import ray

@@ -21,7 +21,8 @@ from datetime import datetime, timezone
 from raydd import storage, strict_json
 from raydd.spec import EvaluationSpec, SweepSpec, TrialPoint, kd_word
 from raydd.sweep import artifacts
-from raydd.sweep.context import SweepContext, device_label, node_label, worker_device
+from raydd.core.devices import device_label
+from raydd.sweep.context import SweepContext, node_label, worker_device
 from raydd.sweep.layout import SweepPaths
 
 
@@ -120,10 +121,7 @@ def record_rows(record, job: EvalJob, context: SweepContext, synset_meta: dict,
               "evaluation": evaluation.config.to_dict()}
     return [{
         "sweep": context.name, "trial_key": job.trial_key, **_set_columns(job.point),
-        "dataset": context.dataset.name, "ipc": cfg.ipc, "distill_seed": cfg.seed,
-        "student": record.student, "teacher": record.teacher, "kd": record.kd, "alpha": record.alpha,
-        "temperature": record.temperature, "eval_seed": record.seed, "val_acc": record.val_acc,
-        "test_acc": record.test_acc, "train_seconds": record.train_seconds,
+        "dataset": context.dataset.name, "ipc": cfg.ipc, "distill_seed": cfg.seed, **record.row_fields(),
         "device": computed_on[0], "node": computed_on[1],
         "distill_seconds": float(synset_meta.get("wall_seconds") or 0.0), "synset_uri": synset_uri,
         "grid_png_uri": storage.join(synset_uri, "grid.png"), "epochs": evaluation.config.resolved_epochs,

@@ -26,7 +26,8 @@ from raydd.core.distill.loop import load_checkpoint, save_checkpoint
 from raydd.spec import TrialPoint
 from raydd.spec.search import resolve_sample, searched_key
 from raydd.sweep import artifacts
-from raydd.sweep.context import SweepContext, device_label, worker_device
+from raydd.core.devices import device_label
+from raydd.sweep.context import SweepContext, worker_device
 from raydd.sweep.dispatcher import find_dispatcher
 from raydd.sweep.probe import class_labels, probe_metrics
 

@@ -10,9 +10,9 @@ Compiled and eager kernels sum in different orders: results agree to float round
 
 Auto (`compile=None`, the default) compiles on CPU when the run has at least
 `AUTO_ITERATIONS_PER_ARCH` iterations per pool architecture and the compiler works here, and runs
-eager otherwise (short runs, such as the tests and golden outputs, never compile). The compilation
-costs and what it saves per iteration are measured in benchmarks/README.md. On a GPU auto stays
-eager: compiling there has not been measured yet.
+eager otherwise (short runs, such as the tests and golden outputs, never compile). What the
+compilation costs and saves per iteration: benchmarks/README.md. On a GPU auto stays eager:
+compiling there has not been measured yet.
 """
 
 from __future__ import annotations

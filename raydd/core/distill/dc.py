@@ -1,9 +1,9 @@
 """DC (gradient matching, ICLR 2021) and DSA (DC + siamese augmentation, ICML 2021).
 
 `gradient_matching` is one outer iteration of the DC paper's Algorithm 1 on a freshly initialised
-net; the helpers below it compute each line. Why the two gradient sides are batched differently
-(the real side class by class, the synthetic side one `vmap` over classes) is measured in
-benchmarks/README.md.
+net; the helpers below it compute each line. The synthetic side (ipc images per class) is one
+`vmap` over classes; the real side (up to batch_real images per class) stays a loop over classes,
+because vmap turns its large per-class batches into grouped convolutions, slower on CPU.
 """
 
 from __future__ import annotations

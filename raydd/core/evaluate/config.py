@@ -112,6 +112,12 @@ class EvalRecord:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def row_fields(self) -> dict:
+        """This record's columns of a result row (`raydd.results.schema`)."""
+        return {"student": self.student, "teacher": self.teacher, "kd": self.kd, "alpha": self.alpha,
+                "temperature": self.temperature, "eval_seed": self.seed, "val_acc": self.val_acc,
+                "test_acc": self.test_acc, "train_seconds": self.train_seconds}
+
 
 @dataclass(frozen=True)
 class RecordSummary:

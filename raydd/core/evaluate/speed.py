@@ -1,17 +1,12 @@
-"""How to run evaluation fast on each device type: the measured rules, in one place.
+"""How to run evaluation fast on each device type: the rules, in one place.
 
-Measured with benchmarks/bench_evaluate.py; the figures, the machine and how to re-measure are in
-benchmarks/README.md ("Evaluation").
-
-Stacking (one NetStack for all members) on CPU: a step of a conv net on a synthetic set's batch is
-already compute-bound (one core at ~70 GFLOPS for ConvNet at 10 images), and a grouped conv does
-the same arithmetic as M separate convs, more slowly: ConvNet, AlexNet, VGG11 and ResNet18 train
-0.6-1.0x as fast stacked at 5 and 20 members, so there they train one after another. The small
-nets, whose steps are dominated by per-step overhead, gain: MLP at any set size, LeNet when a
-batch holds few images. On CUDA every step of these nets is launch-bound, so stacking is chosen
-for every family; that is the reasoning of the design, not yet a measurement (no GPU was at hand).
-
-Inference batch size on CPU: the fastest of 32..2048 images per forward for one net, per family.
+Stacking (one NetStack for all members) pays on CPU only where a training step is dominated by
+per-step overhead rather than arithmetic: MLP at any set size, LeNet when a batch holds few
+images. A conv net's step on a synthetic set's batch is already compute-bound on a CPU core, and a
+grouped conv does the same arithmetic as M separate convs, so there members train one after
+another. On CUDA every step of these nets is launch-bound, so stacking is chosen for every family
+(reasoning, not yet a GPU measurement). The inference batch is the fastest per family on CPU.
+benchmarks/bench_evaluate.py measures all of it; benchmarks/README.md ("Evaluation") says how.
 """
 
 from __future__ import annotations

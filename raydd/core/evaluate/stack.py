@@ -9,7 +9,8 @@ included; the loss is a sum of per-member losses, so a member's gradient comes f
 only, and a member that diverges to NaN leaves the others untouched.
 
 This is `torch.func.stack_module_state` + `vmap` done by hand: native grouped kernels instead of
-vmap's batching rules, measured faster on CPU (benchmarks/README.md) and as precise as one net.
+vmap's batching rules, and as precise as training each member alone (tests/test_evaluate_stack.py
+compares every member with its own sequential training).
 
 A stack and a single net share one interface, `Members`, so one training loop serves both:
 `model(x)` maps inputs [M, B, ...] (or one batch [B, ...] shared by every member) to logits

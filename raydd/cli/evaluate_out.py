@@ -1,0 +1,69 @@
+"""`raydd evaluate --out DIR`: the records as result rows, in the schema a sweep writes, so one
+`raydd results show` can put a single evaluation beside a sweep's sets."""
+
+from __future__ import annotations
+
+import socket
+from datetime import datetime, timezone
+from pathlib import Path
+
+from raydd import storage, strict_json
+
+SWEEP = "raydd-evaluate"  # the `sweep` column of rows written by `raydd evaluate`
+NO_POOL = "-"  # a baseline's set was drawn, not distilled through a pool
+
+
+def check_out(location: str) -> str:
+    """`location` as a results directory raydd may add files to, or a ValueError saying why not:
+    checked before any training. Existing files are never touched; each run adds its own."""
+    if storage.is_uri(location):
+        return location
+    from raydd.atomic import check_can_create
+
+    path = Path(location)
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"--out {location} exists and is not a directory")
+        foreign = sorted(p.name for p in path.iterdir() if p.suffix != ".parquet" and not p.name.startswith("."))
+        if foreign:
+            raise ValueError(f"--out {location} holds files that are not result rows ({', '.join(foreign[:3])}); "
+                             "choose a results directory")
+    check_can_create(path / "probe.parquet")
+    return str(path)
+
+
+def source_columns(source, synset) -> dict:
+    """The columns that describe the evaluated set: a synthetic set's recipe, or a baseline's."""
+    if source.artifact is None:
+        return {"trial_key": source.key, "method": source.key, "pool_name": NO_POOL, "pool": {},
+                "pool_main_weight": None, "pool_warmup": 0, "iterations": 0, "distill_seed": 0,
+                "distill_seconds": 0.0, "synset_uri": source.key, "grid_png_uri": None}
+    from raydd.core.pool import PoolSpec
+
+    meta = synset.meta
+    pool = PoolSpec.from_dict(meta["pool"])
+    uri = str(Path(source.artifact).resolve())
+    return {"trial_key": source.key, "method": meta["method"], "pool_name": pool.name,
+            "pool": dict(zip(pool.archs, pool.probs)), "pool_main_weight": pool.probs[0],
+            "pool_warmup": pool.warmup, "iterations": int(meta.get("iterations_done") or 0),
+            "distill_seed": int(meta.get("seed") or 0), "distill_seconds": float(meta.get("wall_seconds") or 0.0),
+            "synset_uri": uri, "grid_png_uri": storage.join(uri, "grid.png")}
+
+
+def write_records(location: str, results, synset, dataset: str, carve: tuple, cfg, device: str) -> list[str]:
+    """One Parquet file per evaluated source under `location`; returns their locations."""
+    from raydd import __version__
+    from raydd.core.devices import device_label
+    from raydd.results import write_rows
+
+    stamp = datetime.now(timezone.utc)
+    on = {"device": device_label(device), "node": socket.gethostname()}
+    written = []
+    for source, records in results:
+        recipe = {"source": source.label, "dataset": {"name": dataset, "val_size": carve[0], "split_seed": carve[1]},
+                  "distill": synset.meta.get("config") if source.artifact else None, "evaluation": cfg.to_dict()}
+        base = {"sweep": SWEEP, **source_columns(source, synset), "dataset": dataset, "ipc": source.ipc, **on,
+                "epochs": cfg.resolved_epochs, "augment": cfg.augment, "created_at": stamp,
+                "raydd_version": __version__, "config_json": strict_json.dumps(recipe)}
+        written.append(write_rows([{**base, **record.row_fields()} for record in records], location))
+    return written
