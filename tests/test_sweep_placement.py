@@ -96,3 +96,24 @@ def test_gpu_trials_run_on_both_nodes_and_rows_say_where(tmp_path, two_gpu_nodes
     assert len(trials) == 4 and {t.last_result["device"] for t in trials} == {"cpu"}
     # 4 trials x 1 GPU on 2 nodes x 2 GPUs: Ray had to use both nodes
     assert len({t.last_result["node_id"] for t in trials}) == 2
+
+
+@pytest.mark.slow
+def test_gpu_evaluators_give_their_slices_back_for_the_next_trials(tmp_path, two_gpu_nodes):
+    # Trials need a whole node (2 GPUs); evaluators take 0.5 GPU each. Evaluators held after the
+    # first two sets would leave no node with 2 free GPUs, and the last two trials would wait forever.
+    raw = tiny_sweep("handback", str(tmp_path / "storage"), seeds=(0, 1, 2, 3), iterations=3)
+    raw["evaluation"].update(kd=["off"], epochs=2)
+    raw["resources"] = {"trial": {"cpu": 0.5, "gpu": 2}, "evaluators": {"count": 2, "cpu": 0.25, "gpu": 0.5},
+                        "max_concurrent_trials": None, "max_failures": 0, "checkpoint_every": 3}
+    spec_path = write_sweep(tmp_path, raw)
+    env = dict(_env(None), RAY_ADDRESS=two_gpu_nodes)
+    result = subprocess.run([str(BIN / "raydd"), "sweep", "submit", spec_path.name], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=420)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+
+    from raydd.spec import load_spec
+    from raydd.sweep.runner import load_results
+
+    df = load_results(str(tmp_path / "storage" / "handback" / "results"))
+    assert sorted(row_keys(df)) == sorted(expected_keys(load_spec(spec_path)))

@@ -53,9 +53,8 @@ class EvaluationDispatcher:
         self.failed: dict[str, str] = {}
 
     def _start_workers(self) -> None:
-        """Request the evaluation actors. Evaluators with GPU slices are requested when the first
-        set arrives, not at start: held from the start, a slice of every GPU would leave no whole
-        GPU for a `gpu: 1` trial (on one GPU, the sweep would wait forever)."""
+        """Request the evaluation actors. Evaluators with GPU slices are requested when a set
+        arrives, not at start, and ended when they run out of jobs (`_release_gpus_if_idle`)."""
         remote_worker = ray.remote(EvaluationWorker).options(
             num_cpus=self.pool.cpu, num_gpus=self.pool.gpu, max_restarts=ACTOR_RESTARTS,
             max_task_retries=TASK_RETRIES, namespace=self.context.namespace,
@@ -116,6 +115,19 @@ class EvaluationDispatcher:
             self.failed[job.name] = f"{type(err).__name__}: {err}"
         finally:
             self.running.discard(job.name)
+            self._release_gpus_if_idle()
+
+    def _release_gpus_if_idle(self) -> None:
+        """With no job left to run, end GPU evaluators so their slices return to the trials: held
+        until the sweep's end, slices on every GPU would leave none whole for the next `gpu: 1`
+        trial. The next finished set starts them again."""
+        if self.pool.gpu == 0 or not self.workers:
+            return
+        if sum(not task.done() for task in self.jobs.values()) > 1:  # (this job's own task is not done yet)
+            return
+        for worker in self.workers:
+            ray.kill(worker)
+        self.workers, self.idle = [], None
 
     def status(self) -> dict:
         finished = sum(t.done() for t in self.jobs.values())
