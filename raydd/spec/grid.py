@@ -81,17 +81,17 @@ def _sizes_fit(axes: dict[str, tuple], fixed: dict, dataset: str, problems: Prob
 
 def trial_keys(combos: list[dict[str, Any]]) -> list[str]:
     """Readable, filesystem-safe, unique keys: `ipc10-pool_ConvNet0.9+ConvNetW64+ConvNetD2-seed0`."""
-    keys = ["-".join(_token(axis, value) for axis, value in combo.items()) or "base" for combo in combos]
+    keys = ["-".join(key_token(axis, value) for axis, value in combo.items()) or "base" for combo in combos]
     counts: dict[str, int] = {}
     for key in keys:
         counts[key] = counts.get(key, 0) + 1
     # values that differ only in unsafe characters collide: their full values tell them apart
     keys = [key if counts[key] == 1 else f"{key}-{_digest(repr(list(combo.items())))}"
             for key, combo in zip(keys, combos)]
-    return [_shorten(key) for key in keys]
+    return [shorten_key(key) for key in keys]
 
 
-def _token(axis: str, value: Any) -> str:
+def key_token(axis: str, value: Any) -> str:
     text = _pool_token(value) if isinstance(value, PoolSpec) else _value_text(value)
     return KEY_UNSAFE.sub("_", _glue(axis, text))
 
@@ -124,7 +124,7 @@ def _pool_token(pool: PoolSpec) -> str:
     return f"{text}_warm{pool.warmup}" if pool.warmup else text
 
 
-def _shorten(key: str) -> str:
+def shorten_key(key: str) -> str:
     if len(key) <= KEY_MAX_CHARS:
         return key
     return f"{key[:KEY_MAX_CHARS - 9].rstrip('-_+.')}-{_digest(key)}"

@@ -18,6 +18,7 @@ from raydd.spec.checks import (
 )
 from raydd.spec.grid import baseline_points, expand
 from raydd.spec.model import SpecError, SweepSpec, TrialPoint
+from raydd.spec.search import check_corners, parse_probe, parse_search, parse_tracking
 from raydd.spec.sections import (
     parse_baselines,
     parse_dataset,
@@ -28,7 +29,8 @@ from raydd.spec.sections import (
 )
 from raydd.storage import DEFAULT_STORAGE
 
-SWEEP_KEYS = ("name", "storage", "dataset", "distill", "grid", "evaluation", "baselines", "resources")
+SWEEP_KEYS = ("name", "storage", "dataset", "distill", "grid", "evaluation", "baselines", "resources", "probe",
+              "search", "tracking")
 # Bounds on what validating one file may cost (docs/sweep-format.md states them). A real sweep
 # file is a page of YAML: a few KB and a few hundred values.
 MAX_FILE_BYTES = 100_000
@@ -121,10 +123,15 @@ def _parse(raw: Any, source: str, lines: dict[str, int], storage_override: str |
     evaluation = parse_evaluation(top["evaluation"], problems) if "evaluation" in top else INVALID
     baselines = parse_baselines(top.get("baselines"), problems)
     resources = parse_resources(top.get("resources"), problems)
+    probe = parse_probe(top.get("probe"), problems)
+    search = parse_search(top.get("search"), probe, top.get("distill"), top.get("grid"), problems)
+    tracking = parse_tracking(top.get("tracking"), problems)
     points: tuple[TrialPoint, ...] = ()
     if not problems and dataset is not INVALID:
         points = expand(axes, fixed, dataset.name, problems)
+    if search and not problems:
+        check_corners(search, points[0], problems)
     if problems:
         raise SpecError(problems.lines(lines), source)
     return SweepSpec(name, storage, dataset, evaluation, resources, points, raw,
-                     baseline_points(points, baselines))
+                     baseline_points(points, baselines), probe, search, tracking)

@@ -105,6 +105,9 @@ class SweepSpec:
     source: dict  # the parsed YAML, stored beside the results as the sweep file (spec.yaml)
     # Sets evaluated beside the distilled ones, one per (baseline, ipc, seed) of the grid.
     baselines: tuple[TrialPoint, ...] = ()
+    probe: Any = None  # ProbeSpec (raydd.spec.search): quick students whose val accuracy Tune sees
+    search: Any = None  # SearchSpec: sample distill keys around each grid point instead of fixing them
+    tracking: Any = None  # TrackingSpec: Tune's logger callbacks
 
     @property
     def evaluated(self) -> tuple[TrialPoint, ...]:
@@ -130,6 +133,7 @@ class SweepSpec:
             "points": [p.to_dict() for p in self.points],
             # only when present, so that a sweep without baselines keeps its experiment hash
             **({"baselines": [p.to_dict() for p in self.baselines]} if self.baselines else {}),
+            **{k: dataclasses.asdict(getattr(self, k)) for k in ("probe", "search") if getattr(self, k)},
         }
 
     def experiment(self) -> dict[str, Any]:

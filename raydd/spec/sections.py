@@ -81,7 +81,7 @@ def _val_size(value: Any, problems: Problems) -> Any:
 
 
 # ---- distill and grid --------------------------------------------------------------------------
-def _distill_value(field: str, value: Any, place: str, problems: Problems) -> Any:
+def distill_value(field: str, value: Any, place: str, problems: Problems) -> Any:
     if field == "pool":
         return parse_pool(value, place, problems)
     return check_field(DistillConfig, field, value, place, problems)
@@ -89,16 +89,16 @@ def _distill_value(field: str, value: Any, place: str, problems: Problems) -> An
 
 def parse_distill(value: Any, problems: Problems) -> Any:
     """The settings every trial shares: {field: checked value}."""
-    entry = check_section(value, "distill", problems, _distill_fields())
+    entry = check_section(value, "distill", problems, distill_fields())
     if entry is INVALID:
         return INVALID
-    checked = {k: _distill_value(k, v, join("distill", k), problems) for k, v in entry.items()}
+    checked = {k: distill_value(k, v, join("distill", k), problems) for k, v in entry.items()}
     return {k: v for k, v in checked.items() if v is not INVALID}
 
 
 def parse_grid(value: Any, raw_distill: Any, problems: Problems) -> dict[str, tuple]:
     """The axes: {field: checked values}, each field not also fixed in `distill`."""
-    entry = check_section(value, "grid", problems, _distill_fields())
+    entry = check_section(value, "grid", problems, distill_fields())
     if entry is INVALID:
         return {}
     axes = {}
@@ -112,13 +112,13 @@ def parse_grid(value: Any, raw_distill: Any, problems: Problems) -> dict[str, tu
         if not values:
             problems.add(place, "is empty; give at least one value")
             continue
-        checked = [_distill_value(axis, v, f"{place}[{i}]", problems) for i, v in enumerate(values)]
+        checked = [distill_value(axis, v, f"{place}[{i}]", problems) for i, v in enumerate(values)]
         report_duplicates(checked, place, problems)
         axes[axis] = tuple(checked)
     return axes
 
 
-def _distill_fields() -> list[str]:
+def distill_fields() -> list[str]:
     return [f.name for f in dataclasses.fields(DistillConfig) if f.name != "dataset"]
 
 

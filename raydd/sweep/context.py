@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from raydd.spec import DatasetSpec, EvaluationSpec, SweepSpec
 from raydd.storage import apply_storage_env, capture_storage_env
@@ -30,11 +31,13 @@ class SweepContext:
     checkpoint_every: int
     experiment_hash: str  # SweepSpec.experiment_hash(): the stored sweep file each row belongs to
     storage_env: dict[str, str] = field(default_factory=dict)
+    probe: Any = None  # ProbeSpec: what a trial trains to report its objective (None: no probe)
+    search: Any = None  # SearchSpec: how a searched trial resolves its sampled values
 
     @classmethod
     def of(cls, spec: SweepSpec, paths: SweepPaths) -> "SweepContext":
         return cls(spec.name, paths, spec.dataset, spec.evaluation, spec.resources.checkpoint_every,
-                   spec.experiment_hash(), capture_storage_env())
+                   spec.experiment_hash(), capture_storage_env(), spec.probe, spec.search)
 
     @property
     def namespace(self) -> str:

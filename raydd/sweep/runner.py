@@ -27,8 +27,9 @@ from raydd.sweep.callbacks import StopRequestWatcher, TrialProgressPrinter
 from raydd.sweep.context import SweepContext
 from raydd.sweep.dispatcher import PoolResources, dispatcher_handle
 from raydd.sweep.evaluation import MISSING, all_jobs, job_states, set_aside_bad_results
-from raydd.sweep.layout import TUNE_DIR, SweepPaths
-from raydd.sweep.trial import distill_trial, param_space, trial_key
+from raydd.sweep.layout import SweepPaths
+from raydd.sweep.search import Experiment, experiments
+from raydd.sweep.trial import SEARCHED, distill_trial, trial_key, trial_point
 
 WAIT_REPORT_S = 15.0  # how often the driver prints evaluation progress while it waits
 
@@ -96,10 +97,10 @@ def _trainable(spec: SweepSpec, context: SweepContext):
                                {"cpu": r.trial_cpu, "gpu": r.trial_gpu})
 
 
-def _tuner(spec: SweepSpec, context: SweepContext, resume: bool, echo) -> tune.Tuner:
+def _tuner(spec: SweepSpec, context: SweepContext, resume: bool, echo, experiment: Experiment) -> tune.Tuner:
     paths = context.paths
-    fs, tune_path = storage.filesystem_for(paths.tune)
-    root = tune_path.rsplit("/", 1)[0]  # Tune's storage_path: the experiment is <root>/<TUNE_DIR>
+    fs, tune_path = storage.filesystem_for(experiment.location)
+    root, name = tune_path.rsplit("/", 1)  # Tune's storage_path and experiment name
     trainable = _trainable(spec, context)
     if resume and tune.Tuner.can_restore(tune_path, storage_filesystem=fs):
         return tune.Tuner.restore(tune_path, trainable, resume_unfinished=True, resume_errored=True,
@@ -108,13 +109,28 @@ def _tuner(spec: SweepSpec, context: SweepContext, resume: bool, echo) -> tune.T
     # Tune's tables would drown the progress lines; TrialProgressPrinter says what matters
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     run_config = tune.RunConfig(
-        name=TUNE_DIR, storage_path=root, storage_filesystem=fs, verbose=0,
+        name=name, storage_path=root, storage_filesystem=fs, verbose=0,
         failure_config=tune.FailureConfig(max_failures=r.max_failures),
         callbacks=[TrialProgressPrinter(echo), StopRequestWatcher(paths.stop_request)],
     )
-    tune_config = tune.TuneConfig(reuse_actors=True, max_concurrent_trials=r.max_concurrent_trials)
-    return tune.Tuner(trainable, param_space=param_space(spec.points), tune_config=tune_config, run_config=run_config)
+    return tune.Tuner(trainable, param_space=experiment.param_space, tune_config=experiment.tune_config,
+                      run_config=run_config)
 
+
+def _fit(spec: SweepSpec, context: SweepContext, resume: bool, echo) -> list:
+    """Every experiment's results (a search: one per grid point, one after another, until a stop)."""
+    results = []
+    for experiment in experiments(spec, context.paths):
+        results += list(_tuner(spec, context, resume, echo, experiment).fit())
+        if storage.exists(context.paths.stop_request):
+            break
+    return results
+
+
+def _searched_points(results, context: SweepContext) -> list:
+    """The resolved points of the searched trials that distilled their set (not those ASHA stopped)."""
+    return [trial_point(r.config, context) for r in results
+            if SEARCHED in r.config and storage.exists(context.paths.trial_done(trial_key(r.config)))]
 
 
 def _trial_outcomes(results) -> tuple[dict[str, dict], dict[str, str]]:
@@ -128,9 +144,9 @@ def _trial_outcomes(results) -> tuple[dict[str, dict], dict[str, str]]:
 
 
 # ---- evaluation ----------------------------------------------------------------------------------
-def _dispatch_distilled(spec: SweepSpec, paths: SweepPaths, dispatcher) -> int:
+def _dispatch_distilled(spec: SweepSpec, paths: SweepPaths, dispatcher, searched=()) -> int:
     """Hand over every set already on storage (after a resume some never were, or not fully)."""
-    points = [p for p in spec.evaluated if artifacts.synset_complete(paths.synset(p.trial_key))]
+    points = [p for p in (*spec.evaluated, *searched) if artifacts.synset_complete(paths.synset(p.trial_key))]
     return sum(ray.get([dispatcher.submit.remote(p) for p in points]))
 
 
@@ -183,14 +199,14 @@ def _run(spec: SweepSpec, paths: SweepPaths, resume: bool, echo) -> SweepOutcome
     try:
         ray.get(dispatcher.ready.remote())
         ray.get([dispatcher.submit.remote(p) for p in spec.baselines])  # evaluated beside the trials
-        results = _tuner(spec, context, resume, echo).fit()
+        results = _fit(spec, context, resume, echo)
         trials, errors = _trial_outcomes(results)
         stopped = storage.exists(paths.stop_request)
         if stopped:
             echo("[sweep] stop requested: finishing running evaluations, dropping queued ones")
             evaluations = ray.get(dispatcher.drain.remote())
         else:
-            _dispatch_distilled(spec, paths, dispatcher)
+            _dispatch_distilled(spec, paths, dispatcher, _searched_points(results, context))
             evaluations = _wait_for_evaluations(dispatcher, echo)
     finally:
         ray.kill(dispatcher)  # its evaluation actors go with it

@@ -3,8 +3,14 @@
 Each iteration reports `iteration`, `loss` and `progress`; every `checkpoint_every` iterations (and
 at the last) the run's full state goes into a Tune checkpoint, so a retried trial
 (`FailureConfig(max_failures)`) continues from there (`resumed_from` says where). The trial's
-resolved grid point comes in its Tune config (`config["point"]`, a `TrialPoint.to_dict()`). The finished set
-is saved to `<sweep>/synsets/<trial_key>/` and handed to the dispatcher with its point.
+resolved grid point comes in its Tune config (`config["point"]`, a `TrialPoint.to_dict()`); a searched
+trial's config also holds the values its searcher sampled (`config["search"]`), which resolve into
+its own point (`raydd.spec.search.resolve_sample`). The finished set is saved to
+`<sweep>/synsets/<trial_key>/` and handed to the dispatcher with its point.
+
+With a probe (raydd.sweep.probe), a trial reports only every `probe.report_every` iterations and at
+the end, each report with a checkpoint and the probe's validation accuracies: every result Tune
+sees then carries the objective its searchers and schedulers read.
 """
 
 from __future__ import annotations
@@ -18,10 +24,14 @@ from ray import tune
 from raydd import storage
 from raydd.core.distill.loop import load_checkpoint, save_checkpoint
 from raydd.spec import TrialPoint
+from raydd.spec.search import resolve_sample, searched_key
 from raydd.sweep import artifacts
 from raydd.core.devices import device_label
 from raydd.sweep.context import SweepContext, worker_device
 from raydd.sweep.dispatcher import find_dispatcher
+from raydd.sweep.probe import class_labels, probe_metrics
+
+SEARCHED = "search"  # the key of a searched trial's sampled values in its Tune config
 
 
 def param_space(points) -> dict:
@@ -32,7 +42,14 @@ def param_space(points) -> dict:
 
 def trial_key(config: dict) -> str:
     """The trial key of a Tune trial's config."""
-    return config["point"]["trial_key"]
+    grid_key = config["point"]["trial_key"]
+    return searched_key(grid_key, config[SEARCHED]) if SEARCHED in config else grid_key
+
+
+def trial_point(config: dict, context: SweepContext) -> TrialPoint:
+    """The resolved point a Tune trial distils: its grid point, with any sampled values put in."""
+    point = TrialPoint.from_dict(config["point"])
+    return resolve_sample(point, context.search, config[SEARCHED]) if SEARCHED in config else point
 
 
 def _metrics(p) -> dict:
@@ -43,8 +60,10 @@ def _metrics(p) -> dict:
 class TuneStore:
     """Tune's checkpoints as the core loop's checkpoint store: a save is a report with a checkpoint."""
 
-    def __init__(self) -> None:
+    def __init__(self, probe=None) -> None:
         self.resumed_from = 0
+        self.probe = probe  # images -> the probe's metrics, reported with each checkpoint
+        self.last_probe: dict = {}
 
     def load(self) -> dict | None:
         checkpoint = tune.get_checkpoint()
@@ -58,37 +77,59 @@ class TuneStore:
     def save(self, state: dict, progress) -> None:
         with tempfile.TemporaryDirectory() as directory:
             save_checkpoint(state, directory)
-            tune.report(_metrics(progress), checkpoint=tune.Checkpoint.from_directory(directory))
+            if self.probe is not None:
+                self.last_probe = self.probe(state["images"])
+            tune.report({**_metrics(progress), **self.last_probe},
+                        checkpoint=tune.Checkpoint.from_directory(directory))
 
 
-def _distill(point: TrialPoint, context: SweepContext, device: str):
-    """Run the point's distillation to its last iteration; (synthetic set, iteration resumed at)."""
+def _probe(context: SweepContext, data, device: str):
+    """images -> the probe's metrics on them, or None when the sweep has no probe."""
+    if context.probe is None:
+        return None
+
+    def run(images, labels=None):
+        labels = class_labels(images, data.info.num_classes) if labels is None else labels
+        return probe_metrics(images, labels, data, context.probe, context.evaluation.config, device)
+    return run
+
+
+def _distill(point: TrialPoint, context: SweepContext, device: str, probe):
+    """Run the point's distillation to its last iteration; (synthetic set, iteration resumed at,
+    the last probe's metrics)."""
     from raydd.core.distill import distill
 
     def report(p) -> None:  # every iteration; those with a checkpoint were reported by the store
-        if not p.checkpointed:
+        if not p.checkpointed and probe is None:
             tune.report(_metrics(p))
 
-    store = TuneStore()
+    store = TuneStore(probe)
+    every = context.checkpoint_every if probe is None else (context.probe.report_every or point.config.iterations)
     synset = distill(point.config, context.load_data(device), device, store=store,
-                     checkpoint_every=context.checkpoint_every, progress=report)
-    return synset, store.resumed_from
+                     checkpoint_every=every, progress=report)
+    return synset, store.resumed_from, store.last_probe
 
 
 def distill_trial(config: dict, context: SweepContext) -> None:
-    """Tune function trainable; `config["point"]` is the grid point to distil (`TrialPoint.to_dict()`)."""
+    """Tune function trainable; `config["point"]` is the grid point to distil (`TrialPoint.to_dict()`),
+    `config["search"]` the values a searcher sampled for it, if any."""
     context.enter_worker()
     logging.getLogger("ray.train").setLevel(logging.WARNING)  # one "checkpoint created" line per save
-    point = TrialPoint.from_dict(config["point"])
+    point = trial_point(config, context)
     paths = context.paths
     location = paths.synset(point.trial_key)
-    resumed_from = -1  # the set was already on storage (e.g. the trial died after saving it)
+    device = worker_device()
+    probe = _probe(context, context.load_data(device), device)
+    resumed_from, probed = -1, {}  # -1: the set was already on storage (the trial died after saving it)
     if not artifacts.synset_complete(location):
-        synset, resumed_from = _distill(point, context, worker_device())
+        synset, resumed_from, probed = _distill(point, context, device, probe)
         artifacts.save_synset_to(synset, location)
+    if probe is not None and not probed:  # resumed after its last probe: measure the finished set
+        synset = artifacts.load_synset_from(location)
+        probed = probe(synset.images, synset.labels)
     queued = ray.get(find_dispatcher(context).submit.remote(point))
     storage.write_text(paths.trial_done(point.trial_key), location + "\n")
     iterations = point.config.iterations
-    tune.report({"iteration": iterations, "progress": 1.0, "resumed_from": resumed_from,
-                 "evaluations_queued": queued, "done": True, "device": device_label(worker_device()),
+    tune.report({**probed, "iteration": iterations, "progress": 1.0, "resumed_from": resumed_from,
+                 "evaluations_queued": queued, "done": True, "device": device_label(device),
                  "node_id": ray.get_runtime_context().get_node_id()})

@@ -1,0 +1,96 @@
+"""Searched sweeps: the `probe`/`search` sections, and a small search run end to end on Ray."""
+
+from __future__ import annotations
+
+import pytest
+
+from raydd.spec import SpecError, parse_spec
+from raydd.spec.search import resolve_sample
+from sweep_support import tiny_sweep, write_sweep
+
+SPACE = {"pool": {"main": "ConvNetW32", "others": {"choice": [["ConvNetW64"], ["ConvNetD1", "ConvNetW64"]]},
+                  "main_weight": {"uniform": [0.5, 1.0]}},
+         "init": {"choice": ["real", "noise"]}}
+
+
+def search_sweep(name: str, storage: str, **search) -> dict:
+    raw = tiny_sweep(name, storage, seeds=(0,), iterations=6, max_concurrent_trials=1)
+    del raw["grid"]["pool"]
+    raw["probe"] = {"students": ["MLP"], "epochs": 20, "report_every": 2}
+    raw["search"] = {"algorithm": "random", "num_samples": 4, "max_concurrent": 1, "seed": 3, "space": SPACE,
+                     "scheduler": {"asha": {"grace_period": 2, "reduction_factor": 2}}, **search}
+    raw["evaluation"]["kd"] = ["off"]
+    return raw
+
+
+def test_a_search_section_parses_and_a_sample_resolves_to_its_own_point(tmp_path):
+    spec = parse_spec(search_sweep("s", str(tmp_path)))
+    assert spec.search.asha.grace_period == 2 and spec.probe.students == ("MLP",)
+    point = spec.points[0]
+    sampled = {"pool.others": "ConvNetD1+ConvNetW64", "pool.main_weight": 0.75, "init": "noise"}
+    resolved = resolve_sample(point, spec.search, sampled)
+    assert resolved.config.pool.name == "ConvNetW32=0.75,ConvNetD1=0.125,ConvNetW64=0.125"
+    assert resolved.config.init == "noise" and resolved.config.seed == point.config.seed
+    assert resolved.trial_key.startswith(point.trial_key) and "main_weight0.75" in resolved.trial_key
+    near = resolve_sample(point, spec.search, {**sampled, "pool.main_weight": 0.7500001})
+    assert near.trial_key != resolved.trial_key  # printed alike, still two distillations
+
+
+def test_a_bad_search_section_gets_every_problem_at_once(tmp_path):
+    raw = search_sweep("s", str(tmp_path), algorithm="grid", num_samples=0, mode="best", metric="loss")
+    raw["search"]["space"] = {"pool": {"main": "ConvNetW32", "main_weight": {"uniform": [0.9, 0.2]}},
+                              "lr_img": 0.1, "seed": {"choice": [0]}, "lr_imgg": {"uniform": [0.1, 1]},
+                              "outer_loop": {"loguniform": [0, 3]}}
+    raw["search"]["scheduler"] = {"asha": {"grace_period": 6, "reduction_factor": 1}}
+    with pytest.raises(SpecError) as error:
+        parse_spec(raw)
+    places = [p.split(":")[0] for p in error.value.problems]
+    assert places == ["search.algorithm", "search.num_samples", "search.metric", "search.mode",
+                      "search.scheduler.asha.reduction_factor", "search.scheduler.asha.grace_period",
+                      "search.space.lr_imgg", "search.space.pool.main_weight.uniform",
+                      "search.space.lr_img", "search.space.seed",
+                      "search.space.outer_loop.loguniform[0]"], error.value.problems
+
+
+def test_a_search_needs_a_probe(tmp_path):
+    raw = search_sweep("s", str(tmp_path))
+    del raw["probe"]
+    with pytest.raises(SpecError) as error:
+        parse_spec(raw)
+    assert any(p.startswith("search: needs a probe section") for p in error.value.problems)
+
+
+def test_a_search_sweep_evaluates_its_completed_trials_and_asha_stops_poor_ones(ray_local, tmp_path):
+    from ray import tune
+
+    from raydd.spec import load_spec
+    from raydd.sweep.runner import load_results, run_sweep
+
+    spec = load_spec(write_sweep(tmp_path, search_sweep("searched", str(tmp_path / "runs"))))
+    outcome = run_sweep(spec, echo=lambda line: None, start_ray=lambda: None)
+    assert not outcome.trial_errors and not outcome.evaluations["failed"]
+    frame = tune.ExperimentAnalysis(f"{outcome.root}/tune/{spec.points[0].trial_key}").dataframe()
+    assert len(frame) == 4 and frame["probe_val_acc"].notna().all() and frame["probe_val_acc_MLP"].notna().all()
+    trials = outcome.trials  # trial key -> its last result, as Tune's ResultGrid gives it
+    assert len(trials) == 4
+    # a trial that distilled its whole set handed it over (Tune's own `done` marks stopped ones too)
+    completed = {key: m for key, m in trials.items() if "evaluations_queued" in m}
+    stopped = [m for m in trials.values() if "evaluations_queued" not in m]
+    seen = [(m["config"]["search"]["init"], m["iteration"], m["probe_val_acc"]) for m in trials.values()]
+    # init noise scores near chance after 2 iterations: ASHA stops it at its first rung
+    assert stopped and all(m["iteration"] < 6 for m in stopped), seen
+    assert all(m in stopped for m in trials.values() if m["config"]["search"]["init"] == "noise"), seen
+    assert completed, seen
+    rows = load_results(outcome.results)
+    assert set(rows.trial_key) == set(completed)
+    for key, metrics in completed.items():
+        assert set(rows[rows.trial_key == key].pool_name) == {_pool_name(metrics["config"]["search"])}
+
+
+def _pool_name(sampled: dict) -> str:
+    others = sampled["pool.others"].split("+")
+    weight = sampled["pool.main_weight"]
+    rest = (1 - weight) / len(others)
+    from raydd.core.pool import PoolSpec
+
+    return PoolSpec.main_share("ConvNetW32", others, weight).name if rest else f"ConvNetW32={weight}"
