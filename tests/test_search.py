@@ -94,3 +94,12 @@ def _pool_name(sampled: dict) -> str:
     from raydd.core.pool import PoolSpec
 
     return PoolSpec.main_share("ConvNetW32", others, weight).name if rest else f"ConvNetW32={weight}"
+
+
+def test_tracking_that_is_not_wired_yet_is_refused_not_ignored():
+    raw = search_sweep("t", "/tmp/nowhere")
+    raw["tracking"] = {"mlflow": {"tracking_uri": "file:///tmp/mlruns"}, "wandb": {"project": "p"}}
+    with pytest.raises(SpecError) as error:
+        parse_spec(raw)
+    assert "tracking.mlflow: mlflow tracking is not implemented yet" in str(error.value)
+    assert "tracking.wandb: wandb tracking is not implemented yet" in str(error.value)

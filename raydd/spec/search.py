@@ -164,8 +164,8 @@ def _logger_section(entry: dict, name: str, key: str, problems: Problems) -> Any
     if section is INVALID or key not in section:
         return None
     value = check_string(section[key], join(place, key), problems)
-    if importlib.util.find_spec(name) is None:
-        problems.add(place, f"needs the {name} package: pip install 'raydd[tracking]'")
+    # Refused rather than accepted and ignored: no logger callback is wired for it yet.
+    problems.add(place, f"{name} tracking is not implemented yet; Tune's TensorBoard logs are under <sweep>/tune")
     return None if value is INVALID else value
 
 
