@@ -85,6 +85,9 @@ def read_holder(location: str) -> Holder | None:
         return None
 
 
+RELEASE_WAIT_S = 30  # at most this long for a renewal in flight to finish before the lease goes
+
+
 class Lease:
     """This process's hold on one sweep; renewed by a daemon thread until released."""
 
@@ -110,6 +113,8 @@ class Lease:
 
     def release(self) -> None:
         self.done.set()
+        if self.thread.is_alive():  # a renewal already past its wait would write the lease back
+            self.thread.join(timeout=RELEASE_WAIT_S)
         current = read_holder(self.location)
         if current is not None and current.token == self.holder.token:
             storage.delete(self.location)
