@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from raydd import storage, strict_json
+from raydd.results.schema import NO_POOL
 
 SWEEP = "raydd-evaluate"  # the `sweep` column of rows written by `raydd evaluate`
-NO_POOL = "-"  # a baseline's set was drawn, not distilled through a pool
 
 
 def check_out(location: str) -> str:

@@ -111,6 +111,7 @@ ACCURACY_COLUMNS = ("val_acc", "test_acc")
 KD_ONLY_COLUMNS = ("teacher", "alpha", "temperature")  # null exactly when kd is false
 JSON_COLUMNS = ("pool", "config_json")
 FORMER_NAMES = {"trial_id": "trial_key"}  # column name in older files -> its name now
+NO_POOL = "-"  # pool_name of a baseline's rows: its set was drawn, not distilled through a pool
 LATER_COLUMNS = ("device", "node")  # added after the first files were written: null in those
 
 

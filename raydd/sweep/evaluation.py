@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 
 
 from raydd import storage, strict_json
+from raydd.results.schema import NO_POOL
 from raydd.spec import EvaluationSpec, SweepSpec, TrialPoint, kd_word
 from raydd.sweep import artifacts
 from raydd.core.devices import device_label
@@ -57,7 +58,6 @@ def all_jobs(spec: SweepSpec) -> list[EvalJob]:
 
 
 MISSING = "missing"
-NO_POOL = "-"  # pool_name of a baseline's rows: its set was drawn, not distilled through a pool
 
 
 def job_state(location: str, job: EvalJob) -> str | None:
