@@ -213,3 +213,21 @@ def test_the_measured_rule_chooses_stacking_per_architecture_device_and_set(data
     assert stack_pays("LeNet", "cpu", 5, 10) and not stack_pays("LeNet", "cpu", 5, 100)
     assert stack_pays("ResNet18BN", "cuda", 5, 100)
     assert inference_batch_size("ConvNetW64", "cpu") == inference_batch_size("ConvNet", "cpu")
+
+
+@pytest.mark.parametrize("arch", ["ConvNetW32", "LeNet"])
+def test_channels_last_inference_predicts_what_nchw_predicts(data, arch):
+    """The speed rule's channels-last inference changes the layout, not the predictions."""
+    from raydd.core.evaluate.speed import inference_channels_last
+
+    assert inference_channels_last(arch, "cpu") and not inference_channels_last(arch, "cuda")
+    assert not inference_channels_last("ResNet18", "cpu")  # measured slower: stays NCHW
+    images, labels = random_real(data, 1, seed=0)
+    trained = train_group(images, labels, data, arch, EvalConfig(epochs=3), [0], "cpu").models[0]
+    split = data.val
+    nchw = member_accuracies(copy.deepcopy(trained), split.images, split.labels, 64)
+    net = copy.deepcopy(trained)
+    assert member_accuracies(net, split.images, split.labels, 64, channels_last=True) == nchw
+    convs = [p for p in net.net.parameters() if p.dim() == 4]
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)
+    assert not all(p.is_contiguous() for p in convs)  # really moved: some weight is NHWC only

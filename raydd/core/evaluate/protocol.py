@@ -17,7 +17,7 @@ import torch.nn as nn
 
 from raydd.core.datasets.splits import class_indices
 from raydd.core.evaluate.config import EvalConfig, EvalRecord, RecordSummary
-from raydd.core.evaluate.speed import inference_batch_size, stack_pays
+from raydd.core.evaluate.speed import inference_batch_size, inference_channels_last, stack_pays
 from raydd.core.evaluate.stack import Members, NetStack, OneNet
 from raydd.core.evaluate.train import (
     Member,
@@ -64,9 +64,10 @@ class Trained:
     models: list[Members]
     seconds: list[float]  # training seconds per member (a stack's time is shared out evenly)
 
-    def accuracies(self, split, batch_size: int, device) -> list[float]:
+    def accuracies(self, split, batch_size: int, device, channels_last: bool = False) -> list[float]:
         images, labels = split.images.to(device), split.labels.to(device)
-        return [acc for model in self.models for acc in member_accuracies(model, images, labels, batch_size)]
+        return [acc for model in self.models
+                for acc in member_accuracies(model, images, labels, batch_size, channels_last)]
 
     def select(self, members: Sequence[int]) -> "Trained":
         """Only the given members (to measure the chosen KD candidates on the test split)."""
@@ -201,11 +202,13 @@ def evaluate_seeds(
         raise ValueError("choosing the KD alpha/temperature needs a validation split; val is empty")
     trained = train_group(images, labels, data, student, cfg, seeds, device, teachers=teachers,
                           candidates=candidates, stacked=stacked)
-    batch_size = cfg.eval_batch_size or inference_batch_size(student, torch.device(device).type)
-    val = trained.accuracies(validation_subset(data.val, cfg.val_images), batch_size, device)
+    device_type = torch.device(device).type
+    batch_size = cfg.eval_batch_size or inference_batch_size(student, device_type)
+    channels_last = inference_channels_last(student, device_type)
+    val = trained.accuracies(validation_subset(data.val, cfg.val_images), batch_size, device, channels_last)
     k = len(candidates)
     chosen = [i * k + _best(val[i * k : (i + 1) * k]) for i in range(len(seeds))]
-    test = trained.select(chosen).accuracies(data.test, batch_size, device)
+    test = trained.select(chosen).accuracies(data.test, batch_size, device, channels_last)
     kd = teachers is not None
     records = []
     for i, (seed, m) in enumerate(zip(seeds, chosen)):

@@ -25,7 +25,12 @@ INFERENCE_BATCH = {
     ("cpu", "VGG"): 128,
     ("cpu", "ResNet"): 128,
 }
-DEFAULT_INFERENCE_BATCH = 256  # other devices: large enough to fill a GPU, small enough for its memory
+DEFAULT_INFERENCE_BATCH = 256
+# Families whose CPU inference runs faster with weights and images channels-last (NHWC, oneDNN's
+# preferred layout), for a net trained alone. Time against NCHW at batch 128, 2 threads: ConvNet
+# 0.67, ConvNetW32 0.85, LeNet 0.69, AlexNet 0.71; VGG11 (1.23) and ResNet18 (1.14) got slower.
+# Training steps gained nothing (0.95-1.03), so only inference switches.
+CHANNELS_LAST_PAYS_ON_CPU = ("ConvNet", "LeNet", "AlexNet")  # other devices: large enough to fill a GPU, small enough for its memory
 
 
 def family(arch: str) -> str:
@@ -44,6 +49,11 @@ def stack_pays(arch: str, device_type: str, members: int, batch_images: int) -> 
         return False
     limit = STACK_PAYS_ON_CPU[fam]
     return limit is None or batch_images <= limit
+
+
+def inference_channels_last(arch: str, device_type: str) -> bool:
+    """Whether accuracy of a lone `arch` net is measured channels-last (see CHANNELS_LAST_PAYS_ON_CPU)."""
+    return device_type == "cpu" and family(arch) in CHANNELS_LAST_PAYS_ON_CPU
 
 
 def inference_batch_size(arch: str, device_type: str) -> int:

@@ -192,20 +192,29 @@ def _logits(net: nn.Module, images: torch.Tensor, batch_size: int) -> torch.Tens
 
 
 @torch.inference_mode()
-def member_predictions(model: Members, images: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """Arg-max predictions [M, N] of every member in eval mode, `batch_size` images at a time."""
+def member_predictions(model: Members, images: torch.Tensor, batch_size: int,
+                       layout: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
+    """Arg-max predictions [M, N] of every member in eval mode, `batch_size` images at a time,
+    each batch in memory `layout` (the model's weights already in it)."""
     model.train(False)
-    out = [model(images[s : s + batch_size], shared=True).argmax(dim=2) for s in range(0, len(images), batch_size)]
+    out = [model(images[s : s + batch_size].contiguous(memory_format=layout), shared=True).argmax(dim=2)
+           for s in range(0, len(images), batch_size)]
     if not out:
         return torch.empty(model.size, 0, dtype=torch.long, device=images.device)
     return torch.cat(out, dim=1)
 
 
-def member_accuracies(model: Members, images: torch.Tensor, labels: torch.Tensor, batch_size: int) -> list[float]:
-    """Fraction of `images` each member labels correctly (NaN for an empty split)."""
+def member_accuracies(model: Members, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
+                      channels_last: bool = False) -> list[float]:
+    """Fraction of `images` each member labels correctly (NaN for an empty split); with
+    `channels_last`, a lone net's weights are moved to that layout first (the speed rule's choice)."""
     if len(images) == 0:
         return [float("nan")] * model.size
-    correct = (member_predictions(model, images, batch_size) == labels).sum(dim=1)
+    layout = torch.contiguous_format
+    if channels_last and isinstance(model, OneNet):  # grouped convs of a stack: not measured, kept NCHW
+        model.net.to(memory_format=torch.channels_last)
+        layout = torch.channels_last
+    correct = (member_predictions(model, images, batch_size, layout) == labels).sum(dim=1)
     return [c / len(labels) for c in correct.tolist()]
 
 
