@@ -20,9 +20,11 @@ epochs on a fixed subset of the test split: stacked and sequential must agree.
 from __future__ import annotations
 
 import argparse
+import copy
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -40,7 +42,7 @@ from raydd.core.evaluate import (  # noqa: E402
     train_group,
 )
 from raydd.core.evaluate.protocol import train_teachers, validation_subset  # noqa: E402
-from raydd.core.evaluate.speed import inference_batch_size  # noqa: E402
+from raydd.core.evaluate.speed import inference_batch_size, inference_channels_last  # noqa: E402
 from raydd.core.evaluate.train import build_seeded, member_predictions  # noqa: E402
 from raydd.stats import mean_std  # noqa: E402
 
@@ -118,30 +120,34 @@ def bench_training(args, data, device) -> None:
 
 
 def _accuracies(trained, split, arch, device) -> list[float]:
-    return trained.accuracies(split, inference_batch_size(arch, torch.device(device).type), device)
+    kind = torch.device(device).type
+    return trained.accuracies(split, inference_batch_size(arch, kind), device, inference_channels_last(arch, kind))
 
 
 def bench_inference(args, data, device) -> None:
     n = min(args.inference_images, len(data.test))
     stacked = max(args.members)
     print(f"\n## Inference: seconds per 10,000 images and member, by batch size (timed on {n} test "
-          f"images, inference_mode; one net, and {stacked} stacked members)")
+          f"images, inference_mode; one net in NCHW and channels-last (NHWC), and {stacked} stacked members)")
     images = data.test.images[:n].to(device)
     sizes = args.batch_sizes
-    print(f"{'arch':<10} {'members':>7} " + " ".join(f"{b:>7}" for b in sizes) + "  fastest")
+    print(f"{'arch':<10} {'layout':<7} {'members':>7} " + " ".join(f"{b:>7}" for b in sizes) + "  fastest")
     for arch in args.archs:
         nets = [build_seeded(arch, data.info, seed).to(device) for seed in range(stacked)]
-        models = [OneNet(nets[0])] + ([NetStack(nets)] if stacked > 1 else [])
-        for model in models:
+        nhwc = copy.deepcopy(nets[0]).to(memory_format=torch.channels_last)
+        models = [("NCHW", OneNet(nets[0]), torch.contiguous_format),
+                  ("NHWC", OneNet(nhwc), torch.channels_last)]
+        models += [("NCHW", NetStack(nets), torch.contiguous_format)] if stacked > 1 else []
+        for layout_name, model, layout in models:
             times = []
             for size in sizes:
-                member_predictions(model, images[:size], size)  # warm-up: first-call allocations
-                seconds = min(_timed(lambda: member_predictions(model, images, size))[0]
+                member_predictions(model, images[:size], size, layout)  # warm-up: first-call allocations
+                seconds = min(_timed(lambda: member_predictions(model, images, size, layout))[0]
                               for _ in range(args.repeats))
                 times.append(seconds * 10_000 / n / model.size)
             fastest = sizes[min(range(len(sizes)), key=times.__getitem__)]
-            print(f"{arch:<10} {model.size:>7} " + " ".join(f"{t:>7.2f}" for t in times) + f"  {fastest}",
-                  flush=True)
+            print(f"{arch:<10} {layout_name:<7} {model.size:>7} " + " ".join(f"{t:>7.2f}" for t in times)
+                  + f"  {fastest}", flush=True)
 
 
 def bench_single(args, device) -> None:
@@ -153,14 +159,20 @@ def bench_single(args, device) -> None:
     cfg = EvalConfig(epochs=args.single_epochs)
     print(f"\n## One {args.single_arch} student on {args.single_dataset}, ipc 1, {cfg.resolved_epochs} epochs "
           f"(val {len(data.val)}, test {len(data.test)} images)")
+    configs = [cfg] + ([replace(cfg, val_images=args.single_val_images)] if args.single_val_images else [])
     for _ in range(args.repeats):
-        seconds, record = _timed(lambda: evaluate_student(images, labels, data, args.single_arch, cfg, 0, device))
-        print(f"raydd evaluate_student: {seconds:.1f} s (training {record.train_seconds:.1f} s, validation + "
-              f"test {seconds - record.train_seconds:.1f} s), test {100 * record.test_acc:.2f}%", flush=True)
+        raydd_seconds = []
+        for run_cfg in configs:
+            seconds, record = _timed(lambda: evaluate_student(images, labels, data, args.single_arch, run_cfg, 0, device))
+            val = f"{run_cfg.val_images} validation images" if run_cfg.val_images else "validation"
+            print(f"raydd evaluate_student: {seconds:.1f} s (training {record.train_seconds:.1f} s, {val} + "
+                  f"test {seconds - record.train_seconds:.1f} s), test {100 * record.test_acc:.2f}%", flush=True)
+            raydd_seconds.append(seconds)
         if args.reference:
             ref_seconds, acc = _reference_dc(Path(args.reference), images, labels, data, cfg, device)
+            ratios = " / ".join(f"{s / ref_seconds:.2f}" for s in raydd_seconds)
             print(f"original DC evaluate_synset: {ref_seconds:.1f} s (train + test), test {100 * acc:.2f}%; "
-                  f"raydd / original: {seconds / ref_seconds:.2f}", flush=True)
+                  f"raydd / original: {ratios}", flush=True)
 
 
 def _reference_dc(root: Path, images, labels, data, cfg, device) -> tuple[float, float]:
@@ -234,6 +246,8 @@ def parse(argv=None):
     p.add_argument("--single-arch", default="ConvNet")
     p.add_argument("--single-dataset", default="fashion_mnist")
     p.add_argument("--single-epochs", type=int, default=PROTOCOL_EPOCHS)
+    p.add_argument("--single-val-images", type=int, default=None,
+                   help="also time the student with this fixed validation subset (EvalConfig.val_images)")
     p.add_argument("--reference", default=None, metavar="DIR",
                    help="checkout of the original DatasetCondensation code, to time its evaluate_synset")
     p.add_argument("--val-students", type=_csv(str), default=["ConvNet", "MLP"])
@@ -249,7 +263,7 @@ def parse(argv=None):
         args.section, args.dataset, args.single_dataset = list(SECTIONS), "digits", "digits"
         args.archs, args.ipcs, args.members, args.epochs, args.repeats = ["MLP", "ConvNetW32"], [1], [1, 2], 1, 1
         args.acc_images, args.inference_images, args.batch_sizes = 100, 64, [32, 64]
-        args.single_arch, args.single_epochs, args.reference = "ConvNetW32", 2, None
+        args.single_arch, args.single_epochs, args.reference, args.single_val_images = "ConvNetW32", 2, None, 50
         args.val_students, args.val_subsets, args.val_seeds, args.val_epochs = ["MLP"], [50], 2, 2
     return args
 
