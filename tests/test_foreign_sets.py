@@ -272,3 +272,64 @@ def test_evaluate_writes_foreign_rows_that_results_show_reads(tmp_path, real):
     shown = CliRunner().invoke(cli, ["results", "show", str(out)])
     assert shown.exit_code == 0 and "foreign" in shown.output and "random_real" in shown.output, shown.output
 
+
+# ---- sweeps: evaluation.sets -------------------------------------------------------------------
+def _sweep_with_sets(tmp_path, sets, name="withsets"):
+    from sweep_support import tiny_sweep, write_sweep
+
+    raw = tiny_sweep(name, str(tmp_path / "runs"), seeds=(0,))
+    raw["evaluation"]["sets"] = sets
+    return write_sweep(tmp_path, raw)
+
+
+def test_sweep_sets_become_points_evaluated_like_baselines(tmp_path, real):
+    from raydd.spec import load_spec
+
+    dc = save_dc(tmp_path / "res_DC_digits_ConvNet_2ipc.pt", real)
+    mtt = save_mtt(tmp_path / "mtt_run", pixels(real[0][0]), real[0][1])
+    spec = load_spec(_sweep_with_sets(tmp_path, [str(mtt), {"path": str(dc), "experiment": 1, "normalized": True}]))
+    assert [(p.trial_key, p.baseline, p.config.ipc) for p in spec.baselines] == [
+        ("mtt_run", "foreign", 2), ("res_DC_digits_ConvNet_2ipc.pt-exp1", "foreign", 2)]
+    assert spec.baselines[1].axes == {"set": str(dc), "normalized": "yes", "experiment": 1, "ipc": 2}
+    without = load_spec(_sweep_with_sets(tmp_path, None))
+    assert without.baselines == () and without.experiment_hash() != spec.experiment_hash()
+
+
+def test_sweep_sets_that_do_not_fit_are_problems_with_their_places(tmp_path, real):
+    from raydd.spec import SpecError, load_spec
+
+    mtt = save_mtt(tmp_path / "a" / "same", *real[0])
+    twin = save_mtt(tmp_path / "b" / "same", *real[0])
+    wide = save_dc(tmp_path / "res.pt", [(torch.randn(200, 1, 28, 28), torch.arange(100).repeat_interleave(2))])
+    sets = [str(mtt), str(twin), str(wide), {"path": str(mtt), "normalized": "maybe"}, {"file": "x"},
+            str(tmp_path / "nowhere")]
+    with pytest.raises(SpecError) as error:
+        load_spec(_sweep_with_sets(tmp_path, sets))
+    text = "\n".join(error.value.problems)
+    assert "evaluation.sets[1]: is named 'same', as evaluation.sets[0] is" in text
+    assert "evaluation.sets[2]: " in text and "labels run from 0 to 99; digits has 10 classes" in text
+    assert "evaluation.sets[3].normalized: must be one of yes, no, auto, got 'maybe'" in text
+    assert "evaluation.sets[4]" in text and "evaluation.sets[5]: no synthetic set at" in text
+    assert len(error.value.problems) == 6
+
+
+def test_a_sweep_evaluates_a_foreign_set_beside_its_distilled_one(tmp_path, real, ray_local):
+    from sweep_support import expected_keys, row_keys
+
+    from raydd.spec import load_spec
+    from raydd.sweep.artifacts import load_synset_from
+    from raydd.sweep.runner import load_results, run_sweep, sweep_status
+
+    dc = save_dc(tmp_path / "res_DC_digits_ConvNet_2ipc.pt", real)
+    spec = load_spec(_sweep_with_sets(tmp_path, [str(dc)]))
+    outcome = run_sweep(spec, echo=lambda line: None)
+    assert outcome.complete, (outcome.trial_errors, outcome.evaluations)
+    df = load_results(outcome.results)
+    assert sorted(row_keys(df)) == sorted(expected_keys(spec)) and len(df) == 4  # (distilled + foreign) x kd
+    rows = df[df["method"] == "foreign"]
+    assert set(rows["trial_key"]) == {"res_DC_digits_ConvNet_2ipc.pt-exp0"} and set(rows["ipc"]) == {2}
+    assert set(rows["pool_name"]) == {"-"} and set(rows["kd"]) == {False, True}
+    stored = load_synset_from(rows["synset_uri"].iloc[0])
+    assert torch.equal(stored.images, real[0][0]) and stored.meta["foreign"]["format"] == "dc"
+    status = sweep_status("withsets", str(tmp_path / "runs"))
+    assert (status.evaluations_done, status.evaluations_pending) == (4, 0)
