@@ -333,3 +333,21 @@ def test_a_sweep_evaluates_a_foreign_set_beside_its_distilled_one(tmp_path, real
     assert torch.equal(stored.images, real[0][0]) and stored.meta["foreign"]["format"] == "dc"
     status = sweep_status("withsets", str(tmp_path / "runs"))
     assert (status.evaluations_done, status.evaluations_pending) == (4, 0)
+
+
+def test_a_set_scores_the_same_as_a_dc_file_as_as_a_raydd_artifact(tmp_path, real, data):
+    from raydd.core.artifact import SyntheticSet, build_meta, save_synset
+    from raydd.core.distill import DistillConfig
+
+    images, labels = real[0]
+    meta = build_meta(DistillConfig(dataset="digits", ipc=2, iterations=0), INFO, 0, 0.0,
+                      val_size=data.val_size, split_seed=data.split_seed)
+    artifact = save_synset(SyntheticSet(images, labels, meta), tmp_path / "raydd_set")
+    dc = save_dc(tmp_path / "res.pt", real[:1])
+    accuracies = []
+    for given in (artifact, dc):
+        result = evaluate(given, "--dataset", "digits", "--json", "--kd", "off", "--students", "MLP", "--seeds", 1,
+                          "--epochs", 60, "--device", "cpu")  # enough steps for the images to matter
+        assert result.exit_code == 0, result.output
+        accuracies.append([(r["val_acc"], r["test_acc"]) for r in map(json.loads, result.stdout.splitlines())])
+    assert accuracies[0] == accuracies[1] and len(accuracies[0]) == 1
