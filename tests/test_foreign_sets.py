@@ -301,14 +301,14 @@ def test_sweep_sets_that_do_not_fit_are_problems_with_their_places(tmp_path, rea
     mtt = save_mtt(tmp_path / "a" / "same", *real[0])
     twin = save_mtt(tmp_path / "b" / "same", *real[0])
     wide = save_dc(tmp_path / "res.pt", [(torch.randn(200, 1, 28, 28), torch.arange(100).repeat_interleave(2))])
-    sets = [str(mtt), str(twin), str(wide), {"path": str(mtt), "normalized": "maybe"}, {"file": "x"},
+    sets = [str(mtt), str(twin), str(wide), {"path": str(mtt), "normalized": ["maybe"]}, {"file": "x"},
             str(tmp_path / "nowhere")]
     with pytest.raises(SpecError) as error:
         load_spec(_sweep_with_sets(tmp_path, sets))
     text = "\n".join(error.value.problems)
     assert "evaluation.sets[1]: is named 'same', as evaluation.sets[0] is" in text
     assert "evaluation.sets[2]: " in text and "labels run from 0 to 99; digits has 10 classes" in text
-    assert "evaluation.sets[3].normalized: must be one of yes, no, auto, got 'maybe'" in text
+    assert "evaluation.sets[3].normalized: must be one of yes, no, auto, got ['maybe']" in text
     assert "evaluation.sets[4]" in text and "evaluation.sets[5]: no synthetic set at" in text
     assert len(error.value.problems) == 6
 

@@ -55,7 +55,8 @@ def _set_point(entry: Any, place: str, dataset: Any, problems: Problems) -> Any:
     if entry is INVALID or "path" not in entry:
         return INVALID
     check_string(entry["path"], join(place, "path"), problems)
-    normalized = YAML_WORDS.get(entry.get("normalized"), entry.get("normalized"))
+    normalized = entry.get("normalized")
+    normalized = YAML_WORDS[normalized] if isinstance(normalized, bool) else normalized
     if normalized is not None and normalized not in NORMALIZED_CHOICES:
         problems.add(join(place, "normalized"), f"must be one of {', '.join(NORMALIZED_CHOICES)}, got {shown(normalized)}")
     if "experiment" in entry:
