@@ -39,10 +39,11 @@ class Source:
     """One row group of the table: what is evaluated, and how to run it."""
 
     label: str
-    key: str  # its name in result rows (`trial_key`): the set's directory name, or the baseline's
+    key: str  # its name in result rows (`trial_key`): the set's directory or file name, or the baseline's
     ipc: int | None
     run: Callable  # (data, students, cfg, seeds, kd, device, on_record) -> records
-    artifact: str | None = None  # the synthetic set's directory, if any
+    artifact: str | None = None  # the synthetic set's directory (or file), if any
+    foreign: dict | None = None  # a set made by another code: its format and provenance
 
 
 def _synset_source(directory: Path) -> tuple[Source, object]:
@@ -59,6 +60,46 @@ def _synset_source(directory: Path) -> tuple[Source, object]:
         return evaluate_synset(synset.images, synset.labels, data, *args)
 
     return Source(label, Path(directory).resolve().name, synset.ipc, run, str(directory)), synset
+
+
+def _is_raydd_set(path: Path) -> bool:
+    """A directory holding any of a raydd artifact's files is read (and checked) as one."""
+    from raydd.core.artifact import ARTIFACT_FILES
+
+    return path.is_dir() and any((path / name).exists() for name in ARTIFACT_FILES)
+
+
+def _foreign_source(path: Path, dataset: str | None, normalized: str | None, experiment: int | None) -> Source:
+    """A set made by another code, read and checked against `dataset` before anything loads."""
+    from raydd.core.datasets import DATASETS
+    from raydd.core.evaluate import evaluate_synset
+    from raydd.core.foreign import load_foreign_set, require_exists
+
+    require_exists(path)
+    if dataset is None:
+        raise click.UsageError(f"{path} is not a raydd set: name the dataset it was made for with --dataset")
+    try:
+        info = DATASETS.get(dataset).info
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    foreign = load_foreign_set(path, info, normalized=normalized or "auto", experiment=experiment)
+    click.echo(f"{foreign.name}: {foreign.summary()}", err=True)
+
+    def run(data, *args):
+        return evaluate_synset(foreign.images, foreign.labels, data, *args)
+
+    return Source(f"{foreign.name} ipc{foreign.ipc}", foreign.name, foreign.ipc, run, foreign.path,
+                  foreign.describe())
+
+
+def _set_source(path: Path, opts) -> tuple[Source, object]:
+    """The SET argument: a raydd artifact (its synset returned too), or a foreign set (None)."""
+    if not _is_raydd_set(path):
+        return _foreign_source(path, opts["dataset"], opts["normalized"], opts["experiment"]), None
+    for flag in ("normalized", "experiment"):
+        if opts[flag] is not None:
+            raise click.UsageError(f"--{flag} applies to sets made by other codes; {path} is a raydd set")
+    return _synset_source(path)
 
 
 def _random_real_source(ipc: int) -> Source:
@@ -107,7 +148,7 @@ def _table(results: list[tuple[Source, list]], students: list[str], kd_modes: tu
 
 
 @click.command("evaluate")
-@click.argument("directory", required=False, type=click.Path(path_type=Path))
+@click.argument("set_path", metavar="[SET]", required=False, type=click.Path(path_type=Path))
 @click.option("--students", default=DEFAULT_STUDENTS, show_default=True, help="Comma-separated architectures.")
 @click.option("--teacher", default="ConvNet", show_default=True, help="KD teacher, trained on the same set.")
 @click.option("--kd", "kd_text", default="off,on", show_default=True, help="off, on or off,on.")
@@ -123,7 +164,13 @@ def _table(results: list[tuple[Source, list]], students: list[str], kd_modes: tu
 @click.option("--random-real", type=click.IntRange(min=1), default=None, metavar="IPC",
               help="Also evaluate IPC random real training images per class (a fresh draw per seed).")
 @click.option("--whole-dataset", is_flag=True, help="Also evaluate the whole training split (needs --epochs).")
-@click.option("--dataset", default=None, help="Dataset when no DIRECTORY is given [default: digits].")
+@click.option("--dataset", default=None,
+              help="Dataset of a set made by another code, or when no SET is given [default: digits].")
+@click.option("--normalized", type=click.Choice(["yes", "no", "auto"]), default=None,
+              help="A set made by another code is saved normalised with the dataset's mean/std (yes), "
+                   "as pixels in [0, 1] (no), or decide from its statistics (auto) [default: auto].")
+@click.option("--experiment", type=click.IntRange(min=0), default=None,
+              help="Which experiment of a DC-style .pt file holding several [default: the first].")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--download", is_flag=True, help="Download the dataset if it is missing.")
 @click.option("--val-size", type=FINITE_FLOAT, default=None,
@@ -137,7 +184,7 @@ def _table(results: list[tuple[Source, list]], students: list[str], kd_modes: tu
               help="Also write the records as result rows (the schema a sweep writes) into DIR, a "
                    "results directory or URI, for `raydd results` beside a sweep's rows.")
 def evaluate(**opts) -> None:
-    """Train student architectures on the synthetic set in DIRECTORY and report test accuracy.
+    """Train student architectures on the synthetic set SET and report test accuracy.
 
     Each student is trained with the DC/DSA/DM protocol (SGD lr 0.01, momentum 0.9, weight decay
     5e-4, batch 256, lr x0.1 at half the epochs) once per seed, without and/or with knowledge
@@ -145,11 +192,15 @@ def evaluate(**opts) -> None:
     the validation split, never on the test split. The table has students as columns and
     (set, kd) as rows, each cell `test accuracy mean ± std (seeds)` in percent.
 
-    DIRECTORY may be left out when --random-real or --whole-dataset gives something to evaluate;
-    with DIRECTORY, those baselines add rows beside it. Example:
+    SET is a raydd set's directory, or a set made by another code, evaluated on the dataset
+    that --dataset names: a DC/DSA/DM `res_*.pt` file (or a .pt dict of image_syn and label_syn),
+    an MTT-style directory of images_best.pt and labels_best.pt, or an image folder with one
+    sub-folder per class. SET may be left out when --random-real or --whole-dataset gives
+    something to evaluate; with SET, those baselines add rows beside it. Examples:
 
     \b
         raydd evaluate runs/dc1 --students ConvNet,MLP --kd off,on --seeds 3 --random-real 1
+        raydd evaluate res_DC_cifar10_ConvNet_10ipc.pt --dataset cifar10 --experiment 1
     """
     from raydd.core.evaluate import EvalConfig, check_architectures
 
@@ -176,15 +227,15 @@ def evaluate(**opts) -> None:
             raise click.UsageError(str(exc)) from None
 
     sources, synset = [], None
-    if opts["directory"] is not None:
-        source, synset = _synset_source(opts["directory"])
+    if opts["set_path"] is not None:
+        source, synset = _set_source(opts["set_path"], opts)
         sources.append(source)
     if opts["random_real"] is not None:
         sources.append(_random_real_source(opts["random_real"]))
     if opts["whole_dataset"]:
         sources.append(_whole_dataset_source())
     if not sources:
-        raise click.UsageError("nothing to evaluate: give DIRECTORY, --random-real IPC or --whole-dataset")
+        raise click.UsageError("nothing to evaluate: give SET, --random-real IPC or --whole-dataset")
 
     results = _run(sources, synset, students, cfg, seeds, kd_modes, opts)
     if not opts["as_json"]:
@@ -255,7 +306,7 @@ def _record_printer(source: Source, dataset: str, cfg, as_json: bool):
                    f"{record.train_seconds:.1f} s", err=True)
         if as_json:
             row = {"source": source.label, "dataset": dataset, "ipc": source.ipc, "artifact": source.artifact,
-                   **record.to_dict(), "config": config}
+                   **({"foreign": source.foreign} if source.foreign else {}), **record.to_dict(), "config": config}
             click.echo(strict_json.dumps(row))
 
     return on_record

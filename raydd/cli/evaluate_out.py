@@ -33,11 +33,15 @@ def check_out(location: str) -> str:
 
 
 def source_columns(source, synset) -> dict:
-    """The columns that describe the evaluated set: a synthetic set's recipe, or a baseline's."""
-    if source.artifact is None:
-        return {"trial_key": source.key, "method": source.key, "pool_name": NO_POOL, "pool": {},
-                "pool_main_weight": None, "pool_warmup": 0, "iterations": 0, "distill_seed": 0,
-                "distill_seconds": 0.0, "synset_uri": source.key, "grid_png_uri": None}
+    """The columns that describe the evaluated set: a synthetic set's recipe, or a baseline's or
+    foreign set's (made without a raydd recipe: no pool, no iterations)."""
+    if source.artifact is None or source.foreign is not None:
+        from raydd.core.foreign import FOREIGN_METHOD
+
+        return {"trial_key": source.key, "method": FOREIGN_METHOD if source.foreign else source.key,
+                "pool_name": NO_POOL, "pool": {}, "pool_main_weight": None, "pool_warmup": 0, "iterations": 0,
+                "distill_seed": 0, "distill_seconds": 0.0, "synset_uri": source.artifact or source.key,
+                "grid_png_uri": None}
     from raydd.core.pool import PoolSpec
 
     meta = synset.meta
@@ -61,7 +65,8 @@ def write_records(location: str, results, synset, dataset: str, carve: tuple, cf
     written = []
     for source, records in results:
         recipe = {"source": source.label, "dataset": {"name": dataset, "val_size": carve[0], "split_seed": carve[1]},
-                  "distill": synset.meta.get("config") if source.artifact else None, "evaluation": cfg.to_dict()}
+                  "distill": synset.meta.get("config") if synset is not None and source.artifact else None,
+                  **({"foreign": source.foreign} if source.foreign else {}), "evaluation": cfg.to_dict()}
         base = {"sweep": SWEEP, **source_columns(source, synset), "dataset": dataset, "ipc": source.ipc, **on,
                 "epochs": cfg.resolved_epochs, "augment": cfg.augment, "created_at": stamp,
                 "raydd_version": __version__, "config_json": strict_json.dumps(recipe)}

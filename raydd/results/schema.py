@@ -7,7 +7,7 @@ and plots print them in percent):
 |-------------------|-----------------------|-------|-----------------------------------------------------------|
 | sweep             | string                | no    | sweep name (the directory under the storage root)         |
 | trial_key         | string                | no    | grid point of the evaluated set (`TrialPoint.trial_key`)  |
-| method            | string                | no    | distillation method: dc, dsa, dm (or `random_real`)       |
+| method            | string                | no    | distillation method: dc, dsa, dm (or `random_real`; `foreign`: a set made by another code, `raydd evaluate SET --dataset` or a sweep's `evaluation.sets`) |
 | dataset           | string                | no    | dataset name: digits, mnist, fashion_mnist, cifar10, ...  |
 | ipc               | int32                 | no    | synthetic images per class                                |
 | pool_name         | string                | no    | model pool as written in a sweep: `ConvNet=0.9,ConvNetW64=0.1`; `-` for a baseline |

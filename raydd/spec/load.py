@@ -16,6 +16,7 @@ from raydd.spec.checks import (
     line_map,
     yaml_problem,
 )
+from raydd.spec.foreign import parse_sets
 from raydd.spec.grid import baseline_points, expand
 from raydd.spec.model import SpecError, SweepSpec, TrialPoint
 from raydd.spec.search import check_corners, parse_probe, parse_search, parse_tracking
@@ -122,6 +123,7 @@ def _parse(raw: Any, source: str, lines: dict[str, int], storage_override: str |
     axes = parse_grid(top.get("grid"), top.get("distill"), problems)
     evaluation = parse_evaluation(top["evaluation"], problems) if "evaluation" in top else INVALID
     baselines = parse_baselines(top.get("baselines"), problems)
+    sets = parse_sets(top.get("evaluation"), dataset, problems)
     resources = parse_resources(top.get("resources"), problems)
     probe = parse_probe(top.get("probe"), problems)
     search = parse_search(top.get("search"), probe, top.get("distill"), top.get("grid"), problems)
@@ -129,9 +131,11 @@ def _parse(raw: Any, source: str, lines: dict[str, int], storage_override: str |
     points: tuple[TrialPoint, ...] = ()
     if not problems and dataset is not INVALID:
         points = expand(axes, fixed, dataset.name, problems)
+    for taken in {p.trial_key for p in points} & {s.trial_key for s in sets}:
+        problems.add("evaluation.sets", f"a set is named {taken!r}, as a grid point is; rename the set")
     if search and not problems:
         check_corners(search, points[0], problems)
     if problems:
         raise SpecError(problems.lines(lines), source)
     return SweepSpec(name, storage, dataset, evaluation, resources, points, raw,
-                     baseline_points(points, baselines), probe, search, tracking)
+                     baseline_points(points, baselines) + sets, probe, search, tracking)

@@ -184,7 +184,7 @@ def _kd_mode(value: Any, place: str, problems: Problems) -> Any:
 
 def parse_evaluation(value: Any, problems: Problems) -> Any:
     before = len(problems)
-    entry = check_section(value, "evaluation", problems, ["students", "kd", "seeds", *_eval_fields()],
+    entry = check_section(value, "evaluation", problems, ["students", "kd", "seeds", "sets", *_eval_fields()],
                           required=("students",))
     if entry is INVALID:
         return INVALID
@@ -193,7 +193,7 @@ def parse_evaluation(value: Any, problems: Problems) -> Any:
     seeds = check_int(entry.get("seeds", 1), "evaluation.seeds", problems)
     if "teacher" in entry:
         check_arch(entry["teacher"], "evaluation.teacher", problems)
-    settings = {k: v for k, v in entry.items() if k not in ("students", "kd", "seeds")}
+    settings = {k: v for k, v in entry.items() if k not in ("students", "kd", "seeds", "sets")}  # sets: spec.foreign
     config_fields = {k: check_field(EvalConfig, k, v, join("evaluation", k), problems)
                      for k, v in settings.items()}
     if len(problems) > before:
