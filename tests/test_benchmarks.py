@@ -48,3 +48,15 @@ def test_evaluation_benchmark_smoke_test_prints_every_section():
     for heading in ("## Inference", "## One ConvNetW32 student", "## KD choice on a validation subset"):
         assert heading in result.stdout
     assert "stacked" in result.stdout.lower()
+
+
+def test_probe_benchmark_smoke_test_prints_the_cost_per_report_and_its_ratio():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "bench_probe.py"), "--smoke-test"],
+        capture_output=True, text=True, timeout=600, cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("## Probe cost on digits")
+    row = next(line.split() for line in result.stdout.splitlines() if line.split()[:2] == ["1", "MLP"])
+    iteration_s, report_s, ratio = map(float, row[2:5])
+    assert iteration_s > 0 and report_s > 0 and abs(ratio - report_s / iteration_s) <= 0.05 * ratio + 0.05

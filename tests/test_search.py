@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from click.testing import CliRunner
 
 from raydd.spec import SpecError, parse_spec
 from raydd.spec.search import resolve_sample
@@ -85,6 +86,71 @@ def test_a_search_sweep_evaluates_its_completed_trials_and_asha_stops_poor_ones(
     assert set(rows.trial_key) == set(completed)
     for key, metrics in completed.items():
         assert set(rows[rows.trial_key == key].pool_name) == {_pool_name(metrics["config"]["search"])}
+    _status_shows_every_searched_trial(spec, trials)
+    _best_ranks_the_completed_by_their_objective(spec, completed, rows)
+
+
+def _status_shows_every_searched_trial(spec, trials: dict) -> None:
+    from raydd.cli.main import cli
+    from raydd.sweep.runner import sweep_status
+
+    status = sweep_status(spec.name, spec.storage)
+    completed = [key for key, m in trials.items() if "evaluations_queued" in m]
+    assert status.counts == {"done": len(completed), "running": 0, "failed": 0, "pending": 0,
+                             "stopped": len(trials) - len(completed)}
+    assert status.evaluations_total == status.evaluations_done == len(completed)  # 1 student, kd off, 1 seed
+    output = CliRunner().invoke(cli, ["sweep", "status", spec.name, "--storage", spec.storage]).output
+    for key, metrics in trials.items():
+        line = next(line for line in output.splitlines() if line.rstrip().endswith(key))
+        state = "done" if key in completed else "stopped"
+        assert line.split()[:3] == [state, str(metrics["iteration"]), f"{metrics['probe_val_acc']:.4f}"], output
+        assert f"pool.main_weight={metrics['config']['search']['pool.main_weight']:.4g}" in line
+
+
+def _best_ranks_the_completed_by_their_objective(spec, completed: dict, rows) -> None:
+    from raydd.cli.main import cli
+
+    result = CliRunner().invoke(cli, ["sweep", "best", spec.name, "--storage", spec.storage, "--top", "2"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.split()[:1] in (["done"], ["stopped"])]
+    assert len(lines) == 2
+    objectives = [float(line.split()[2]) for line in lines]
+    assert objectives == sorted(objectives, reverse=True)
+    best_done = next((line for line in lines if line.split()[0] == "done"), None)
+    if best_done:  # its test accuracy is the mean of its rows
+        key = best_done.split()[-1]
+        assert f"{rows[rows.trial_key == key].test_acc.mean():.4f}" == best_done.split()[3]
+
+
+def test_a_resumed_search_continues_its_searcher_instead_of_restarting(ray_local, tmp_path):
+    pytest.importorskip("optuna")
+    from ray import tune
+
+    from raydd.spec import load_spec
+    from raydd.sweep.runner import load_results, request_stop, resume_sweep, run_sweep
+    from raydd.sweep.trial import trial_key
+
+    raw = search_sweep("resumed", str(tmp_path / "runs"), algorithm="optuna")
+    del raw["search"]["scheduler"]  # every trial distils its whole set: 4 sets in all
+    spec = load_spec(write_sweep(tmp_path, raw))
+    finished = []
+
+    def stop_after_two(line: str) -> None:
+        if line.endswith("distilled; evaluations queued"):
+            finished.append(line)
+            if len(finished) == 2:
+                request_stop(spec.name, spec.storage)
+
+    first = run_sweep(spec, echo=stop_after_two, start_ray=lambda: None)
+    assert first.stopped and len(finished) == 2
+    experiment = f"{first.root}/tune/{spec.points[0].trial_key}"
+    sampled_before = {trial_key(t.config) for t in tune.ExperimentAnalysis(experiment).trials}
+
+    second = resume_sweep(spec.name, spec.storage, echo=lambda line: None)
+    assert second.complete, (second.trial_errors, second.evaluations)
+    keys = {trial_key(t.config) for t in tune.ExperimentAnalysis(experiment).trials}
+    assert len(keys) == 4 and sampled_before <= keys  # 4 samples in all, the first ones kept
+    assert set(load_results(second.results).trial_key) == keys
 
 
 def _pool_name(sampled: dict) -> str:
@@ -94,12 +160,3 @@ def _pool_name(sampled: dict) -> str:
     from raydd.core.pool import PoolSpec
 
     return PoolSpec.main_share("ConvNetW32", others, weight).name if rest else f"ConvNetW32={weight}"
-
-
-def test_tracking_that_is_not_wired_yet_is_refused_not_ignored():
-    raw = search_sweep("t", "/tmp/nowhere")
-    raw["tracking"] = {"mlflow": {"tracking_uri": "file:///tmp/mlruns"}, "wandb": {"project": "p"}}
-    with pytest.raises(SpecError) as error:
-        parse_spec(raw)
-    assert "tracking.mlflow: mlflow tracking is not implemented yet" in str(error.value)
-    assert "tracking.wandb: wandb tracking is not implemented yet" in str(error.value)

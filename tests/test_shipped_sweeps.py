@@ -15,7 +15,7 @@ PAPER_STUDENTS = ("ConvNet", "MLP", "LeNet", "AlexNet", "VGG11", "ResNet18")
 
 def test_sweeps_are_shipped() -> None:
     names = {p.name for p in SWEEPS.glob("*.yaml")}
-    assert {"quickstart.yaml", "cifar10_table4.yaml", "cifar10_pool_settings.yaml"} <= names
+    assert {"quickstart.yaml", "quickstart_search.yaml", "cifar10_table4.yaml", "cifar10_pool_settings.yaml"} <= names
 
 
 @pytest.mark.parametrize("path", sorted(SWEEPS.glob("*.yaml")), ids=lambda p: p.name)
@@ -64,3 +64,18 @@ def test_pool_settings_are_the_three_of_table5() -> None:
     assert pools[1] == PoolSpec.main_share("ConvNet", ["LeNet", "AlexNet", "VGG11"], 0.9)
     assert pools[2].main == "ConvNet" and pools[2].probs[0] == pytest.approx(0.9)
     assert all(a.startswith("ConvNet") for a in pools[2].archs)
+
+
+def test_search_quickstart_is_an_optuna_pool_search_with_asha_on_cpu() -> None:
+    spec = load_spec(SWEEPS / "quickstart_search.yaml")
+    assert spec.dataset.name == "digits" and spec.storage == "./runs"
+    assert spec.resources.trial_gpu == 0 and spec.resources.evaluator_gpu == 0
+    search = spec.search
+    assert search.algorithm == "optuna" and search.num_samples >= 8 and search.asha is not None
+    space = dict(search.space)
+    assert space["pool.main_weight"].kind == "uniform" and space["pool.others"].kind == "choice"
+    assert len(space["pool.others"].args) >= 2  # which variants are in the pool is searched too
+    assert search.metric == "probe_val_acc" and spec.probe.students
+    # the 10-minute CPU budget: one small set per trial, few iterations, cheap probes
+    assert len(spec.points) == 1 and spec.points[0].config.ipc == 1 and spec.points[0].config.iterations <= 50
+    assert spec.probe.epochs <= 50 and spec.evaluation.seeds == 1

@@ -1,4 +1,5 @@
-"""`raydd sweep`: run a sweep file on Ray (locally or as a Ray Job), watch, stop and resume it."""
+"""`raydd sweep`: run a sweep file on Ray (locally or as a Ray Job), watch, stop and resume it,
+and rank a search's trials."""
 
 from __future__ import annotations
 
@@ -236,11 +237,12 @@ def status(name: str, storage: str) -> None:
     from raydd.sweep.runner import sweep_status
 
     s = sweep_status(name, storage)
-    c = s.counts
     click.echo(f"sweep {s.name} at {s.root}")
-    click.echo(f"trials: {c['done']} done, {c['running']} running, {c['failed']} failed, "
-               f"{c['pending']} pending (of {len(s.trials)})")
-    for key, state in s.trials.items():
+    click.echo(f"trials: {', '.join(f'{n} {state}' for state, n in s.counts.items())} (of {len(s.trials)})")
+    if s.searched:
+        click.echo("  (stopped: ASHA ended the trial early, its set is not evaluated)")
+        click.echo(_searched_table(s.searched))
+    for key, state in () if s.searched else s.trials.items():
         click.echo(f"  {state:8s} {key}")
     click.echo(f"evaluations: {s.evaluations_done} done, {s.evaluations_pending} pending "
                f"(of {s.evaluations_total})")
@@ -251,3 +253,62 @@ def status(name: str, storage: str) -> None:
         click.echo("a stop was requested")
     if s.job:
         click.echo(f"Ray Job: {json.loads(s.job).get('job_id')}")
+
+
+def _sampled_text(sampled: dict) -> str:
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(sampled.items()))
+
+
+def _searched_table(trials, extra=None) -> str:
+    """One line per searched trial: state, iteration, objective, [extra columns,] sampled values, key."""
+    import pandas as pd
+
+    rows = [{"state": t.state, "iteration": t.iteration,
+             "objective": "-" if t.objective is None else f"{t.objective:.4f}",
+             **(extra(t) if extra else {}), "sampled": _sampled_text(t.sampled), "trial": t.point.trial_key}
+            for t in trials]
+    return pd.DataFrame(rows).to_string(index=False, justify="left")
+
+
+@sweep.command()
+@click.argument("name")
+@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="Storage root of the sweep.")
+@click.option("--top", default=5, show_default=True, type=click.IntRange(min=1), help="How many trials to show.")
+def best(name: str, storage: str, top: int) -> None:
+    """The searched trials with the best validation objective, and their test accuracy.
+
+    Ranked by the probe's validation accuracy (the search's metric) alone; the test accuracy
+    (mean over students and evaluation seeds, per KD mode, from the result rows) is shown for the
+    report and is never used to choose.
+    """
+    from raydd.results import ResultsError
+    from raydd.sweep.layout import SweepPaths
+    from raydd.sweep.runner import load_results, load_stored_spec
+    from raydd.sweep.search import ranked, searched_trials
+
+    spec = load_stored_spec(name, storage)
+    if spec.search is None:
+        raise click.ClickException(f"sweep {name!r} has no search section; its sets are compared by "
+                                   f"`raydd results show {SweepPaths.of(storage, name).results}`")
+    paths = SweepPaths.of(storage, name)
+    trials = ranked(searched_trials(spec, paths), spec.search.mode)
+    try:
+        rows = load_results(paths.results)
+    except (ResultsError, FileNotFoundError):  # nothing evaluated yet: the ranking stands alone
+        rows = None
+    click.echo(f"sweep {name}: {len(trials)} searched trial(s) with a {spec.search.metric} "
+               f"(validation, {spec.search.mode}); the best {min(top, len(trials))}, best first")
+    if trials:
+        click.echo(_searched_table(trials[:top], extra=lambda t: _test_columns(rows, t, spec)))
+
+
+def _test_columns(rows, trial, spec) -> dict:
+    """Mean test accuracy of a trial's rows per KD mode (`-` where none is written yet)."""
+    from raydd.spec import kd_word
+
+    mine = None if rows is None else rows[rows.trial_key == trial.point.trial_key]
+    columns = {}
+    for kd in spec.evaluation.kd_modes:
+        accuracies = None if mine is None else mine[mine.kd == kd].test_acc
+        columns[f"test kd-{kd_word(kd)}"] = "-" if accuracies is None or accuracies.empty else f"{accuracies.mean():.4f}"
+    return columns

@@ -20,6 +20,7 @@ from raydd.spec.checks import (
     Problems,
     by_core,
     check_arch,
+    check_bool,
     check_int,
     check_list,
     check_number,
@@ -36,6 +37,10 @@ PROBE_KEYS = ("students", "epochs", "seeds", "report_every")
 SEARCH_KEYS = ("algorithm", "num_samples", "max_concurrent", "metric", "mode", "seed", "scheduler", "space")
 ASHA_KEYS = ("grace_period", "reduction_factor")
 TRACKING_KEYS = ("tensorboard", "mlflow", "wandb")
+MLFLOW_KEYS = ("tracking_uri", "experiment")
+WANDB_KEYS = ("project", "mode", "dir")
+WANDB_MODES = ("online", "offline")  # offline: files under `dir`, `wandb sync` uploads them later
+TRACKING_EXTRA = 'pip install "raydd[tracking]"'
 POOL_SEARCH_KEYS = ("main", "others", "main_weight", "warmup")
 # the Python package each searcher needs (`pip install 'raydd[search]'`); random needs none
 ALGORITHMS = {"random": None, "optuna": "optuna", "hyperopt": "hyperopt"}
@@ -92,10 +97,25 @@ class SearchSpec:
 
 
 @dataclass(frozen=True)
+class MlflowSpec:
+    tracking_uri: str  # an MLflow server (http://...) or a local file store (file:///path)
+    experiment: str | None = None  # None: the sweep's name
+
+
+@dataclass(frozen=True)
+class WandbSpec:
+    project: str
+    mode: str = "online"
+    dir: str | None = None  # where W&B writes its files; None: each trial's Tune directory
+
+
+@dataclass(frozen=True)
 class TrackingSpec:
-    tensorboard: bool = True  # Tune's default logger: <storage>/<name>/tune
-    mlflow_uri: str | None = None  # MLflow tracking URI (a local file store: file:///path)
-    wandb_project: str | None = None  # W&B project, logged offline
+    """Tune's logger callbacks for a sweep's trials (raydd.sweep.tracking)."""
+
+    tensorboard: bool = True  # event files beside each trial under <storage>/<name>/tune
+    mlflow: MlflowSpec | None = None
+    wandb: WandbSpec | None = None
 
 
 # ---- resolving a sample ----------------------------------------------------------------------
@@ -148,25 +168,35 @@ def parse_tracking(value: Any, problems: Problems) -> Any:
     entry = check_section(value, "tracking", problems, TRACKING_KEYS)
     if entry is INVALID:
         return INVALID
-    tensorboard = entry.get("tensorboard", True)
-    if not isinstance(tensorboard, bool):
-        problems.add("tracking.tensorboard", f"must be true or false, got {shown(tensorboard)}")
-    mlflow = _logger_section(entry, "mlflow", "tracking_uri", problems)
-    wandb = _logger_section(entry, "wandb", "project", problems)
+    tensorboard = check_bool(entry.get("tensorboard", True), "tracking.tensorboard", problems)
+    mlflow = _logger_section(entry, "mlflow", MLFLOW_KEYS, problems)
+    if mlflow:
+        mlflow = MlflowSpec(check_string(mlflow.get("tracking_uri"), "tracking.mlflow.tracking_uri", problems),
+                            _optional_string(mlflow, "experiment", "tracking.mlflow", problems))
+    wandb = _logger_section(entry, "wandb", WANDB_KEYS, problems)
+    if wandb:
+        mode = wandb.get("mode", "online")
+        if mode not in WANDB_MODES:
+            problems.add("tracking.wandb.mode", f"must be {' or '.join(WANDB_MODES)}, got {shown(mode)}")
+        wandb = WandbSpec(check_string(wandb.get("project"), "tracking.wandb.project", problems), mode,
+                          _optional_string(wandb, "dir", "tracking.wandb", problems))
     return INVALID if len(problems) > before else TrackingSpec(tensorboard, mlflow, wandb)
 
 
-def _logger_section(entry: dict, name: str, key: str, problems: Problems) -> Any:
+def _logger_section(entry: dict, name: str, keys: tuple[str, ...], problems: Problems) -> dict | None:
+    """`tracking.<name>`'s settings (None when absent or not a mapping); a library that is not
+    installed is a problem now, not a failed sweep later."""
     if name not in entry:
         return None
     place = join("tracking", name)
-    section = check_section(entry[name], place, problems, (key,), required=(key,))
-    if section is INVALID or key not in section:
-        return None
-    value = check_string(section[key], join(place, key), problems)
-    # Refused rather than accepted and ignored: no logger callback is wired for it yet.
-    problems.add(place, f"{name} tracking is not implemented yet; Tune's TensorBoard logs are under <sweep>/tune")
-    return None if value is INVALID else value
+    if importlib.util.find_spec(name) is None:
+        problems.add(place, f"needs the {name} package: {TRACKING_EXTRA}")
+    section = check_section(entry[name], place, problems, keys, required=keys[:1])
+    return None if section is INVALID or keys[0] not in section else section
+
+
+def _optional_string(section: dict, key: str, place: str, problems: Problems) -> Any:
+    return None if section.get(key) is None else check_string(section[key], join(place, key), problems)
 
 
 def parse_search(value: Any, probe: Any, fixed_raw: Any, grid_raw: Any, problems: Problems) -> Any:

@@ -28,7 +28,8 @@ from raydd.sweep.context import SweepContext
 from raydd.sweep.dispatcher import PoolResources, dispatcher_handle
 from raydd.sweep.evaluation import MISSING, all_jobs, job_states, set_aside_bad_results
 from raydd.sweep.layout import SweepPaths
-from raydd.sweep.search import Experiment, experiments
+from raydd.sweep.search import Experiment, experiments, searched_jobs, searched_trials
+from raydd.sweep.tracking import loggers
 from raydd.sweep.trial import SEARCHED, distill_trial, trial_key, trial_point
 
 WAIT_REPORT_S = 15.0  # how often the driver prints evaluation progress while it waits
@@ -102,6 +103,7 @@ def _tuner(spec: SweepSpec, context: SweepContext, resume: bool, echo, experimen
     fs, tune_path = storage.filesystem_for(experiment.location)
     root, name = tune_path.rsplit("/", 1)  # Tune's storage_path and experiment name
     trainable = _trainable(spec, context)
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"  # raydd.sweep.tracking names every logger
     if resume and tune.Tuner.can_restore(tune_path, storage_filesystem=fs):
         return tune.Tuner.restore(tune_path, trainable, resume_unfinished=True, resume_errored=True,
                                   storage_filesystem=fs)
@@ -111,7 +113,8 @@ def _tuner(spec: SweepSpec, context: SweepContext, resume: bool, echo, experimen
     run_config = tune.RunConfig(
         name=name, storage_path=root, storage_filesystem=fs, verbose=0,
         failure_config=tune.FailureConfig(max_failures=r.max_failures),
-        callbacks=[TrialProgressPrinter(echo), StopRequestWatcher(paths.stop_request)],
+        callbacks=[TrialProgressPrinter(echo), StopRequestWatcher(paths.stop_request),
+                   *loggers(spec.tracking, spec.name)],
     )
     return tune.Tuner(trainable, param_space=experiment.param_space, tune_config=experiment.tune_config,
                       run_config=run_config)
@@ -240,7 +243,7 @@ def request_stop(name: str, storage_location: str) -> str:
 class SweepStatus:
     name: str
     root: str
-    trials: dict[str, str]  # trial key -> done | running | failed | pending
+    trials: dict[str, str]  # trial key -> done | running | failed | pending (| stopped, searched)
     evaluations_total: int
     evaluations_done: int
     bad_results: dict[str, str]  # result file -> what is wrong with it (resume redoes its job)
@@ -248,6 +251,7 @@ class SweepStatus:
     stop_requested: bool
     job: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    searched: tuple = ()  # a searched sweep's trials (raydd.sweep.search.SearchedTrial)
 
     @property
     def evaluations_pending(self) -> int:
@@ -274,13 +278,19 @@ def sweep_status(name: str, storage_location: str) -> SweepStatus:
     spec = load_stored_spec(name, storage_location)
     paths = SweepPaths.of(storage_location, name)
     done_trials = {n[: -len(".done")] for n in storage.list_names(paths.trials) if n.endswith(".done")}
-    tune_states = _tune_states(paths)
-    trials = {p.trial_key: _trial_state(p.trial_key, done_trials, tune_states) for p in spec.points}
-    jobs = job_states(all_jobs(spec), paths)
+    searched = tuple(searched_trials(spec, paths)) if spec.search else ()
+    if spec.search:  # each grid point is searched: its trials are those its searcher sampled
+        trials = {t.point.trial_key: t.state for t in searched}
+        jobs = job_states(searched_jobs(spec, searched), paths)
+    else:
+        tune_states = _tune_states(paths)
+        trials = {p.trial_key: _trial_state(p.trial_key, done_trials, tune_states) for p in spec.points}
+        jobs = job_states(all_jobs(spec), paths)
     bad = {paths.result_file(n): state for n, state in jobs.items() if state not in (None, MISSING)}
     job = storage.read_text(paths.job_record).strip() if storage.exists(paths.job_record) else None
-    counts = {s: sum(v == s for v in trials.values()) for s in ("done", "running", "failed", "pending")}
+    states = ("done", "running", "failed", "pending", *(("stopped",) if spec.search else ()))
+    counts = {s: sum(v == s for v in trials.values()) for s in states}
     holder = lease.read_holder(paths.lease)
     driver = None if holder is None else holder.describe() + (f"; gone: {holder.gone()}" if holder.gone() else "")
     return SweepStatus(name, paths.root, trials, len(jobs), sum(s is None for s in jobs.values()), bad,
-                       driver, storage.exists(paths.stop_request), job, counts)
+                       driver, storage.exists(paths.stop_request), job, counts, searched)

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from pathlib import Path
 
 import ray
 from ray import tune
+from ray.tune.result import TIMESTEPS_TOTAL
 
 from raydd import storage
+from raydd.core.artifact import GRID_FILE, SyntheticSet, build_meta, save_grid
 from raydd.core.distill.loop import load_checkpoint, save_checkpoint
 from raydd.spec import TrialPoint
 from raydd.spec.search import resolve_sample, searched_key
@@ -53,15 +56,18 @@ def trial_point(config: dict, context: SweepContext) -> TrialPoint:
 
 
 def _metrics(p) -> dict:
+    # timesteps_total: the step Tune's TensorBoard and MLflow loggers plot against (raydd.sweep.tracking)
     return {"iteration": p.iteration, "loss": p.loss, "progress": p.iteration / p.total,
-            "resumed_from": p.resumed_from}
+            "resumed_from": p.resumed_from, TIMESTEPS_TOTAL: p.iteration}
 
 
 class TuneStore:
-    """Tune's checkpoints as the core loop's checkpoint store: a save is a report with a checkpoint."""
+    """Tune's checkpoints as the core loop's checkpoint store: a save is a report with a checkpoint,
+    which also holds the images as a grid (`grid.png`) for the trackers to log."""
 
-    def __init__(self, probe=None) -> None:
+    def __init__(self, grid, probe=None) -> None:
         self.resumed_from = 0
+        self.grid = grid  # (images, path) -> writes their grid image
         self.probe = probe  # images -> the probe's metrics, reported with each checkpoint
         self.last_probe: dict = {}
 
@@ -77,6 +83,7 @@ class TuneStore:
     def save(self, state: dict, progress) -> None:
         with tempfile.TemporaryDirectory() as directory:
             save_checkpoint(state, directory)
+            self.grid(state["images"], Path(directory) / GRID_FILE)
             if self.probe is not None:
                 self.last_probe = self.probe(state["images"])
             tune.report({**_metrics(progress), **self.last_probe},
@@ -94,6 +101,14 @@ def _probe(context: SweepContext, data, device: str):
     return run
 
 
+def _grid(point: TrialPoint, info):
+    """(images, path) -> the grid of a distiller's images (class-major), as the artifact draws it."""
+    def save(images, path) -> None:
+        labels = class_labels(images, info.num_classes)
+        save_grid(SyntheticSet(images, labels, build_meta(point.config, info, 0, 0.0)), path)
+    return save
+
+
 def _distill(point: TrialPoint, context: SweepContext, device: str, probe):
     """Run the point's distillation to its last iteration; (synthetic set, iteration resumed at,
     the last probe's metrics)."""
@@ -103,9 +118,10 @@ def _distill(point: TrialPoint, context: SweepContext, device: str, probe):
         if not p.checkpointed and probe is None:
             tune.report(_metrics(p))
 
-    store = TuneStore(probe)
+    data = context.load_data(device)
+    store = TuneStore(_grid(point, data.info), probe)
     every = context.checkpoint_every if probe is None else (context.probe.report_every or point.config.iterations)
-    synset = distill(point.config, context.load_data(device), device, store=store,
+    synset = distill(point.config, data, device, store=store,
                      checkpoint_every=every, progress=report)
     return synset, store.resumed_from, store.last_probe
 
@@ -130,6 +146,7 @@ def distill_trial(config: dict, context: SweepContext) -> None:
     queued = ray.get(find_dispatcher(context).submit.remote(point))
     storage.write_text(paths.trial_done(point.trial_key), location + "\n")
     iterations = point.config.iterations
-    tune.report({**probed, "iteration": iterations, "progress": 1.0, "resumed_from": resumed_from,
+    tune.report({**probed, "iteration": iterations, TIMESTEPS_TOTAL: iterations, "progress": 1.0,
+                 "resumed_from": resumed_from,
                  "evaluations_queued": queued, "done": True, "device": device_label(device),
                  "node_id": ray.get_runtime_context().get_node_id()})
