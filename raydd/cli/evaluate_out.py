@@ -63,7 +63,8 @@ def write_records(location: str, results, synset, dataset: str, carve: tuple, cf
         recipe = {"source": source.label, "dataset": {"name": dataset, "val_size": carve[0], "split_seed": carve[1]},
                   "distill": synset.meta.get("config") if source.artifact else None, "evaluation": cfg.to_dict()}
         base = {"sweep": SWEEP, **source_columns(source, synset), "dataset": dataset, "ipc": source.ipc, **on,
-                "epochs": cfg.resolved_epochs, "augment": cfg.augment, "created_at": stamp,
+                "epochs": cfg.resolved_epochs, "augment": cfg.augment, "lr": cfg.lr, "eval_key": None,
+                "created_at": stamp,
                 "raydd_version": __version__, "config_json": strict_json.dumps(recipe)}
         written.append(write_rows([{**base, **record.row_fields()} for record in records], location))
     return written
