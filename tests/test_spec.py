@@ -164,32 +164,35 @@ def test_the_good_file_has_no_problems() -> None:
     assert isinstance(parse_spec(good_raw()), SweepSpec)
 
 
+def problems_on_their_lines(path, text: str, expected: dict[str, str]) -> SpecError:
+    """Load `text` from `path`: exactly the `expected` problems (by their start), each naming the
+    line that holds its text."""
+    path.write_text(text)
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    lines = text.splitlines()
+    assert len(caught.value.problems) == len(expected), caught.value.problems
+    for start, line_text in expected.items():
+        problem = next(p for p in caught.value.problems if p.startswith(start))
+        assert line_text in lines[int(re.search(r"\(line (\d+)\)$", problem).group(1)) - 1]
+    return caught.value
+
+
 def test_every_problem_is_reported_at_once_with_its_line(tmp_path) -> None:
     text = (GOOD.replace("iterations: 7", "iterations: 7\n  lr_imgg: 0.1")
             .replace("ipc: [1, 10]", "ipc: [1, 0]")
             .replace("students: [ConvNet, MLP, LeNet]", "students: [ConvNet, MLP, LeNet, VGG12]")
             .replace("count: 2", "count: 0")
             .replace("name: small", "name: small one"))
-    path = tmp_path / "bad.yaml"
-    path.write_text(text)
-    with pytest.raises(SpecError) as caught:
-        load_spec(path)
-    error = caught.value
-    lines = text.splitlines()
-    expected = {
+    error = problems_on_their_lines(tmp_path / "bad.yaml", text, {
         "name: ": "name: small one",
         "distill.lr_imgg: unknown setting": "lr_imgg: 0.1",
         "grid.ipc[1]: must be an integer >= 1, got 0": "ipc: [1, 0]",
         "evaluation.students[3]: unknown architecture 'VGG12'": "students: [ConvNet, MLP, LeNet, VGG12]",
         "resources.evaluators.count: must be >= 1": "count: 0",
-    }
-    assert len(error.problems) == len(expected)
-    for start, line_text in expected.items():
-        problem = next(p for p in error.problems if p.startswith(start))
-        line = int(re.search(r"\(line (\d+)\)$", problem).group(1))
-        assert line_text in lines[line - 1]
+    })
     text_lines = str(error).splitlines()
-    assert text_lines[0] == f"{path}: 5 problems"
+    assert text_lines[0] == f"{tmp_path / 'bad.yaml'}: 5 problems"
     assert [t.strip() for t in text_lines[1:]] == error.problems  # one problem per line
     assert isinstance(error, ValueError)
 
@@ -509,18 +512,9 @@ def test_bad_evaluation_axes_get_their_error_and_place(snippet: str, expected: s
 def test_every_evaluation_axis_problem_is_reported_at_once_with_its_line(tmp_path) -> None:
     text = (GOOD.replace("seed: [0, 1]", "seed: [0, 1]\n  augment: [none, flip]\n  epochs: [5, 10]\n  lr: [0]")
             .replace("ipc: [1, 10]", "ipc: [1, 0]"))
-    path = tmp_path / "bad.yaml"
-    path.write_text(text)
-    with pytest.raises(SpecError) as caught:
-        load_spec(path)
-    lines = text.splitlines()
-    expected = {
+    problems_on_their_lines(tmp_path / "bad.yaml", text, {
         "grid.ipc[1]: must be an integer >= 1": "ipc: [1, 0]",
         "grid.augment[1]: must be one of none, dc, dsa": "augment: [none, flip]",
         "grid.epochs: also set in evaluation.epochs": "epochs: [5, 10]",
         "grid.lr[0]: must be > 0": "lr: [0]",
-    }
-    assert len(caught.value.problems) == len(expected), caught.value.problems
-    for start, line_text in expected.items():
-        problem = next(p for p in caught.value.problems if p.startswith(start))
-        assert line_text in lines[int(re.search(r"\(line (\d+)\)$", problem).group(1)) - 1]
+    })
