@@ -40,7 +40,8 @@ def make_row(**overrides) -> dict:
         "kd": False, "alpha": None, "temperature": None, "eval_seed": 0, "val_acc": 0.35,
         "test_acc": 0.30, "train_seconds": 1.5, "device": "cpu", "node": "10.0.0.1", "distill_seconds": 12.0,
         "synset_uri": "runs/demo/synsets/t-single-0", "grid_png_uri": "runs/demo/synsets/t-single-0/grid.png",
-        "epochs": 20, "augment": "none", "created_at": datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+        "epochs": 20, "augment": "none", "lr": 0.01, "eval_key": None,
+        "created_at": datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
         "raydd_version": "0.1.0", "config_json": json.dumps({"dataset": "digits", "ipc": 1}),
     }
     row.update(overrides)

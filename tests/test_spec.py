@@ -164,32 +164,35 @@ def test_the_good_file_has_no_problems() -> None:
     assert isinstance(parse_spec(good_raw()), SweepSpec)
 
 
+def problems_on_their_lines(path, text: str, expected: dict[str, str]) -> SpecError:
+    """Load `text` from `path`: exactly the `expected` problems (by their start), each naming the
+    line that holds its text."""
+    path.write_text(text)
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    lines = text.splitlines()
+    assert len(caught.value.problems) == len(expected), caught.value.problems
+    for start, line_text in expected.items():
+        problem = next(p for p in caught.value.problems if p.startswith(start))
+        assert line_text in lines[int(re.search(r"\(line (\d+)\)$", problem).group(1)) - 1]
+    return caught.value
+
+
 def test_every_problem_is_reported_at_once_with_its_line(tmp_path) -> None:
     text = (GOOD.replace("iterations: 7", "iterations: 7\n  lr_imgg: 0.1")
             .replace("ipc: [1, 10]", "ipc: [1, 0]")
             .replace("students: [ConvNet, MLP, LeNet]", "students: [ConvNet, MLP, LeNet, VGG12]")
             .replace("count: 2", "count: 0")
             .replace("name: small", "name: small one"))
-    path = tmp_path / "bad.yaml"
-    path.write_text(text)
-    with pytest.raises(SpecError) as caught:
-        load_spec(path)
-    error = caught.value
-    lines = text.splitlines()
-    expected = {
+    error = problems_on_their_lines(tmp_path / "bad.yaml", text, {
         "name: ": "name: small one",
         "distill.lr_imgg: unknown setting": "lr_imgg: 0.1",
         "grid.ipc[1]: must be an integer >= 1, got 0": "ipc: [1, 0]",
         "evaluation.students[3]: unknown architecture 'VGG12'": "students: [ConvNet, MLP, LeNet, VGG12]",
         "resources.evaluators.count: must be >= 1": "count: 0",
-    }
-    assert len(error.problems) == len(expected)
-    for start, line_text in expected.items():
-        problem = next(p for p in error.problems if p.startswith(start))
-        line = int(re.search(r"\(line (\d+)\)$", problem).group(1))
-        assert line_text in lines[line - 1]
+    })
     text_lines = str(error).splitlines()
-    assert text_lines[0] == f"{path}: 5 problems"
+    assert text_lines[0] == f"{tmp_path / 'bad.yaml'}: 5 problems"
     assert [t.strip() for t in text_lines[1:]] == error.problems  # one problem per line
     assert isinstance(error, ValueError)
 
@@ -428,3 +431,90 @@ def test_baselines_add_one_random_real_set_per_ipc_and_seed_of_the_grid() -> Non
 def test_bad_baselines_are_refused_with_their_place(value, expected) -> None:
     with pytest.raises(SpecError, match=expected):
         parse_spec({**good_raw(), "baselines": value})
+
+
+# ---- evaluation axes in the grid ------------------------------------------------------------------
+def with_eval_axes(**axes) -> dict:
+    """The good file with evaluation axes added to its grid (and taken out of `evaluation:`)."""
+    raw = good_raw()
+    raw["grid"].update(axes)
+    for axis in axes:
+        raw["evaluation"].pop(axis, None)
+    return raw
+
+
+def test_an_evaluation_axis_multiplies_settings_never_distillations() -> None:
+    plain, spec = parse_spec(good_raw()), parse_spec(with_eval_axes(augment=["none", "dsa"]))
+    assert [p.trial_key for p in spec.points] == [p.trial_key for p in plain.points]  # the same 8 sets
+    assert [s.eval_key for s in spec.evaluation.settings] == ["augment_none", "augment_dsa"]
+    none, dsa = (s.config for s in spec.evaluation.settings)
+    assert (none.augment, dsa.augment) == ("none", "dsa")
+    assert none.epochs == dsa.epochs == 20 and none.temperatures == (1.0, 4.0)  # the rest from evaluation:
+    assert spec.evaluation.config == plain.evaluation.config
+    assert [s.teacher_key for s in spec.evaluation.settings] == ["augment_none", "augment_dsa"]  # a teacher each
+
+
+def test_kd_candidate_axes_take_one_candidate_or_a_list_and_share_the_teacher() -> None:
+    spec = parse_spec(with_eval_axes(temperatures=[1, [2, 4]], alphas=[0.5, 0.9]))
+    settings = spec.evaluation.settings
+    assert [s.eval_key for s in settings] == ["temperatures1-alphas0.5", "temperatures1-alphas0.9",
+                                              "temperatures2+4-alphas0.5", "temperatures2+4-alphas0.9"]
+    assert [s.config.temperatures for s in settings] == [(1.0,), (1.0,), (2.0, 4.0), (2.0, 4.0)]
+    assert {s.teacher_key for s in settings} == {""}  # KD candidates do not change how the teacher trains
+
+
+def test_settings_equal_on_the_teachers_axes_share_its_teacher() -> None:
+    spec = parse_spec(with_eval_axes(augment=["none", "dsa"], alphas=[0.5, 0.9], lr=[0.01, 0.02]))
+    teachers = [s.teacher_key for s in spec.evaluation.settings]
+    assert len(teachers) == 8 and len(set(teachers)) == 4
+    assert teachers[:3] == ["augment_none-lr0.01", "augment_none-lr0.02", "augment_none-lr0.01"]
+    # (settings 0 and 2 differ in alphas alone: one teacher)
+
+
+def test_without_evaluation_axes_the_sweep_describes_itself_as_before() -> None:
+    spec = parse_spec(good_raw())
+    assert spec.evaluation.grid == () and [s.eval_key for s in spec.evaluation.settings] == [""]
+    assert spec.evaluation.settings[0].config == spec.evaluation.config
+    assert "grid" not in spec.describe()["evaluation"]  # so an existing sweep keeps its experiment hash
+    with_axis = parse_spec(with_eval_axes(augment=["none", "dsa"]))
+    assert with_axis.describe()["evaluation"]["grid"][1]["config"]["augment"] == "dsa"
+    assert with_axis.experiment_hash() != spec.experiment_hash()
+
+
+EVAL_AXIS_BAD = [
+    ("grid: {ipc: [1], augment: [none, dsa]}", "grid.augment: also set in evaluation.augment; set it in one place",
+     {"augment": "dsa"}),
+    ("grid: {ipc: [1], epochs: [5, 10]}", "grid.epochs: also set in evaluation.epochs; set it in one place",
+     {"epochs": 20}),
+    ("grid: {augment: [none, flip]}", "grid.augment[1]: must be one of none, dc, dsa, got 'flip'", {}),
+    ("grid: {lr: [0.01, -1]}", "grid.lr[1]: must be > 0, got -1.0", {}),
+    ("grid: {temperatures: [1, [2, x]]}", "grid.temperatures[1]: must be a list of numbers, got [2, 'x']", {}),
+    ("grid: {temperatures: [0]}", "grid.temperatures[0]: must be a non-empty list of values > 0", {}),
+    ("grid: {alphas: [0.5, [0.5]]}", "grid.alphas[1]: duplicate of grid.alphas[0]", {}),
+    ("grid: {teacher: [ConvNet, VGG12]}", "grid.teacher[1]: unknown architecture 'VGG12'", {}),
+    ("grid: {augment: dsa}", "grid.augment: must be a list of values (one per evaluation setting)", {}),
+    ("grid: {lr: []}", "grid.lr: is empty", {}),
+    ("grid: {eval_batch_size: [64, 128]}", "grid.eval_batch_size: unknown setting", {}),
+    ("grid: {epochs: [null, 300]}", "grid: evaluation points epochs_null and epochs300 resolve to the same evaluation",
+     {}),
+    ("grid: {ipc: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], lr: " + str([0.001 * (i + 1) for i in range(1000)]) + "}",
+     "grid: has 11 set(s) x 1000 evaluation settings", {}),
+]
+
+
+@pytest.mark.parametrize("snippet, expected, evaluation", EVAL_AXIS_BAD, ids=[b[1][:50] for b in EVAL_AXIS_BAD])
+def test_bad_evaluation_axes_get_their_error_and_place(snippet: str, expected: str, evaluation: dict) -> None:
+    raw = with_sections(snippet)
+    raw["evaluation"] = {"students": ["MLP"], **evaluation}
+    assert any(expected in p for p in problems_of(raw)), problems_of(raw)
+
+
+def test_every_evaluation_axis_problem_is_reported_at_once_with_its_line(tmp_path) -> None:
+    text = (GOOD.replace("seed: [0, 1]", "seed: [0, 1]\n  augment: [none, flip]\n  epochs: [5, 10]\n  lr: [0]")
+            .replace("ipc: [1, 10]", "ipc: [1, 0]"))
+    problems_on_their_lines(tmp_path / "bad.yaml", text, {
+        "grid.ipc[1]: must be an integer >= 1": "ipc: [1, 0]",
+        "grid.augment[1]: must be one of none, dc, dsa": "augment: [none, flip]",
+        "grid.epochs: also set in evaluation.epochs": "epochs: [5, 10]",
+        "grid.lr[0]: must be > 0": "lr: [0]",
+    })

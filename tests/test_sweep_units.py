@@ -111,7 +111,7 @@ def test_a_row_carries_its_own_point_and_the_sweeps_hash(tiny_spec):
     context = _context(tiny_spec)
     paths = context.paths
     point = tiny_spec.points[0]
-    job = EvalJob(point, "MLP", True, 0)
+    job = EvalJob(point, "MLP", True, 0, tiny_spec.evaluation.settings[0])
     record = EvalRecord("MLP", "ConvNetW32", True, 0.5, 2.0, 0, 0.4, 0.35, 1.5)
     target = paths.result_file(job.name)
     assert job_state(target, job) == MISSING
@@ -155,7 +155,7 @@ def test_an_evaluation_job_looks_at_its_file_once_and_its_teacher_is_read_once(t
     monkeypatch.setattr(storage, "exists", lambda loc: looked.append(loc) or exists(loc))
     monkeypatch.setattr(storage, "read_bytes", lambda loc: read.append(loc) or read_bytes(loc))
     jobs = [j for j in evaluation.jobs_for(tiny_spec.points[0], tiny_spec.evaluation) if j.kd]
-    worker.train_teacher(jobs[0].trial_key, 0)
+    worker.train_teacher(jobs[0].trial_key, 0, jobs[0].setting)
     looked.clear()
     assert [worker.evaluate(job) for job in jobs] == [1, 1]
     assert [worker.evaluate(job) for job in jobs] == [0, 0]  # a retried call finds its rows written
@@ -303,7 +303,8 @@ def test_a_result_file_counts_only_when_it_holds_its_jobs_row(tiny_spec):
     context = _context(tiny_spec)
     paths = context.paths
     point = tiny_spec.points[0]
-    mine, other = EvalJob(point, "MLP", False, 0), EvalJob(point, "ConvNetW32", False, 0)
+    setting = tiny_spec.evaluation.settings[0]
+    mine, other = EvalJob(point, "MLP", False, 0, setting), EvalJob(point, "ConvNetW32", False, 0, setting)
     target = paths.result_file(mine.name)
     assert job_state(target, mine) == MISSING
     record = EvalRecord("ConvNetW32", None, False, None, None, 0, 0.4, 0.35, 1.5)

@@ -68,7 +68,8 @@ def write_records(location: str, results, synset, dataset: str, carve: tuple, cf
                   "distill": synset.meta.get("config") if synset is not None and source.artifact else None,
                   **({"foreign": source.foreign} if source.foreign else {}), "evaluation": cfg.to_dict()}
         base = {"sweep": SWEEP, **source_columns(source, synset), "dataset": dataset, "ipc": source.ipc, **on,
-                "epochs": cfg.resolved_epochs, "augment": cfg.augment, "created_at": stamp,
+                "epochs": cfg.resolved_epochs, "augment": cfg.augment, "lr": cfg.lr, "eval_key": None,
+                "created_at": stamp,
                 "raydd_version": __version__, "config_json": strict_json.dumps(recipe)}
         written.append(write_rows([{**base, **record.row_fields()} for record in records], location))
     return written

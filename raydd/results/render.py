@@ -1,8 +1,8 @@
 """A ResultsTable as text: aligned plain text, Markdown, CSV or JSON.
 
 Cells read `mean ± std (n)` in percent with 2 decimals, the std being `raydd.stats`' population
-std (ddof 0), which every footer states; the best cell of each column, within each dataset and
-ipc, carries `*` (bold in Markdown and LaTeX); with a baseline each cell adds `[+d.dd]`, its
+std (ddof 0), which every footer states; the best cell of each column, within each dataset,
+ipc and evaluation setting, carries `*` (bold in Markdown and LaTeX); with a baseline each cell adds `[+d.dd]`, its
 difference to the baseline row in percentage points, marked `†` when Welch's t-test over the
 seeds puts it beyond the spread (`raydd.stats.welch_p_value`), and the baseline row is labelled
 `(baseline)`. CSV and JSON carry the same numbers as plain fields (percent, rounded to 4

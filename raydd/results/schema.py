@@ -32,6 +32,8 @@ and plots print them in percent):
 | grid_png_uri      | string                | yes   | the artifact's image grid (`grid.png`)                    |
 | epochs            | int32                 | no    | student training epochs                                   |
 | augment           | string                | no    | augmentation during student training (`none`, `dsa`, ...) |
+| lr                | double                | yes   | students' SGD learning rate (null in files written before it was recorded) |
+| eval_key          | string                | yes   | the evaluation setting: point of the grid's evaluation axes (`augment_dsa`); null without them |
 | created_at        | timestamp[us, UTC]    | no    | when the row was produced (timezone-aware)                |
 | raydd_version     | string                | no    | `raydd.__version__` of the writer                         |
 | config_json       | string (JSON object)  | no    | the row's own resolved recipe (below)                     |
@@ -46,9 +48,11 @@ serialises it.
 `config_json`, as a sweep writes it, holds what this row was computed from and nothing more:
 `{"sweep_hash", "trial_key", "axes", "dataset", "distill", "evaluation"}`: the sweep's hash
 (`SweepSpec.experiment_hash()` of the sweep file stored once beside the results as
-`<sweep>/spec.yaml`, which holds the whole grid), the grid point's key and its grid values, the
-dataset settings (name, validation carve), the resolved `DistillConfig.to_dict()` (for a
-baseline's row, `baseline`, `ipc` and `seed` instead) and the `EvalConfig.to_dict()` of the students. Its size does not grow with the number of grid points.
+`<sweep>/spec.yaml`, which holds the whole grid), the grid point's key and its grid values
+(distillation and evaluation axes), the dataset settings (name, validation carve), the resolved
+`DistillConfig.to_dict()` (for a baseline's row, `baseline`, `ipc` and `seed` instead), `eval_key`
+when the grid has evaluation axes, and the resolved `EvalConfig.to_dict()` this row's student was
+trained by (its evaluation setting's). Its size does not grow with the number of grid points.
 
 Files written before the trial key's column was named `trial_key` call it `trial_id`; they are
 read with the column renamed (`FORMER_NAMES`).
@@ -97,6 +101,8 @@ _FIELDS = [
     ("grid_png_uri", pa.string(), True),
     ("epochs", pa.int32(), False),
     ("augment", pa.string(), False),
+    ("lr", pa.float64(), True),
+    ("eval_key", pa.string(), True),
     ("created_at", pa.timestamp("us", tz="UTC"), False),
     ("raydd_version", pa.string(), False),
     ("config_json", pa.string(), False),
@@ -112,7 +118,8 @@ KD_ONLY_COLUMNS = ("teacher", "alpha", "temperature")  # null exactly when kd is
 JSON_COLUMNS = ("pool", "config_json")
 FORMER_NAMES = {"trial_id": "trial_key"}  # column name in older files -> its name now
 NO_POOL = "-"  # pool_name of a baseline's rows: its set was drawn, not distilled through a pool
-LATER_COLUMNS = ("device", "node")  # added after the first files were written: null in those
+# added after the first files were written: null in those
+LATER_COLUMNS = ("device", "node", "lr", "eval_key")
 
 
 def with_current_names(table: pa.Table) -> pa.Table:

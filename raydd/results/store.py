@@ -28,9 +28,9 @@ HIDDEN_PREFIXES = (".", "_")  # temp files, _SUCCESS markers and the like are ne
 # stable order so that tables and exports do not depend on file listing order
 _SORT_COLUMNS = ["created_at", "trial_key", "student", "kd", "eval_seed"]
 # One row is one evaluation: a set (sweep, trial: what was distilled, how) x student x KD mode x
-# evaluation seed x protocol. Two rows with the same key are copies of one evaluation.
+# evaluation seed x protocol (evaluation setting). Two rows with the same key are copies of one evaluation.
 ROW_KEY = ("sweep", "trial_key", "method", "dataset", "ipc", "pool_name", "pool_warmup", "iterations",
-           "distill_seed", "student", "kd", "eval_seed", "epochs", "augment")
+           "distill_seed", "student", "kd", "eval_seed", "epochs", "augment", "lr", "eval_key")
 MEASURED = ("teacher", "alpha", "temperature", "val_acc", "test_acc")  # what copies must agree on
 _NAMING = ("sweep", "trial_key", "student", "kd", "eval_seed")  # enough to name a row in a message
 _FILE_COLUMN = "__file"  # which file a row came from, while loading
@@ -189,7 +189,7 @@ def _drop_copies(frame: pd.DataFrame) -> pd.DataFrame:
     if not repeated.any():
         return frame
     copies = frame[repeated]
-    for key, group in copies.groupby(list(ROW_KEY), sort=False):
+    for key, group in copies.groupby(list(ROW_KEY), sort=False, dropna=False):  # eval_key, lr may be null
         if len(group[list(MEASURED)].astype(str).drop_duplicates()) > 1:
             files = " and ".join(dict.fromkeys(group[_FILE_COLUMN]))
             shown = ", ".join(f"{k}={v}" for k, v in zip(ROW_KEY, key) if k in _NAMING)

@@ -10,15 +10,18 @@ import pandas as pd
 from raydd.results.schema import ACCURACY_COLUMNS, is_missing
 from raydd.stats import SIGNIFICANCE_LEVEL, MeanStd, mean_std, welch_p_value
 
+# Columns that describe how students were trained: a sweep's evaluation setting. `eval_key` names the
+# whole setting, so it tells apart settings that differ in what no column holds (KD candidates, ...).
+EVAL_COLUMNS = ("epochs", "lr", "augment", "eval_key")
 # Columns that describe a setting of the grid, in the order a table's rows are keyed by them;
 # kd last so each setting reads "..., kd". Seeds are replicates, not settings.
-GRID_AXES = ("method", "dataset", "ipc", "iterations", "pool_name", "pool_warmup", "epochs",
-             "augment", "teacher", "kd")
+GRID_AXES = ("method", "dataset", "ipc", "iterations", "pool_name", "pool_warmup", *EVAL_COLUMNS, "teacher", "kd")
 # the seed paper's student order; other architectures follow in order of first appearance
 CANONICAL_STUDENTS = ("ConvNet", "MLP", "LeNet", "AlexNet", "VGG11", "ResNet18")
-# Rows are only ranked against rows of the same dataset and images-per-class budget: a larger ipc
-# always wins, and that says nothing about the settings compared (pool, KD, ...).
-BLOCK_AXES = ("dataset", "ipc")
+# Rows are only ranked against rows of the same dataset, images-per-class budget and evaluation
+# setting: a larger ipc, or a longer or augmented training, always wins, and that says nothing about
+# the settings compared (pool, KD, ...).
+BLOCK_AXES = ("dataset", "ipc", *EVAL_COLUMNS)
 METRICS = ACCURACY_COLUMNS
 
 
@@ -55,8 +58,15 @@ def summarise(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 
 
 def default_by(df: pd.DataFrame) -> list[str]:
-    """The grid axes that take more than one value in `df` (teacher only among KD rows)."""
-    return [axis for axis in GRID_AXES if axis in df.columns and df[axis].nunique(dropna=True) > 1]
+    """The grid axes that take more than one value in `df` (teacher only among KD rows); so rows
+    of one set evaluated under several settings are never pooled. `eval_key` only where the other
+    axes leave settings apart (`augment: [none, dsa]` is told by `augment` alone)."""
+    varying = [axis for axis in GRID_AXES if axis in df.columns and df[axis].nunique(dropna=True) > 1]
+    others = [axis for axis in varying if axis != "eval_key"]
+    if "eval_key" in varying and others:
+        told = df.groupby(others, dropna=False)["eval_key"].nunique(dropna=False).max() <= 1
+        return others if told else varying
+    return varying
 
 
 def order_students(students) -> list[str]:
@@ -113,7 +123,7 @@ class ResultsTable:
 
     def best(self, column: str) -> set[int]:
         """Row positions of the highest mean in a student column (or 'mean') within each block of
-        rows sharing dataset and ipc (`BLOCK_AXES`); ties all count."""
+        rows sharing dataset, ipc and evaluation setting (`BLOCK_AXES`); ties all count."""
         values = self.row_mean if column == "mean" else self.mean[column]
         values = values.to_numpy(dtype=float)
         best: set[int] = set()

@@ -14,7 +14,7 @@ re-reported with the place they came from.
 
 Modules: `model` (the dataclasses, SpecError, the KD words), `checks` (problems, places, lines and
 the checks of single values), `sections` (one parser per section of the file), `grid` (expansion
-and trial keys) and `load` (the whole file).
+and trial keys, and the evaluation axes' settings) and `load` (the whole file).
 """
 
 from raydd.core.distill import DistillConfig  # the class grid points are built with
@@ -23,6 +23,7 @@ from raydd.spec.grid import trial_keys
 from raydd.spec.load import load_spec, load_spec_text, parse_spec
 from raydd.spec.model import (
     DatasetSpec,
+    EvalPoint,
     EvaluationSpec,
     ResourceSpec,
     SpecError,
@@ -33,7 +34,7 @@ from raydd.spec.model import (
 )
 
 __all__ = [
-    "DatasetSpec", "DistillConfig", "EvaluationSpec", "ResourceSpec", "SpecError",
+    "DatasetSpec", "DistillConfig", "EvalPoint", "EvaluationSpec", "ResourceSpec", "SpecError",
     "SweepSpec", "TrialPoint", "kd_mode", "kd_word", "load_spec", "load_spec_text", "name_problem",
     "parse_spec", "trial_keys",
 ]

@@ -1,7 +1,9 @@
-"""Expanding the grid into resolved trial points, and naming each point with a trial key."""
+"""Expanding the grid into resolved trial points, and naming each point with a trial key; and its
+evaluation axes into resolved evaluation settings, named the same way."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import math
@@ -12,7 +14,7 @@ from raydd.core.datasets import DATASETS
 from raydd.core.distill import DistillConfig
 from raydd.core.pool import PROB_TOLERANCE, PoolSpec
 from raydd.spec.checks import Problems
-from raydd.spec.model import TrialPoint
+from raydd.spec.model import SHARED_TEACHER_AXES, EvalPoint, EvaluationSpec, TrialPoint
 
 KEY_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")  # characters a trial key may not hold
 KEY_MAX_CHARS = 96  # trial keys become directory names; longer keys are cut and hashed
@@ -50,6 +52,51 @@ def expand(axes: dict[str, tuple], fixed: dict, dataset: str, problems: Problems
         more = f" (and {len(failed) - 1} more points)" if 1 < len(failed) < len(combos) else ""
         problems.add(where, message + more)
     return tuple(points)
+
+
+def expand_evaluation(axes: dict[str, tuple], evaluation: EvaluationSpec, sets: int,
+                      problems: Problems) -> EvaluationSpec:
+    """`evaluation` with one EvalPoint per point of the evaluation axes, in file order, each the
+    `evaluation:` settings with the point's values put in; unchanged without evaluation axes.
+    `sets` counts the sets each setting evaluates (distilled and baseline)."""
+    if not axes:
+        return evaluation
+    count = math.prod(len(values) for values in axes.values())
+    if count * sets > MAX_POINTS:
+        problems.add("grid", f"has {sets} set(s) x {count} evaluation settings; more than {MAX_POINTS} "
+                             "is surely a mistake")
+        return evaluation
+    combos = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
+    teachers = _teacher_keys(combos)
+    failures: dict[str, list[str]] = {}
+    points, seen = [], {}
+    for key, values, teacher in zip(trial_keys(combos), combos, teachers):
+        try:
+            config = dataclasses.replace(evaluation.config, **values)
+        except (ValueError, TypeError) as error:
+            failures.setdefault(str(error), []).append(key)
+            continue
+        resolved = tuple(config.to_dict().items())  # epochs as trained: null and 300 agree without augmentation
+        if resolved in seen:
+            problems.add("grid", f"evaluation points {seen[resolved]} and {key} resolve to the same evaluation")
+        seen.setdefault(resolved, key)
+        points.append(EvalPoint(key, config, values, teacher))
+    for message, failed in failures.items():
+        where = "evaluation" if len(failed) == len(combos) else f"grid evaluation point {failed[0]}"
+        more = f" (and {len(failed) - 1} more points)" if 1 < len(failed) < len(combos) else ""
+        problems.add(where, message + more)
+    return dataclasses.replace(evaluation, grid=tuple(points))
+
+
+def _teacher_keys(combos: list[dict[str, Any]]) -> list[str]:
+    """Each evaluation point's teacher key: the key of its values on the axes that change the
+    teacher's training, so that points equal on those share a teacher ("" when none varies)."""
+    own = [tuple((k, v) for k, v in combo.items() if k not in SHARED_TEACHER_AXES) for combo in combos]
+    if not any(own):
+        return [""] * len(combos)
+    distinct = list(dict.fromkeys(own))
+    keys = dict(zip(distinct, trial_keys([dict(values) for values in distinct])))
+    return [keys[values] for values in own]
 
 
 def baseline_points(points: tuple[TrialPoint, ...], names: tuple[str, ...]) -> tuple[TrialPoint, ...]:

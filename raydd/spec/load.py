@@ -17,8 +17,8 @@ from raydd.spec.checks import (
     yaml_problem,
 )
 from raydd.spec.foreign import parse_sets
-from raydd.spec.grid import baseline_points, expand
-from raydd.spec.model import SpecError, SweepSpec, TrialPoint
+from raydd.spec.grid import baseline_points, expand, expand_evaluation
+from raydd.spec.model import SpecError, SweepSpec
 from raydd.spec.search import check_corners, parse_probe, parse_search, parse_tracking
 from raydd.spec.sections import (
     parse_baselines,
@@ -120,7 +120,7 @@ def _parse(raw: Any, source: str, lines: dict[str, int], storage_override: str |
     dataset = parse_dataset(top["dataset"], problems) if "dataset" in top else INVALID
     fixed = parse_distill(top.get("distill"), problems)
     fixed = {} if fixed is INVALID else fixed
-    axes = parse_grid(top.get("grid"), top.get("distill"), problems)
+    axes, eval_axes = parse_grid(top.get("grid"), top.get("distill"), top.get("evaluation"), problems)
     evaluation = parse_evaluation(top["evaluation"], problems) if "evaluation" in top else INVALID
     baselines = parse_baselines(top.get("baselines"), problems)
     sets = parse_sets(top.get("evaluation"), dataset, problems)
@@ -128,14 +128,16 @@ def _parse(raw: Any, source: str, lines: dict[str, int], storage_override: str |
     probe = parse_probe(top.get("probe"), problems)
     search = parse_search(top.get("search"), probe, top.get("distill"), top.get("grid"), problems)
     tracking = parse_tracking(top.get("tracking"), problems)
-    points: tuple[TrialPoint, ...] = ()
+    points, baseline_sets = (), ()
     if not problems and dataset is not INVALID:
         points = expand(axes, fixed, dataset.name, problems)
+        baseline_sets = baseline_points(points, baselines) + sets
+        evaluation = expand_evaluation(eval_axes, evaluation, len(points) + len(baseline_sets), problems)
     for taken in {p.trial_key for p in points} & {s.trial_key for s in sets}:
         problems.add("evaluation.sets", f"a set is named {taken!r}, as a grid point is; rename the set")
     if search and not problems:
         check_corners(search, points[0], problems)
     if problems:
         raise SpecError(problems.lines(lines), source)
-    return SweepSpec(name, storage, dataset, evaluation, resources, points, raw,
-                     baseline_points(points, baselines) + sets, probe, search, tracking)
+    return SweepSpec(name, storage, dataset, evaluation, resources, points, raw, baseline_sets, probe, search,
+                     tracking)

@@ -51,16 +51,46 @@ class DatasetSpec:
 
 
 @dataclass(frozen=True)
+class EvalPoint:
+    """One evaluation setting: a point of the grid's evaluation axes, resolved over `evaluation:`."""
+
+    eval_key: str  # names the point among the settings (`augment_dsa`); "" for the one setting of a grid
+    # without evaluation axes, so that its jobs keep the names they had before such axes existed
+    config: EvalConfig
+    axes: dict[str, object]  # this point's evaluation-axis values, as the file gives them
+    # Names the KD teacher of this setting among a set's teachers: the axes that change how the
+    # teacher trains (all but SHARED_TEACHER_AXES); "" when every setting shares one teacher.
+    teacher_key: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"eval_key": self.eval_key, "axes": self.axes, "config": self.config.to_dict()}
+
+
+# Evaluation axes that leave the KD teacher's training unchanged (they act on the students: the KD
+# candidates, and the validation images that choose among them), so settings differing only in them
+# share a teacher. Every other evaluation axis trains a teacher of its own.
+SHARED_TEACHER_AXES = ("alphas", "temperatures", "val_images")
+
+
+@dataclass(frozen=True)
 class EvaluationSpec:
     students: tuple[str, ...]
     teacher: str
     kd_modes: tuple[bool, ...]
     seeds: int  # evaluation seeds 0 .. seeds-1
-    config: EvalConfig
+    config: EvalConfig  # the `evaluation:` section's settings
+    grid: tuple[EvalPoint, ...] = ()  # one point per evaluation setting of the grid; () without evaluation axes
+
+    @property
+    def settings(self) -> tuple[EvalPoint, ...]:
+        """Every setting each set is evaluated under: the grid's evaluation points, or `config` alone."""
+        return self.grid or (EvalPoint("", self.config, {}),)
 
     def describe(self) -> dict[str, Any]:
-        return {"students": list(self.students), "teacher": self.teacher, "kd_modes": list(self.kd_modes),
-                "seeds": self.seeds, "config": self.config.to_dict()}
+        d = {"students": list(self.students), "teacher": self.teacher, "kd_modes": list(self.kd_modes),
+             "seeds": self.seeds, "config": self.config.to_dict()}
+        # only with evaluation axes, so that a sweep without them keeps its experiment hash
+        return {**d, "grid": [p.to_dict() for p in self.grid]} if self.grid else d
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""The sections of a sweep file: `dataset`, `distill` (with its pools), `grid`, `evaluation`,
-`baselines`, `resources`.
+"""The sections of a sweep file: `dataset`, `distill` (with its pools), `grid` (distill and
+evaluation axes), `evaluation`, `baselines`, `resources`.
 
 Each parser records every problem of its section and returns the section's value, or `INVALID`.
 Whatever the core already rules on (a dataset's validation carve, a pool's weights, a config's
@@ -42,6 +42,9 @@ MAIN_POOL_KEYS = ("main", "others", "main_weight", "warmup")
 # Sets a distilled one must beat, evaluated beside it: `random_real` draws ipc real training
 # images per class (seeded by the grid's seed), as the DC/DSA/DM papers' "Random" column.
 BASELINES = ("random_real",)
+# EvalConfig fields a grid may vary: all but how fast accuracy is measured, which never changes it.
+EVAL_AXES = tuple(f.name for f in dataclasses.fields(EvalConfig) if f.name != "eval_batch_size")
+CANDIDATE_AXES = ("alphas", "temperatures")  # KD candidates: each axis value is one candidate list
 RESOURCE_KEYS = ("trial", "evaluators", "max_concurrent_trials", "max_failures", "checkpoint_every")
 
 
@@ -96,26 +99,30 @@ def parse_distill(value: Any, problems: Problems) -> Any:
     return {k: v for k, v in checked.items() if v is not INVALID}
 
 
-def parse_grid(value: Any, raw_distill: Any, problems: Problems) -> dict[str, tuple]:
-    """The axes: {field: checked values}, each field not also fixed in `distill`."""
-    entry = check_section(value, "grid", problems, distill_fields())
+def parse_grid(value: Any, raw_distill: Any, raw_evaluation: Any, problems: Problems) -> tuple[dict, dict]:
+    """The axes as ({distill field: checked values}, {evaluation field: checked values}), each
+    field not also set in `distill` or `evaluation`."""
+    entry = check_section(value, "grid", problems, [*distill_fields(), *EVAL_AXES])
     if entry is INVALID:
-        return {}
-    axes = {}
+        return {}, {}
+    distill_axes, eval_axes = {}, {}
     for axis, values in entry.items():
         place = join("grid", axis)
-        if isinstance(raw_distill, dict) and axis in raw_distill:
-            problems.add(place, f"also set in distill.{axis}; set it in one place")
+        section, raw, each = (("evaluation", raw_evaluation, "evaluation setting") if axis in EVAL_AXES
+                              else ("distill", raw_distill, "trial"))
+        if isinstance(raw, dict) and axis in raw:
+            problems.add(place, f"also set in {section}.{axis}; set it in one place")
         if not isinstance(values, list):
-            problems.add(place, f"must be a list of values (one per trial), got {shown(values)}")
+            problems.add(place, f"must be a list of values (one per {each}), got {shown(values)}")
             continue
         if not values:
             problems.add(place, "is empty; give at least one value")
             continue
-        checked = [distill_value(axis, v, f"{place}[{i}]", problems) for i, v in enumerate(values)]
+        check = eval_value if axis in EVAL_AXES else distill_value
+        checked = [check(axis, v, f"{place}[{i}]", problems) for i, v in enumerate(values)]
         report_duplicates(checked, place, problems)
-        axes[axis] = tuple(checked)
-    return axes
+        (eval_axes if axis in EVAL_AXES else distill_axes)[axis] = tuple(checked)
+    return distill_axes, eval_axes
 
 
 def distill_fields() -> list[str]:
@@ -178,6 +185,16 @@ def _main_share_pool(value: dict, place: str, problems: Problems) -> Any:
 
 
 # ---- evaluation --------------------------------------------------------------------------------
+def eval_value(field: str, value: Any, place: str, problems: Problems) -> Any:
+    """One value of an evaluation axis. A KD candidate axis takes a number (that candidate alone)
+    or a list (candidates chosen among on the validation split, as in `evaluation:`)."""
+    if field == "teacher":
+        return check_arch(value, place, problems)
+    if field in CANDIDATE_AXES and not isinstance(value, list):
+        value = [value]
+    return check_field(EvalConfig, field, value, place, problems)
+
+
 def _kd_mode(value: Any, place: str, problems: Problems) -> Any:
     return by_core(lambda: kd_mode(value), place, problems)
 
@@ -219,6 +236,8 @@ def parse_baselines(value: Any, problems: Problems) -> Any:
     if value is None:
         return ()
     return check_list(value, "baselines", problems, _baseline, allow_empty=True)
+
+
 
 
 def _eval_fields() -> list[str]:

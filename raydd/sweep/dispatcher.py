@@ -1,10 +1,11 @@
 """The evaluation dispatcher: a named async actor that feeds a pool of evaluation actors.
 
 Trials hand it a finished set by its grid point (the artifact is on storage); it trains one KD
-teacher per (set, eval seed) on the pool, then runs every (student x kd x seed) job of the set that
-is not done yet on whichever actor is free, while other trials are still distilling. The actors are restartable
-(`max_restarts`, `max_task_retries`): a call in flight on an actor that dies is run again on its
-restarted self, and the jobs are idempotent (see raydd.sweep.evaluation).
+teacher per (set, evaluation setting's teacher key, eval seed) on the pool, then runs every
+(evaluation setting x student x kd x seed) job of the set that is not done yet on whichever actor
+is free, while other trials are still distilling. The actors are restartable (`max_restarts`,
+`max_task_retries`): a call in flight on an actor that dies is run again on its restarted self, and
+the jobs are idempotent (see raydd.sweep.evaluation).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class EvaluationDispatcher:
         self.idle: asyncio.Queue | None = None
         self.jobs: dict[str, asyncio.Task] = {}
         self.running: set[str] = set()
-        self.teachers: dict[tuple[str, int], asyncio.Task] = {}
+        self.teachers: dict[tuple[str, str, int], asyncio.Task] = {}
         self.written = 0
         self.failed: dict[str, str] = {}
 
@@ -92,10 +93,10 @@ class EvaluationDispatcher:
             queue.put_nowait(worker)
 
     async def _teacher(self, job: EvalJob) -> None:
-        key = (job.trial_key, job.seed)
-        if key not in self.teachers:  # the first KD job of a (set, seed) trains it; the rest wait
+        key = (job.trial_key, job.setting.teacher_key, job.seed)
+        if key not in self.teachers:  # the first KD job of a (set, teacher, seed) trains it; the rest wait
             self.teachers[key] = asyncio.ensure_future(
-                self._on_worker(lambda w: w.train_teacher.remote(job.trial_key, job.seed)))
+                self._on_worker(lambda w: w.train_teacher.remote(job.trial_key, job.seed, job.setting)))
         await asyncio.shield(self.teachers[key])  # a cancelled waiter must not cancel the teacher
 
     async def _run(self, job: EvalJob) -> None:

@@ -1,11 +1,12 @@
 """Evaluation jobs, their result rows, and the actor that runs them.
 
-One job is (synthetic set, student, kd, eval seed); it carries the resolved grid point its set was
-distilled from, so its row needs no look-up. Its rows go to one Parquet file named after the job
-(`results/<job>.parquet`), written atomically and only if the job is not done: a job that is
-retried after its actor died, or dispatched again on resume, never writes a row twice. A job is
-done when its file is readable and holds exactly the job's row; a file that is not (truncated,
-corrupt, another job's rows) is moved aside to `quarantine/`, never deleted, and the job runs again.
+One job is (synthetic set, evaluation setting, student, kd, eval seed); it carries the resolved grid
+point its set was distilled from and the resolved evaluation setting, so its row needs no look-up.
+Its rows go to one Parquet file named after the job (`results/<job>.parquet`), written atomically
+and only if the job is not done: a job that is retried after its actor died, or dispatched again on
+resume, never writes a row twice. A job is done when its file is readable and holds exactly the
+job's row; a file that is not (truncated, corrupt, another job's rows) is moved aside to
+`quarantine/`, never deleted, and the job runs again.
 
 The driver reads the states of every job once, before a run (`job_states`): jobs already done are
 never dispatched, and bad files are moved aside. The actor looks at a job's file once more, just
@@ -20,7 +21,7 @@ from datetime import datetime, timezone
 
 from raydd import storage, strict_json
 from raydd.results.schema import NO_POOL
-from raydd.spec import EvaluationSpec, SweepSpec, TrialPoint, kd_word
+from raydd.spec import EvalPoint, EvaluationSpec, SweepSpec, TrialPoint, kd_word
 from raydd.sweep import artifacts
 from raydd.core.devices import device_label
 from raydd.sweep.context import SweepContext, node_label, worker_device
@@ -33,21 +34,31 @@ class EvalJob:
     student: str
     kd: bool
     seed: int
+    setting: EvalPoint  # how the student is trained (one of EvaluationSpec.settings)
 
     @property
     def trial_key(self) -> str:
         return self.point.trial_key
 
     @property
+    def eval_key(self) -> str | None:
+        """The evaluation setting's key as rows hold it: None for a grid without evaluation axes."""
+        return self.setting.eval_key or None
+
+    @property
     def name(self) -> str:
-        return f"{self.trial_key}__{self.student}__kd-{kd_word(self.kd)}__seed{self.seed}"
+        """`<trial key>[__<eval key>]__<student>__kd-<on|off>__seed<k>`; without evaluation axes,
+        the name jobs had before such axes existed, so older sweeps resume unchanged."""
+        parts = [self.trial_key, self.setting.eval_key, self.student, f"kd-{kd_word(self.kd)}", f"seed{self.seed}"]
+        return "__".join(part for part in parts if part)
 
 
 def jobs_for(point: TrialPoint, evaluation: EvaluationSpec) -> list[EvalJob]:
     """Every job of one set, KD-off first (they need no teacher, so start at once)."""
     return [
-        EvalJob(point, student, kd, seed)
+        EvalJob(point, student, kd, seed, setting)
         for kd in sorted(evaluation.kd_modes)
+        for setting in evaluation.settings
         for seed in range(evaluation.seeds)
         for student in evaluation.students
     ]
@@ -72,9 +83,9 @@ def job_state(location: str, job: EvalJob) -> str | None:
         table = read_file(path, fs)
     except BadResultFile as bad:
         return bad.problem
-    keys = [(r["trial_key"], r["student"], r["kd"], r["eval_seed"])
-            for r in table.select(["trial_key", "student", "kd", "eval_seed"]).to_pylist()]
-    if keys != [(job.trial_key, job.student, job.kd, job.seed)]:
+    columns = ["trial_key", "eval_key", "student", "kd", "eval_seed"]
+    keys = [tuple(r.values()) for r in table.select(columns).to_pylist()]
+    if keys != [(job.trial_key, job.eval_key, job.student, job.kd, job.seed)]:
         return f"not the result of job {job.name}: it holds {len(keys)} row(s) {keys[:2]}"
     return None
 
@@ -112,20 +123,21 @@ def record_rows(record, job: EvalJob, context: SweepContext, synset_meta: dict,
     (device, node) as `device_label` and `node_label` give them."""
     from raydd import __version__
 
-    cfg, evaluation = job.point.config, context.evaluation
+    cfg, evaluation = job.point.config, job.setting.config
     synset_uri = context.paths.synset(job.trial_key)
-    recipe = {"sweep_hash": context.experiment_hash, "trial_key": job.trial_key, "axes": job.point.axes,
-              "dataset": asdict(context.dataset),
+    recipe = {"sweep_hash": context.experiment_hash, "trial_key": job.trial_key,
+              "axes": {**job.point.axes, **job.setting.axes}, "dataset": asdict(context.dataset),
               **({"baseline": job.point.baseline, "ipc": cfg.ipc, "seed": cfg.seed} if job.point.baseline
                  else {"distill": cfg.to_dict()}),
-              "evaluation": evaluation.config.to_dict()}
+              **({"eval_key": job.eval_key} if job.eval_key else {}), "evaluation": evaluation.to_dict()}
     return [{
         "sweep": context.name, "trial_key": job.trial_key, **_set_columns(job.point),
         "dataset": context.dataset.name, "ipc": cfg.ipc, "distill_seed": cfg.seed, **record.row_fields(),
         "device": computed_on[0], "node": computed_on[1],
         "distill_seconds": float(synset_meta.get("wall_seconds") or 0.0), "synset_uri": synset_uri,
-        "grid_png_uri": storage.join(synset_uri, "grid.png"), "epochs": evaluation.config.resolved_epochs,
-        "augment": evaluation.config.augment, "created_at": datetime.now(timezone.utc),
+        "grid_png_uri": storage.join(synset_uri, "grid.png"), "epochs": evaluation.resolved_epochs,
+        "augment": evaluation.augment, "lr": evaluation.lr, "eval_key": job.eval_key,
+        "created_at": datetime.now(timezone.utc),
         "raydd_version": __version__, "config_json": strict_json.dumps(recipe),
     }]
 
@@ -167,15 +179,14 @@ class EvaluationWorker:
         self.computed_on = (device_label(self.device), node_label())
         self.data = context.load_data(self.device)
 
-    def train_teacher(self, trial_key: str, seed: int) -> str:
-        """Train the set's KD teacher for `seed` once; later calls find the saved one."""
+    def train_teacher(self, trial_key: str, seed: int, setting: EvalPoint) -> str:
+        """Train the set's KD teacher for `seed` under `setting` once; later calls find the saved one."""
         from raydd.core.evaluate import train_teacher
 
-        location = self.context.paths.teacher(trial_key, seed)
+        location = self.context.paths.teacher(trial_key, seed, setting.teacher_key)
         if not storage.exists(location):
             synset = artifacts.load_synset_from(self.context.paths.synset(trial_key))
-            cfg = self.context.evaluation.config
-            net = train_teacher(synset.images, synset.labels, self.data, cfg, seed, self.device)
+            net = train_teacher(synset.images, synset.labels, self.data, setting.config, seed, self.device)
             artifacts.save_teacher(net, location)
         return location
 
@@ -183,7 +194,7 @@ class EvaluationWorker:
         """Run one job and write its rows; returns how many rows it wrote (0: already done)."""
         from raydd.core.evaluate import evaluate_student
 
-        paths, cfg = self.context.paths, self.context.evaluation.config
+        paths, cfg = self.context.paths, job.setting.config
         target = paths.result_file(job.name)
         state = job_state(target, job)
         if state is None:
@@ -191,8 +202,8 @@ class EvaluationWorker:
         synset = artifacts.load_synset_from(paths.synset(job.trial_key))
         teacher = None
         if job.kd:
-            teacher = artifacts.load_teacher(paths.teacher(job.trial_key, job.seed), cfg.teacher, self.data.info,
-                                             self.device)
+            teacher = artifacts.load_teacher(paths.teacher(job.trial_key, job.seed, job.setting.teacher_key),
+                                             cfg.teacher, self.data.info, self.device)
         record = evaluate_student(synset.images, synset.labels, self.data, job.student, cfg, job.seed,
                                   self.device, teacher)
         rows = record_rows(record, job, self.context, synset.meta, self.computed_on)

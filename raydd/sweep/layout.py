@@ -4,6 +4,8 @@
     <storage>/<name>/tune/                           the Tune experiment (state, checkpoints)
     <storage>/<name>/synsets/<trial_key>/            synthetic-set artifacts
     <storage>/<name>/synsets/<trial_key>/teachers/seed<k>.pt   the shared KD teacher per eval seed
+    <storage>/<name>/synsets/<trial_key>/teachers/<teacher_key>/seed<k>.pt   the same, per evaluation
+                                                     setting that trains its own (EvalPoint.teacher_key)
     <storage>/<name>/trials/<trial_key>.done         a trial distilled its set and handed it over
     <storage>/<name>/results/<job>.parquet           the rows of one evaluation job (name = job)
     <storage>/<name>/quarantine/<job>.parquet.<time> a bad result file, moved aside (never deleted)
@@ -70,8 +72,8 @@ class SweepPaths:
     def synset(self, trial_key: str) -> str:
         return join(self.root, "synsets", trial_key)
 
-    def teacher(self, trial_key: str, seed: int) -> str:
-        return join(self.synset(trial_key), "teachers", f"seed{seed}.pt")
+    def teacher(self, trial_key: str, seed: int, teacher_key: str = "") -> str:
+        return join(self.synset(trial_key), "teachers", *([teacher_key] if teacher_key else []), f"seed{seed}.pt")
 
     def trial_done(self, trial_key: str) -> str:
         return join(self.trials, f"{trial_key}.done")

@@ -181,6 +181,7 @@ def run_sweep(spec: SweepSpec, *, resume: bool = False, echo=print,
         if not resume:
             check_same_experiment(spec, paths)
         extra = f" + {len(spec.baselines)} baseline set(s)" if spec.baselines else ""
+        extra += f", each evaluated under {len(spec.evaluation.grid)} settings" if spec.evaluation.grid else ""
         echo(f"sweep {spec.name}: {len(spec.points)} trial(s){extra} -> {paths.root}")
         start_ray()
         return _run(spec, paths, resume, echo)
