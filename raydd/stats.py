@@ -41,6 +41,9 @@ MIN_N_FOR_TEST = 3
 SIGNIFICANCE_NOTE = (f"† = differs from its baseline at p < {SIGNIFICANCE_LEVEL} "
                      f"(Welch's two-sided t-test over seeds, n >= {MIN_N_FOR_TEST} on each side)")
 
+BEST_NOTE = (f"marked only where it leads the runner-up at p < {SIGNIFICANCE_LEVEL} "
+             f"(Welch, n >= {MIN_N_FOR_TEST} on each side)")
+
 
 def welch_p_value(a: MeanStd, b: MeanStd) -> float:
     """Two-sided p of Welch's t-test that two groups of seeds share a mean, from their summaries

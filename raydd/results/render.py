@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from raydd.registry import Registry
 from raydd.results.table import BLOCK_AXES, ResultsTable
-from raydd.stats import SIGNIFICANCE_NOTE, SPREAD_NOTE
+from raydd.stats import BEST_NOTE, SIGNIFICANCE_NOTE, SPREAD_NOTE
 
 RENDERERS: Registry = Registry("table format")
 MISSING = "-"
@@ -97,7 +97,7 @@ def _within(table: ResultsTable) -> str:
 def _footer(table: ResultsTable) -> str:
     covered = ", ".join(table.mean_students) or "none (no student is in every row)"
     note = (f"{table.metric} in %, mean ± std (n) over seeds; {SPREAD_NOTE}; * best per column"
-            f"{_within(table)}; "
+            f"{_within(table)}, {BEST_NOTE}; "
             f"mean over students: {covered}")
     if table.baseline:
         note += f"; [+d] = difference to the baseline row in percentage points; {SIGNIFICANCE_NOTE}"

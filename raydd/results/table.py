@@ -122,18 +122,28 @@ class ResultsTable:
                 if self.by else {} for key in self.mean.index]
 
     def best(self, column: str) -> set[int]:
-        """Row positions of the highest mean in a student column (or 'mean') within each block of
-        rows sharing dataset, ipc and evaluation setting (`BLOCK_AXES`); ties all count."""
-        values = self.row_mean if column == "mean" else self.mean[column]
-        values = values.to_numpy(dtype=float)
+        """Row positions of the best mean in a student column, one per block of rows sharing
+        dataset, ipc and evaluation setting (`BLOCK_AXES`), marked only when it beats the block's
+        runner-up at `SIGNIFICANCE_LEVEL` (Welch's test over seeds, n >= MIN_N_FOR_TEST on each
+        side): a lead inside the seeds' noise, a tie, or a block of one row gets no mark. The mean
+        over students has no spread over seeds of its own, so that column is never marked."""
+        if column == "mean":
+            return set()
         best: set[int] = set()
         for rows in self.blocks():
-            block = values[rows]
-            if np.isnan(block).all():
+            cells = [(float(self.mean[column].iloc[r]), r) for r in rows]
+            ranked = sorted((c for c in cells if not np.isnan(c[0])), reverse=True)
+            if len(ranked) < 2:
                 continue
-            top = np.nanmax(block)
-            best |= {r for r, v in zip(rows, block) if np.isclose(v, top, rtol=0, atol=1e-9)}
+            (_, top), (_, runner_up) = ranked[0], ranked[1]
+            p = welch_p_value(self._cell(top, column), self._cell(runner_up, column))
+            if not np.isnan(p) and p < SIGNIFICANCE_LEVEL and ranked[0][0] > ranked[1][0]:
+                best.add(top)
         return best
+
+    def _cell(self, row: int, column: str) -> MeanStd:
+        return MeanStd(float(self.mean[column].iloc[row]), float(self.std[column].iloc[row]),
+                       int(self.n[column].iloc[row]))
 
     def blocks(self) -> list[list[int]]:
         """Row positions grouped by the values of the `BLOCK_AXES` among the row keys, in row order."""
