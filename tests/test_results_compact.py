@@ -338,3 +338,11 @@ def test_resume_after_compaction_redoes_no_job(tmp_path, ray_local):
     second = resume_sweep("compacted", str(tmp_path / "runs"), echo=lambda line: None)
     assert second.complete and second.evaluations["queued"] == 0, second.evaluations
     pd.testing.assert_frame_equal(_read_quietly(first.results), before)
+
+
+def test_the_compaction_benchmark_runs():
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_compact.py"), "--smoke-test"],
+                            capture_output=True, text=True, timeout=300, cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("20 one-row files: load ") and "-> 1 file(s); load after" in result.stdout
