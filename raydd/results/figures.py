@@ -167,7 +167,7 @@ def bar_figure(df: pd.DataFrame, by: list[str] | None = None, metric: str = "tes
     ax.set_xticks(x, students)
     ax.set_xlabel("student architecture")
     ax.set_ylabel(bars.ylabel)
-    ax.set_title(f"{_METRIC_LABELS[metric][:-4]} per student")
+    ax.set_title(f"{_METRIC_LABELS[metric][:-4]} per student" + (", against the baseline" if baseline else ""))
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     fig.legend(loc="outside right upper", fontsize="small")
