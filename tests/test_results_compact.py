@@ -229,6 +229,19 @@ def test_a_reader_lists_again_when_a_listed_file_is_removed(tmp_path, monkeypatc
     _assert_every_row_once(tmp_path, before)
 
 
+def test_a_reader_gives_up_when_files_keep_disappearing(tmp_path, monkeypatch):
+    import raydd.results.store as store
+
+    _fill(tmp_path)
+
+    def vanished(fs, files, location, skip_bad):
+        raise FileNotFoundError(files[0])
+
+    monkeypatch.setattr(store, "read_tables", vanished)
+    with pytest.raises(ResultsError, match="kept disappearing while being read"):
+        load(str(tmp_path))
+
+
 # ---- refusals --------------------------------------------------------------------------------
 def _cli(*args: str):
     return CliRunner().invoke(cli, ["results", "compact", *args])
@@ -320,6 +333,11 @@ def test_a_sweep_counts_compacted_jobs_as_done(tmp_path):
     states = job_states(jobs, paths)
     assert [name for name, state in states.items() if state is not None] == [jobs[-1].name]
     assert states[jobs[-1].name] == MISSING
+
+    damaged = sorted(Path(paths.results).glob("compacted-*.parquet"))[0]
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    with pytest.raises(ResultsError, match=f"{damaged.name} is not a readable Parquet file.*which rows it holds is unknown"):
+        job_states(jobs, paths)  # redoing its jobs could write them twice: stop instead
 
 
 def test_resume_after_compaction_redoes_no_job(tmp_path, ray_local):
