@@ -323,6 +323,10 @@ def test_a_sweep_counts_compacted_jobs_as_done(tmp_path):
     paths = SweepPaths.of(spec.storage, spec.name)
     context = SweepContext.of(spec, paths)
     jobs = all_jobs(spec)
+    stranger = make_row(sweep="other", trial_key=jobs[-1].trial_key, student=jobs[-1].student, kd=jobs[-1].kd,
+                        teacher="ConvNetW32" if jobs[-1].kd else None, alpha=0.5 if jobs[-1].kd else None,
+                        temperature=2.0 if jobs[-1].kd else None, eval_seed=jobs[-1].seed)
+    write_rows([stranger], paths.results)  # another sweep's row for the same set: not this job's
     for job in jobs[:-1]:  # the last job has not run
         record = EvalRecord(job.student, "ConvNetW32" if job.kd else None, job.kd, 0.5 if job.kd else None,
                             2.0 if job.kd else None, job.seed, 0.4, 0.35, 1.5)

@@ -102,10 +102,12 @@ def job_states(jobs: list[EvalJob], paths: SweepPaths) -> dict[str, str | None]:
     from raydd.results.store import is_compacted
 
     present = set(storage.list_names(paths.results))
-    compacted = compacted_keys(paths.results, JOB_COLUMNS) if any(map(is_compacted, present)) else set()
+    sweep = paths.root.rstrip("/").rsplit("/", 1)[-1]  # rows of other sweeps copied here are not its jobs
+    compacted = (compacted_keys(paths.results, ("sweep", *JOB_COLUMNS)) if any(map(is_compacted, present))
+                 else set())
 
     def state(job: EvalJob) -> str | None:
-        if job.key in compacted:
+        if (sweep, *job.key) in compacted:
             return None
         if f"{job.name}.parquet" not in present:
             return MISSING
