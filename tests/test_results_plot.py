@@ -3,6 +3,7 @@
 import json
 
 import matplotlib.image as mpimg
+import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.container import BarContainer
@@ -23,7 +24,93 @@ def test_bar_figure_groups_bars_by_student(results_sample):
     heights = [round(p.get_height(), 6) for p in bars[1].patches]  # mixed pool, KD on
     assert heights == [52.0, 36.0]
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert "pool_name=ConvNet=1.0, kd=True" in legend
+    assert legend == ["ConvNet=0.9,+1, no KD", "ConvNet=0.9,+1, KD", "ConvNet=1.0, no KD", "ConvNet=1.0, KD"]
+
+
+def _rows(cells: dict[tuple[str, bool], float], *, seeds=(0, 1), spread=0.01, students=("ConvNet", "MLP")) -> pd.DataFrame:
+    """Rows of (pool, kd) cells of mean test accuracy `acc`, seed k at acc + spread * (k - mean seed)."""
+    rows = []
+    for (pool_name, kd), acc in cells.items():
+        pool = {name: float(weight) for name, weight in (part.split("=") for part in pool_name.split(","))}
+        kd_fields = {"teacher": "ConvNet", "alpha": 0.5, "temperature": 4.0} if kd else {}
+        for seed in seeds:
+            offset = spread * (seed - np.mean(seeds))
+            rows += [make_row(pool_name=pool_name, pool=json.dumps(pool), pool_main_weight=next(iter(pool.values())),
+                              trial_key=pool_name, student=student, kd=kd, eval_seed=seed, test_acc=acc + offset,
+                              **kd_fields) for student in students]
+    return pd.DataFrame(rows)
+
+
+POOL_THREE = "ConvNet=0.9,ConvNetW64=0.05,ConvNetD2=0.05"
+
+
+def test_the_value_axis_is_zoomed_to_the_data_not_from_zero():
+    frame = _rows({("ConvNet=1.0", False): 0.78, (POOL_THREE, False): 0.92}, spread=0.02)
+    ax = bar_figure(frame).axes[0]
+    bottom = ax.get_ylim()[0]
+    assert 0 < bottom < 77  # lowest mean - std: 78 - 1 points
+    assert bottom >= 60  # close enough that a 14-point gap reads as one
+    assert ax.get_ylim()[1] > 93
+
+
+def test_legend_labels_are_short_and_never_the_full_pool():
+    other = "ConvNet=0.9,LeNet=0.05,AlexNet=0.05"  # shortens as POOL_THREE does
+    frame = _rows({("ConvNet=1.0", False): 0.8, (POOL_THREE, False): 0.82, ("ConvNet=0.9,MLP=0.1", True): 0.83})
+    legend = [t.get_text() for t in bar_figure(frame).legends[0].get_texts()]
+    assert legend == ["ConvNet=0.9,+2, no KD", "ConvNet=0.9,+1, KD", "ConvNet=1.0, no KD"]
+    clash = _rows({(POOL_THREE, False): 0.8, (other, False): 0.82})
+    labels = [t.get_text() for t in bar_figure(clash).legends[0].get_texts()]
+    assert sorted(labels) == sorted([other, POOL_THREE])  # ambiguous when shortened: full names
+
+
+def test_the_caption_gives_n_and_the_spread_convention(results_sample):
+    caption = bar_figure(results_sample).get_supxlabel().replace("\n", " ")
+    assert "n = 2 seeds per bar" in caption
+    assert "population std over seeds (ddof 0" in caption
+    uneven = _rows({("ConvNet=1.0", False): 0.8}, seeds=(0, 1, 2))
+    uneven = pd.concat([uneven, _rows({(POOL_THREE, False): 0.8})])
+    assert "n = 2-3 seeds per bar" in bar_figure(uneven).get_supxlabel().replace("\n", " ")
+
+
+def test_differences_to_a_baseline(results_sample):
+    fig = bar_figure(results_sample, baseline={"pool_name": "ConvNet=1.0", "kd": "false"})
+    ax = fig.axes[0]
+    bars = [c for c in ax.containers if isinstance(c, BarContainer)]
+    heights = [[round(p.get_height(), 6) for p in c.patches] for c in bars]
+    assert heights == [[2.0, 4.0], [2.0, 6.0], [0.0, 2.0]]  # ConvNet, MLP minus the baseline's 50, 30
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "ConvNet=0.9,+1, no KD", "ConvNet=0.9,+1, KD", "ConvNet=1.0, KD"]  # not the baseline itself
+    errors = bars[0].errorbar.lines[2][0].get_segments()
+    assert [round(seg[1][1] - seg[0][1], 6) for seg in errors] == [round(2 * 2 ** 0.5, 6)] * 2  # ± sqrt(1 + 1)
+    assert ax.get_ylabel() == "test accuracy - baseline (points)"
+    assert "difference to the baseline pool_name=ConvNet=1.0;kd=false" in fig.get_supxlabel().replace("\n", " ")
+    assert not [t for t in ax.texts if t.get_text() == "†"]  # n = 2: never significant
+
+
+def test_a_significant_difference_is_marked_and_a_noisy_one_is_not():
+    seeds = (0, 1, 2)
+    clear = _rows({("ConvNet=1.0", False): 0.80, (POOL_THREE, False): 0.86}, seeds=seeds, spread=0.002, students=("MLP",))
+    noisy = _rows({("ConvNet=1.0", False): 0.80, (POOL_THREE, False): 0.81}, seeds=seeds, spread=0.04, students=("MLP",))
+    for frame, marks in ((clear, ["†"]), (noisy, [])):
+        ax = bar_figure(frame, baseline={"pool_name": "ConvNet=1.0"}).axes[0]
+        assert [t.get_text() for t in ax.texts] == marks
+
+
+def test_plot_command_with_a_baseline(tmp_path):
+    from click.testing import CliRunner
+
+    from raydd.cli.main import cli
+    from test_results_support import write_sample
+
+    write_sample(tmp_path / "rows")
+    out = tmp_path / "diff.png"
+    result = CliRunner().invoke(cli, ["results", "plot", str(tmp_path / "rows"), "--out", str(out),
+                                      "--vs-baseline", "pool_name=ConvNet=1.0;kd=false"])
+    assert result.exit_code == 0, result.output
+    assert out.exists()
+    refused = CliRunner().invoke(cli, ["results", "plot", str(tmp_path / "rows"), "--out", str(tmp_path / "x.png"),
+                                       "--vs-baseline", "pool_name=ConvNet=0.5"])
+    assert refused.exit_code == 1 and "matches no row" in refused.output and not (tmp_path / "x.png").exists()
 
 
 def test_plot_writes_pngs_of_the_figure_size(results_sample, tmp_path):
@@ -72,27 +159,52 @@ def test_pools_with_different_partners_get_their_own_panels():
     assert ys == [pytest.approx([34, 30]), pytest.approx([28, 30])]
 
 
-def test_the_contact_sheet_holds_every_sets_grid(tmp_path):
-    import matplotlib.image as mpimg
-    import numpy as np
+def _grid_png(directory, classes: int, ipc: int, side: int):
+    """A grid.png laid out as raydd.core.artifact.save_grid draws it (a row of ipc images per
+    class, 1 px apart), image (class c, position x) of grey level (c * ipc + x + 1) / 16."""
+    height, width = classes * (side + 1) + 1, ipc * (side + 1) + 1
+    grid = np.zeros((height, width))
+    for c in range(classes):
+        for x in range(ipc):
+            top, left = 1 + c * (side + 1), 1 + x * (side + 1)
+            grid[top:top + side, left:left + side] = (c * ipc + x + 1) / 16
+    directory.mkdir(parents=True)
+    mpimg.imsave(directory / "grid.png", np.stack([grid] * 3, axis=-1))
+    return directory / "grid.png"
+
+
+def test_the_contact_sheet_has_a_row_per_set_and_class_names_as_column_titles(tmp_path):
     from click.testing import CliRunner
 
     from raydd.cli.main import cli
-    from raydd.results import write_rows
-    from test_results_support import make_row
+    from raydd.results import contact_sheet_figure, write_rows
 
-    grid = tmp_path / "set-a" / "grid.png"
-    grid.parent.mkdir()
-    mpimg.imsave(grid, np.linspace(0, 1, 64 * 64).reshape(64, 64), cmap="gray")
-    rows = [make_row(trial_key="set-a", pool_name="A=1.0", pool={"A": 1.0}, grid_png_uri=str(grid)),
-            make_row(trial_key="set-b", pool_name="B=1.0", pool={"B": 1.0}, grid_png_uri=str(tmp_path / "gone.png"))]
+    grid = _grid_png(tmp_path / "set-a", classes=3, ipc=2, side=4)
+    (tmp_path / "set-a" / "meta.json").write_text(json.dumps({"dataset": {"class_names": ["cat", "dog", "owl"]}}))
+    rows = [make_row(trial_key="set-a", pool_name="A=1.0", pool={"A": 1.0}, ipc=2, synset_uri=str(tmp_path / "set-a"),
+                     grid_png_uri=str(grid)),
+            make_row(trial_key="set-b", pool_name="B=1.0", pool={"B": 1.0}, ipc=2, synset_uri=str(tmp_path / "set-b"),
+                     grid_png_uri=str(tmp_path / "gone.png"))]
+    frame = pd.DataFrame(rows)
+    axes = np.array(contact_sheet_figure(frame).axes).reshape(2, 4)  # sets x (description + 3 classes)
+    assert [ax.get_title() for ax in axes[0, 1:]] == ["cat", "dog", "owl"]
+    assert "set-a" in axes[0, 0].texts[0].get_text() and "pool_name=A=1.0" in axes[0, 0].texts[0].get_text()
+    dog = axes[0, 2].get_images()[0].get_array()[..., 0]  # class 1: its 2 images side by side, 1 px apart
+    assert dog.shape == (4, 9)
+    assert np.allclose(dog[:, :4], 3 / 16, atol=1 / 255) and np.allclose(dog[:, 5:], 4 / 16, atol=1 / 255)
+    assert [t.get_text() for t in axes[1, 1].texts] == ["no image grid"] and not axes[1, 2].get_images()
+
     write_rows(rows, str(tmp_path / "rows"))
     out = tmp_path / "sheet.png"
     result = CliRunner().invoke(cli, ["results", "images", str(tmp_path / "rows"), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    sheet = mpimg.imread(out)[..., 0]
-    assert sheet.shape[1] == 2 * 320  # two panels of 3.2 in at 100 dpi side by side
-    drawn = [(sheet[:, :320] < 0.9).mean(), (sheet[:, 320:] < 0.9).mean()]
-    assert drawn[0] > 0.3 and drawn[1] < 0.05  # set-a's grid fills its panel; set-b's is missing
+    assert mpimg.imread(out).shape[:2] == (round((0.9 + 0.25) * 2 * 100 + 20), round((2.6 + 3 * 0.9) * 100))
     refused = CliRunner().invoke(cli, ["results", "images", str(tmp_path / "rows"), "--out", str(tmp_path / "s.gif")])
     assert refused.exit_code == 1 and "must end with one of .png" in refused.output and not (tmp_path / "s.gif").exists()
+
+
+def test_a_grid_of_another_shape_is_not_cut_into_classes(tmp_path):
+    from raydd.results.figures import _tiles
+
+    assert _tiles(np.zeros((10, 12, 3)), ipc=5) is None
+    assert _tiles(np.zeros((3 * 5 + 1, 2 * 5 + 1, 3)), ipc=2).shape == (3, 2, 4, 4, 3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -23,17 +24,23 @@ def _split(text: str | None) -> list[str] | None:
     return None if text is None else [p.strip() for p in text.split(",") if p.strip()]
 
 
-def _load(location: str, skip_bad: bool):
-    """The rows, with what the reader skipped or merged said on stderr, one line each."""
-    from raydd.results import load
+@contextmanager
+def _warnings_on_stderr():
+    """What a reader skipped or merged (ResultsWarning), said on stderr, one line each."""
     from raydd.results.store import ResultsWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResultsWarning)
-        df = load(location, skip_bad=skip_bad)
+        yield
     for warning in caught:
         click.echo(f"warning: {warning.message}", err=True)
-    return df
+
+
+def _load(location: str, skip_bad: bool):
+    from raydd.results import load
+
+    with _warnings_on_stderr():
+        return load(location, skip_bad=skip_bad)
 
 
 @click.group("results", cls=ErrorBoundary)
@@ -112,7 +119,8 @@ def query_rows(location: str, where: str, out: str | None, columns: str | None, 
 @click.option("--where", default=None, metavar="EXPR", help="Only the sets of the rows this filter keeps.")
 @SKIP_BAD_OPTION
 def images_cmd(locations: tuple[str, ...], out: str, where: str | None, skip_bad: bool) -> None:
-    """One page with every evaluated set's synthetic images, each titled with its settings.
+    """One page with every evaluated set's synthetic images: a row per set (its trial key and
+    the settings that vary), a column per class, titled with the class's name.
 
     LOCATION is a results directory or URI; several go onto one sheet.
     """
@@ -135,22 +143,67 @@ def images_cmd(locations: tuple[str, ...], out: str, where: str | None, skip_bad
 @click.argument("location")
 @click.option("--out", required=True, metavar="FILE.png", help="Image to write (.png, .svg or .pdf).")
 @BY_OPTION
+@click.option("--vs-baseline", "baseline", default=None, metavar="KEY=VALUE[;KEY=VALUE]",
+              help="Plot each setting's difference to the baseline row it names, as `results show "
+                   "--vs-baseline` reads it, e.g. 'pool_name=ConvNet=1.0;kd=false'.")
 @METRIC_OPTION
 @SKIP_BAD_OPTION
-def plot_cmd(location: str, out: str, by: str | None, metric: str, skip_bad: bool) -> None:
+def plot_cmd(location: str, out: str, by: str | None, baseline: str | None, metric: str, skip_bad: bool) -> None:
     """Grouped bars per student architecture, one bar per setting, error bars = std over seeds.
+
+    The value axis starts a little below the lowest bar's mean - std, not at 0; a caption under
+    the plot gives n (seeds per bar) and the spread convention. With --vs-baseline the bars are
+    differences to the baseline, marked † where Welch's t-test finds them significant.
 
     When the sweep varies the main architecture's pool weight, a second figure
     FILE_pool_weight.png plots accuracy against that weight, one line per student.
 
     LOCATION is a results directory or URI (runs/my-sweep/results, s3://bucket/my-sweep/results).
     """
-    from raydd.results import plot
+    from raydd.results import parse_baseline, plot
     from raydd.results.figures import IMAGE_SUFFIXES
 
     if not out.lower().endswith(IMAGE_SUFFIXES):
         raise ValueError(f"--out {out!r} must end with one of {', '.join(IMAGE_SUFFIXES)}")
+    base = parse_baseline(baseline) if baseline is not None else None
     check_output_file(out)
-    for path in plot(_load(location, skip_bad), out, by=_split(by), metric=metric):
+    for path in plot(_load(location, skip_bad), out, by=_split(by), metric=metric, baseline=base):
         click.echo(str(path))
 
+
+@contextmanager
+def _sweep_lease(location: str):
+    """Hold the sweep's lease when LOCATION is a sweep's results directory: no driver writes or
+    checks its rows meanwhile (`sweep resume` waits), and no second compaction runs."""
+    from raydd import storage
+    from raydd.sweep import lease
+    from raydd.sweep.layout import SweepPaths
+
+    results = storage.absolute(location).rstrip("/")
+    paths = SweepPaths(results.rsplit("/", 1)[0] if storage.is_uri(results) else str(Path(results).parent))
+    if paths.results != results or not storage.exists(paths.spec):
+        yield
+        return
+    with lease.hold(paths.lease, echo=lambda line: click.echo(line, err=True)):
+        yield
+
+
+@results.command("compact")
+@click.argument("location")
+@click.option("--max-rows", type=click.IntRange(min=1), default=None,
+              help="Rows per compacted file at most (default: 100,000).")
+@SKIP_BAD_OPTION
+def compact_cmd(location: str, max_rows: int, skip_bad: bool) -> None:
+    """Merge a results directory's one-file-per-job Parquet files into a few large ones.
+
+    Readers (`results show`, `raydd.results.load`) see every row once throughout, also when the
+    compaction is killed: a rerun finishes it. `sweep resume` counts compacted jobs as done.
+    Only files holding raydd result rows are merged and removed; anything else stays.
+
+    LOCATION is a results directory or URI (runs/my-sweep/results, s3://bucket/my-sweep/results).
+    """
+    from raydd.results.compact import MAX_ROWS, compact
+
+    with _sweep_lease(location), _warnings_on_stderr():
+        report = compact(location, max_rows=max_rows or MAX_ROWS, skip_bad=skip_bad)
+    click.echo(report.describe())

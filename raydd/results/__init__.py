@@ -19,7 +19,7 @@ from raydd.results.table import (
     summarise,
 )
 
-PLOTTING = ("bar_figure", "contact_sheet", "plot", "pool_weight_figure")  # in raydd.results.figures, loaded on first use
+PLOTTING = ("bar_figure", "contact_sheet", "contact_sheet_figure", "plot", "pool_weight_figure")  # in raydd.results.figures, loaded on first use
 
 
 def __getattr__(name: str):
@@ -32,7 +32,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "COLUMNS", "GRID_AXES", "RENDERERS", "RESULT_SCHEMA", "ResultsError", "ResultsNotFoundError",
-    "ResultsTable", "bar_figure", "contact_sheet", "default_by", "export", "image_grids", "load", "parse_baseline",
+    "ResultsTable", "bar_figure", "contact_sheet", "contact_sheet_figure", "default_by", "export", "image_grids", "load", "parse_baseline",
     "plot", "pool_weight_figure", "query", "render", "results_table", "summarise", "to_table",
     "write_rows",
 ]

@@ -9,11 +9,13 @@ filesystem may also be passed as `filesystem=` with a plain path.
 from __future__ import annotations
 
 import os
+import re
 import uuid
 import warnings
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -33,7 +35,11 @@ ROW_KEY = ("sweep", "trial_key", "method", "dataset", "ipc", "pool_name", "pool_
            "distill_seed", "student", "kd", "eval_seed", "epochs", "augment", "lr", "eval_key")
 MEASURED = ("teacher", "alpha", "temperature", "val_acc", "test_acc")  # what copies must agree on
 _NAMING = ("sweep", "trial_key", "student", "kd", "eval_seed")  # enough to name a row in a message
-_FILE_COLUMN = "__file"  # which file a row came from, while loading
+FILE_COLUMN = "__file"  # which file a row came from, while loading
+# `raydd results compact` merges row files into files of this name (raydd.results.compact); a row
+# in one of them shadows the same evaluation in any other file (a merged file not yet removed)
+COMPACTED_NAME = re.compile(r"compacted-[0-9a-f]{16}\.parquet")
+LISTING_ATTEMPTS = 3  # a file listed, then removed by a compaction before it was read: list again
 
 
 class ResultsError(ValueError):
@@ -56,7 +62,7 @@ class ResultsWarning(UserWarning):
     """Something a reader skipped or merged: a bad file under --skip-bad, a copied file."""
 
 
-def _resolve(location: str, filesystem: pafs.FileSystem | None, *, for_write: bool = False):
+def resolve(location: str, filesystem: pafs.FileSystem | None = None, *, for_write: bool = False):
     """(filesystem, path inside it) for a local path or URI."""
     if filesystem is not None:
         path = location.split("://", 1)[1].split("?", 1)[0] if is_uri(location) else location
@@ -114,9 +120,14 @@ def write_rows(rows: list[dict] | pd.DataFrame, location: str, *, name: str | No
     the offending column before anything is written. Nothing rewrites a file with other rows,
     so concurrent writers need no coordination.
     """
-    table = to_table(rows)
+    return write_table(to_table(rows), location, name=name, filesystem=filesystem)
+
+
+def write_table(table: pa.Table, location: str, *, name: str | None = None,
+                filesystem: pafs.FileSystem | None = None) -> str:
+    """`write_rows` for a table already of RESULT_SCHEMA (e.g. rows read back from files)."""
     name = _check_name(name) if name is not None else _part_name()
-    fs, directory = _resolve(location, filesystem, for_write=True)
+    fs, directory = resolve(location, filesystem, for_write=True)
     try:
         if isinstance(fs, pafs.LocalFileSystem):
             _write_local(table, directory, name)
@@ -125,6 +136,11 @@ def write_rows(rows: list[dict] | pd.DataFrame, location: str, *, name: str | No
     except OSError as err:
         raise storage_error(location, err) from None
     return _display(location, directory, name)
+
+
+def is_compacted(path: str) -> bool:
+    """Whether `path` names a file written by `raydd results compact`."""
+    return COMPACTED_NAME.fullmatch(path.rsplit("/", 1)[-1]) is not None
 
 
 def _is_hidden(path: str) -> bool:
@@ -149,9 +165,11 @@ def _result_files(fs: pafs.FileSystem, path: str, location: str) -> list[str]:
 
 def read_file(path: str, filesystem: pafs.FileSystem) -> pa.Table:
     """One result file as a table of RESULT_SCHEMA; `BadResultFile` when it is truncated,
-    unreadable, or of another schema."""
+    unreadable, or of another schema; FileNotFoundError when it is gone."""
     try:
         table = pq.read_table(path, filesystem=filesystem)
+    except FileNotFoundError:
+        raise
     except (pa.ArrowException, OSError) as err:  # ArrowInvalid for a cut-off footer, OSError for I/O
         raise BadResultFile(path, f"not a readable Parquet file ({_first_line(err)})") from None
     table = with_current_names(table)
@@ -165,7 +183,10 @@ def _first_line(err: Exception) -> str:
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
-def _read_all(fs: pafs.FileSystem, files: list[str], location: str, skip_bad: bool) -> list[pa.Table]:
+def read_tables(fs: pafs.FileSystem, files: list[str], location: str, skip_bad: bool) -> list[pa.Table]:
+    """Each readable file as a table with a FILE_COLUMN naming it; a bad file stops the reading
+    (ResultsError) or, under `skip_bad`, is skipped with a warning. FileNotFoundError for a file
+    gone since it was listed."""
     tables = []
     for path in files:
         try:
@@ -176,31 +197,46 @@ def _read_all(fs: pafs.FileSystem, files: list[str], location: str, skip_bad: bo
                                    "(skip_bad=True) to read the other files") from None
             warnings.warn(f"skipped {bad}", ResultsWarning, stacklevel=3)
             continue
-        tables.append(table.append_column(_FILE_COLUMN, pa.array([path] * len(table), pa.string())))
+        tables.append(table.append_column(FILE_COLUMN, pa.array([path] * len(table), pa.string())))
     if not tables:
         raise ResultsError(f"results location {location!r} holds no readable result file")
     return tables
 
 
-def _drop_copies(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per evaluation (ROW_KEY): copies that agree are counted once, with a warning;
+def drop_copies(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per evaluation (ROW_KEY): copies that agree are counted once, silently when one of
+    them is in a compacted file (the other is a merged file not yet removed), else with a warning;
     copies that disagree are an error naming both files."""
     repeated = frame.duplicated(list(ROW_KEY), keep=False)
     if not repeated.any():
         return frame
-    copies = frame[repeated]
-    for key, group in copies.groupby(list(ROW_KEY), sort=False, dropna=False):  # eval_key, lr may be null
-        if len(group[list(MEASURED)].astype(str).drop_duplicates()) > 1:
-            files = " and ".join(dict.fromkeys(group[_FILE_COLUMN]))
-            shown = ", ".join(f"{k}={v}" for k, v in zip(ROW_KEY, key) if k in _NAMING)
-            raise ResultsError(f"rows for one evaluation ({shown}) disagree, in {files}; "
-                               "remove the wrong one")
+    _check_copies_agree(frame[repeated])
+    compacted = frame[FILE_COLUMN].map(is_compacted)
+    frame = frame[compacted | ~_keys_in(frame, frame[compacted])]
     kept = frame[~frame.duplicated(list(ROW_KEY), keep="first")]
-    files = sorted(set(copies[_FILE_COLUMN]))
+    if len(kept) == len(frame):
+        return kept
+    copies = frame[frame.duplicated(list(ROW_KEY), keep=False)]
+    files = sorted(set(copies[FILE_COLUMN]))
     shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
     warnings.warn(f"{len(frame) - len(kept)} row(s) appear in more than one file ({shown}: a copied "
                   "file?); each evaluation is counted once", ResultsWarning, stacklevel=3)
     return kept
+
+
+def _keys_in(frame: pd.DataFrame, others: pd.DataFrame) -> np.ndarray:
+    """Which rows of `frame` have a ROW_KEY that some row of `others` has."""
+    return pd.MultiIndex.from_frame(frame[list(ROW_KEY)]).isin(
+        pd.MultiIndex.from_frame(others[list(ROW_KEY)]))
+
+
+def _check_copies_agree(copies: pd.DataFrame) -> None:
+    for key, group in copies.groupby(list(ROW_KEY), sort=False, dropna=False):  # eval_key, lr may be null
+        if len(group[list(MEASURED)].astype(str).drop_duplicates()) > 1:
+            files = " and ".join(dict.fromkeys(group[FILE_COLUMN]))
+            shown = ", ".join(f"{k}={v}" for k, v in zip(ROW_KEY, key) if k in _NAMING)
+            raise ResultsError(f"rows for one evaluation ({shown}) disagree, in {files}; "
+                               "remove the wrong one")
 
 
 def load(location: str, *, filesystem: pafs.FileSystem | None = None, skip_bad: bool = False) -> pd.DataFrame:
@@ -212,15 +248,26 @@ def load(location: str, *, filesystem: pafs.FileSystem | None = None, skip_bad: 
     or with a file that is truncated, unreadable or of another schema (naming it), unless
     `skip_bad`: then such files are skipped with a `ResultsWarning` each. A row is one
     evaluation (ROW_KEY); the same row in two files (a copied file) is counted once, with a
-    warning, and two files that disagree about one evaluation are an error.
+    warning, and two files that disagree about one evaluation are an error. A row of a compacted
+    file (`raydd results compact`) shadows its copy in a merged file not yet removed, silently.
     """
-    fs, path = _resolve(location, filesystem)
-    try:
-        files = _result_files(fs, path, location)
-    except (ResultsError, FileNotFoundError):
-        raise
-    except OSError as err:  # unreachable, no permission: say where and what may be missing
-        raise storage_error(location, err) from None
-    frame = pa.concat_tables(_read_all(fs, files, location, skip_bad)).to_pandas()
-    frame = _drop_copies(frame).drop(columns=[_FILE_COLUMN])
+    fs, path = resolve(location, filesystem)
+    frame = drop_copies(_read_listed(fs, path, location, skip_bad)).drop(columns=[FILE_COLUMN])
     return frame.sort_values(_SORT_COLUMNS, kind="stable").reset_index(drop=True)
+
+
+def _read_listed(fs: pafs.FileSystem, path: str, location: str, skip_bad: bool) -> pd.DataFrame:
+    """Every row of the files listed under `path`, listed again when a file went away between
+    the listing and its reading (a compaction removes merged files once its own is in place)."""
+    for _ in range(LISTING_ATTEMPTS):
+        try:
+            files = _result_files(fs, path, location)
+            return pa.concat_tables(read_tables(fs, files, location, skip_bad)).to_pandas()
+        except ResultsError:
+            raise
+        except FileNotFoundError as err:
+            gone = err
+        except OSError as err:  # unreachable, no permission: say where and what may be missing
+            raise storage_error(location, err) from None
+    raise ResultsError(f"files of {location!r} kept disappearing while being read ({gone}); "
+                       "is something other than `raydd results compact` removing them?")

@@ -5,8 +5,9 @@ point its set was distilled from and the resolved evaluation setting, so its row
 Its rows go to one Parquet file named after the job (`results/<job>.parquet`), written atomically
 and only if the job is not done: a job that is retried after its actor died, or dispatched again on
 resume, never writes a row twice. A job is done when its file is readable and holds exactly the
-job's row; a file that is not (truncated, corrupt, another job's rows) is moved aside to
-`quarantine/`, never deleted, and the job runs again.
+job's row, or when a compacted file holds its row (`raydd results compact` merged its file away);
+a file that is not (truncated, corrupt, another job's rows) is moved aside to `quarantine/`, never
+deleted, and the job runs again.
 
 The driver reads the states of every job once, before a run (`job_states`): jobs already done are
 never dispatched, and bad files are moved aside. The actor looks at a job's file once more, just
@@ -52,6 +53,14 @@ class EvalJob:
         parts = [self.trial_key, self.setting.eval_key, self.student, f"kd-{kd_word(self.kd)}", f"seed{self.seed}"]
         return "__".join(part for part in parts if part)
 
+    @property
+    def key(self) -> tuple[str, str | None, str, bool, int]:
+        """The job's row, as the values of its JOB_COLUMNS."""
+        return self.trial_key, self.eval_key, self.student, self.kd, self.seed
+
+
+JOB_COLUMNS = ("trial_key", "eval_key", "student", "kd", "eval_seed")  # which job a row belongs to
+
 
 def jobs_for(point: TrialPoint, evaluation: EvaluationSpec) -> list[EvalJob]:
     """Every job of one set, KD-off first (they need no teacher, so start at once)."""
@@ -83,9 +92,8 @@ def job_state(location: str, job: EvalJob) -> str | None:
         table = read_file(path, fs)
     except BadResultFile as bad:
         return bad.problem
-    columns = ["trial_key", "eval_key", "student", "kd", "eval_seed"]
-    keys = [tuple(r.values()) for r in table.select(columns).to_pylist()]
-    if keys != [(job.trial_key, job.eval_key, job.student, job.kd, job.seed)]:
+    keys = list(zip(*(table.column(c).to_pylist() for c in JOB_COLUMNS)))
+    if keys != [job.key]:
         return f"not the result of job {job.name}: it holds {len(keys)} row(s) {keys[:2]}"
     return None
 
@@ -99,10 +107,24 @@ def set_aside(location: str, paths: SweepPaths) -> str:
 
 
 def job_states(jobs: list[EvalJob], paths: SweepPaths) -> dict[str, str | None]:
-    """Every job -> its `job_state` (one listing, then one read per present file)."""
+    """Every job -> its `job_state` (one listing, then one read per present file), or None when a
+    compacted file holds its row."""
+    from raydd.results.compact import compacted_keys
+    from raydd.results.store import is_compacted
+
     present = set(storage.list_names(paths.results))
-    return {job.name: job_state(paths.result_file(job.name), job)
-            if f"{job.name}.parquet" in present else MISSING for job in jobs}
+    sweep = paths.root.rstrip("/").rsplit("/", 1)[-1]  # rows of other sweeps copied here are not its jobs
+    compacted = (compacted_keys(paths.results, ("sweep", *JOB_COLUMNS)) if any(map(is_compacted, present))
+                 else set())
+
+    def state(job: EvalJob) -> str | None:
+        if (sweep, *job.key) in compacted:
+            return None
+        if f"{job.name}.parquet" not in present:
+            return MISSING
+        return job_state(paths.result_file(job.name), job)
+
+    return {job.name: state(job) for job in jobs}
 
 
 def set_aside_bad_results(states: dict[str, str | None], paths: SweepPaths, echo) -> int:
