@@ -208,3 +208,30 @@ def test_a_grid_of_another_shape_is_not_cut_into_classes(tmp_path):
 
     assert _tiles(np.zeros((10, 12, 3)), ipc=5) is None
     assert _tiles(np.zeros((3 * 5 + 1, 2 * 5 + 1, 3)), ipc=2).shape == (3, 2, 4, 4, 3)
+
+
+def test_plot_command_draws_several_locations_together(tmp_path):
+    """A sweep's rows and a single run's rows go into one figure, one bar per setting of both."""
+    from click.testing import CliRunner
+
+    from raydd.cli.main import cli
+    from raydd.results import write_rows
+    from test_results_support import make_row, write_sample
+
+    write_sample(tmp_path / "sweep")
+    single = [make_row(sweep="raydd-evaluate", trial_key="dm-set", method="dm", pool_name="ConvNet=0.5",
+                       eval_seed=seed, test_acc=0.4 + 0.01 * seed) for seed in range(2)]
+    write_rows(single, str(tmp_path / "single"))
+    out = tmp_path / "both.png"
+    result = CliRunner().invoke(cli, ["results", "plot", str(tmp_path / "sweep"), str(tmp_path / "single"),
+                                      "--out", str(out), "--by", "method,pool_name,kd"])
+    assert result.exit_code == 0, result.output
+    assert out.exists() and str(out) in result.output
+    import pandas as pd
+
+    from raydd.results import load
+    from raydd.results.figures import bar_figure
+
+    both = pd.concat([load(str(tmp_path / "sweep")), load(str(tmp_path / "single"))], ignore_index=True)
+    legend = bar_figure(both, by=["method", "pool_name", "kd"]).legends[0]
+    assert len(legend.get_texts()) == 5  # the sweep's four settings and the single run's one

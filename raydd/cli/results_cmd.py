@@ -36,6 +36,14 @@ def _warnings_on_stderr():
         click.echo(f"warning: {warning.message}", err=True)
 
 
+def _load_all(locations: tuple[str, ...], skip_bad: bool):
+    """The rows of every location (each once) as one frame."""
+    import pandas as pd
+
+    frames = [_load(location, skip_bad) for location in dict.fromkeys(locations)]
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
 def _load(location: str, skip_bad: bool):
     from raydd.results import load
 
@@ -72,13 +80,11 @@ def show(locations: tuple[str, ...], by: str | None, fmt: str, baseline: tuple[s
     LOCATION is a results directory or URI (runs/my-sweep/results, s3://bucket/my-sweep/results);
     several go into one table (a sweep's rows beside those of `raydd evaluate --out`).
     """
-    import pandas as pd
 
     from raydd.results import image_grids, parse_baseline, query, render, results_table
 
     base = parse_baseline(baseline) if baseline else None
-    frames = [_load(location, skip_bad) for location in dict.fromkeys(locations)]
-    df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    df = _load_all(locations, skip_bad)
     if where is not None:
         df = query(df, where)
     if images:
@@ -124,23 +130,20 @@ def images_cmd(locations: tuple[str, ...], out: str, where: str | None, skip_bad
 
     LOCATION is a results directory or URI; several go onto one sheet.
     """
-    import pandas as pd
-
     from raydd.results import contact_sheet, query
     from raydd.results.figures import IMAGE_SUFFIXES
 
     if Path(out).suffix.lower() not in IMAGE_SUFFIXES:  # before anything is read
         raise ValueError(f"contact sheet {out!r} must end with one of {', '.join(IMAGE_SUFFIXES)}")
     check_output_file(out)
-    frames = [_load(location, skip_bad) for location in dict.fromkeys(locations)]
-    df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    df = _load_all(locations, skip_bad)
     if where is not None:
         df = query(df, where)
     click.echo(f"contact sheet -> {contact_sheet(df, out)}")
 
 
 @results.command("plot")
-@click.argument("location")
+@click.argument("locations", nargs=-1, required=True, metavar="LOCATION...")
 @click.option("--out", required=True, metavar="FILE.png", help="Image to write (.png, .svg or .pdf).")
 @BY_OPTION
 @click.option("--vs-baseline", "baseline", default=None, metavar="KEY=VALUE[;KEY=VALUE]",
@@ -148,7 +151,7 @@ def images_cmd(locations: tuple[str, ...], out: str, where: str | None, skip_bad
                    "--vs-baseline` reads it, e.g. 'pool_name=ConvNet=1.0;kd=false'.")
 @METRIC_OPTION
 @SKIP_BAD_OPTION
-def plot_cmd(location: str, out: str, by: str | None, baseline: str | None, metric: str, skip_bad: bool) -> None:
+def plot_cmd(locations: tuple[str, ...], out: str, by: str | None, baseline: str | None, metric: str, skip_bad: bool) -> None:
     """Grouped bars per student architecture, one bar per setting, error bars = std over seeds.
 
     The value axis starts a little below the lowest bar's mean - std, not at 0; a caption under
@@ -158,7 +161,8 @@ def plot_cmd(location: str, out: str, by: str | None, baseline: str | None, metr
     When the sweep varies the main architecture's pool weight, a second figure
     FILE_pool_weight.png plots accuracy against that weight, one line per student.
 
-    LOCATION is a results directory or URI (runs/my-sweep/results, s3://bucket/my-sweep/results).
+    LOCATION is a results directory or URI (runs/my-sweep/results, s3://bucket/my-sweep/results);
+    several are plotted together (a sweep's rows beside `raydd evaluate --out` runs).
     """
     from raydd.results import parse_baseline, plot
     from raydd.results.figures import IMAGE_SUFFIXES
@@ -167,7 +171,7 @@ def plot_cmd(location: str, out: str, by: str | None, baseline: str | None, metr
         raise ValueError(f"--out {out!r} must end with one of {', '.join(IMAGE_SUFFIXES)}")
     base = parse_baseline(baseline) if baseline is not None else None
     check_output_file(out)
-    for path in plot(_load(location, skip_bad), out, by=_split(by), metric=metric, baseline=base):
+    for path in plot(_load_all(locations, skip_bad), out, by=_split(by), metric=metric, baseline=base):
         click.echo(str(path))
 
 
