@@ -235,3 +235,17 @@ def test_plot_command_draws_several_locations_together(tmp_path):
     both = pd.concat([load(str(tmp_path / "sweep")), load(str(tmp_path / "single"))], ignore_index=True)
     legend = bar_figure(both, by=["method", "pool_name", "kd"]).legends[0]
     assert len(legend.get_texts()) == 5  # the sweep's four settings and the single run's one
+
+
+def test_rows_without_a_pool_stay_out_of_the_pool_weight_figure(results_sample, tmp_path):
+    """A baseline's rows (null pool weight) beside pooled ones: both figures are drawn."""
+    import pandas as pd
+
+    from raydd.results import plot
+    from test_results_support import make_row
+
+    baseline = pd.DataFrame([make_row(method="random_real", pool_name="-", pool="{}", pool_main_weight=None,
+                                      eval_seed=seed) for seed in range(2)])
+    both = pd.concat([results_sample, baseline.astype(results_sample.dtypes.to_dict())], ignore_index=True)
+    paths = plot(both, tmp_path / "bars.png")
+    assert [p.name for p in paths] == ["bars.png", "bars_pool_weight.png"] and all(p.exists() for p in paths)

@@ -155,8 +155,10 @@ def test_a_resumed_search_continues_its_searcher_instead_of_restarting(ray_local
 
 def _pool_name(sampled: dict) -> str:
     others = sampled["pool.others"].split("+")
-    weight = sampled["pool.main_weight"]
-    rest = (1 - weight) / len(others)
     from raydd.core.pool import PoolSpec
+    from raydd.spec.search import WEIGHT_DECIMALS
+
+    weight = round(sampled["pool.main_weight"], WEIGHT_DECIMALS)  # names show the weight as used
+    rest = (1 - weight) / len(others)
 
     return PoolSpec.main_share("ConvNetW32", others, weight).name if rest else f"ConvNetW32={weight}"

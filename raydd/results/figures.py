@@ -250,8 +250,9 @@ def plot(df: pd.DataFrame, out: str | Path, by: list[str] | None = None,
     if out.suffix.lower() not in IMAGE_SUFFIXES:
         raise ValueError(f"plot output {str(out)!r} must end with one of {', '.join(IMAGE_SUFFIXES)}")
     figures = [(out, bar_figure(df, by=by, metric=metric, baseline=baseline))]
-    if df["pool_main_weight"].nunique() > 1:
-        figures.append((pool_weight_path(out), pool_weight_figure(df, metric=metric)))
+    pooled = df[df["pool_main_weight"].notna()]  # baselines and foreign sets have no pool
+    if pooled["pool_main_weight"].nunique() > 1:
+        figures.append((pool_weight_path(out), pool_weight_figure(pooled, metric=metric)))
     for path, fig in figures:
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=DPI)

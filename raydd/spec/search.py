@@ -47,6 +47,7 @@ ALGORITHMS = {"random": None, "optuna": "optuna", "hyperopt": "hyperopt"}
 DOMAINS = ("uniform", "loguniform", "randint", "choice")
 OBJECTIVE = "probe_val_acc"  # mean validation accuracy of the probe students
 PROBE_EPOCHS = 100  # a set of 10-100 images is one batch: 100 SGD steps, enough for LeNet on digits
+WEIGHT_DECIMALS = 4  # a searched main weight is used rounded to 1e-4: it moves by at most 5e-5
 POOL = "pool."  # sampled pool parts are named pool.main, pool.others, pool.main_weight, pool.warmup
 
 
@@ -138,8 +139,9 @@ def resolve_sample(point: TrialPoint, search: SearchSpec, sampled: dict[str, Any
     if pool_parts:
         others = pool_parts.get("others", ())
         others = _others(others) if isinstance(others, str) else tuple(others)
-        values["pool"] = PoolSpec.main_share(pool_parts["main"], others, float(pool_parts.get("main_weight", 1.0)),
-                                             int(pool_parts.get("warmup", 0)))
+        # a sampled weight to WEIGHT_DECIMALS: pool names stay readable in tables and legends
+        weight = round(float(pool_parts.get("main_weight", 1.0)), WEIGHT_DECIMALS)
+        values["pool"] = PoolSpec.main_share(pool_parts["main"], others, weight, int(pool_parts.get("warmup", 0)))
     config = dataclasses.replace(point.config, **values)
     shown_values = {k: v.name if isinstance(v, PoolSpec) else v for k, v in values.items()}
     return TrialPoint(searched_key(point.trial_key, sampled), config, {**point.axes, **shown_values})

@@ -81,11 +81,16 @@ class TuneStore:
         return state
 
     def save(self, state: dict, progress) -> None:
+        if self.probe is not None:
+            self.last_probe = self.probe(state["images"])
+        if progress.iteration >= progress.total:
+            # The trial's own last report carries this one, after its set is saved and queued: a
+            # scheduler may stop a trial at any report (ASHA does at its last iteration, max_t),
+            # which here would cut it off before its set reached storage and the evaluators.
+            return
         with tempfile.TemporaryDirectory() as directory:
             save_checkpoint(state, directory)
             self.grid(state["images"], Path(directory) / GRID_FILE)
-            if self.probe is not None:
-                self.last_probe = self.probe(state["images"])
             tune.report({**_metrics(progress), **self.last_probe},
                         checkpoint=tune.Checkpoint.from_directory(directory))
 
