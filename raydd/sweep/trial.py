@@ -70,6 +70,8 @@ class TuneStore:
         self.grid = grid  # (images, path) -> writes their grid image
         self.probe = probe  # images -> the probe's metrics, reported with each checkpoint
         self.last_probe: dict = {}
+        self.final_state: dict | None = None  # the last iteration's state and metrics, reported by the trial
+        self.final_metrics: dict = {}
 
     def load(self) -> dict | None:
         checkpoint = tune.get_checkpoint()
@@ -84,15 +86,22 @@ class TuneStore:
         if self.probe is not None:
             self.last_probe = self.probe(state["images"])
         if progress.iteration >= progress.total:
-            # The trial's own last report carries this one, after its set is saved and queued: a
-            # scheduler may stop a trial at any report (ASHA does at its last iteration, max_t),
-            # which here would cut it off before its set reached storage and the evaluators.
+            # The trial's own last report carries this one (`report_final`), after its set is saved
+            # and queued: a scheduler may stop a trial at any report (ASHA does at its last
+            # iteration, max_t), which here would cut it off before its set reached the evaluators.
+            self.final_state, self.final_metrics = state, _metrics(progress)
+            return
+        self.report(state, {**_metrics(progress), **self.last_probe})
+
+    def report(self, state: dict | None, metrics: dict) -> None:
+        """Report `metrics` with `state` as a checkpoint (and its image grid), or alone when None."""
+        if state is None:
+            tune.report(metrics)
             return
         with tempfile.TemporaryDirectory() as directory:
             save_checkpoint(state, directory)
             self.grid(state["images"], Path(directory) / GRID_FILE)
-            tune.report({**_metrics(progress), **self.last_probe},
-                        checkpoint=tune.Checkpoint.from_directory(directory))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
 
 
 def _probe(context: SweepContext, data, device: str):
@@ -114,21 +123,17 @@ def _grid(point: TrialPoint, info):
     return save
 
 
-def _distill(point: TrialPoint, context: SweepContext, device: str, probe):
-    """Run the point's distillation to its last iteration; (synthetic set, iteration resumed at,
-    the last probe's metrics)."""
+def _distill(point: TrialPoint, context: SweepContext, device: str, store: TuneStore):
+    """Run the point's distillation to its last iteration, checkpointing into `store`."""
     from raydd.core.distill import distill
 
     def report(p) -> None:  # every iteration; those with a checkpoint were reported by the store
-        if not p.checkpointed and probe is None:
+        if not p.checkpointed and store.probe is None:
             tune.report(_metrics(p))
 
-    data = context.load_data(device)
-    store = TuneStore(_grid(point, data.info), probe)
-    every = context.checkpoint_every if probe is None else (context.probe.report_every or point.config.iterations)
-    synset = distill(point.config, data, device, store=store,
-                     checkpoint_every=every, progress=report)
-    return synset, store.resumed_from, store.last_probe
+    every = context.checkpoint_every if store.probe is None else (context.probe.report_every or point.config.iterations)
+    return distill(point.config, context.load_data(device), device, store=store, checkpoint_every=every,
+                   progress=report)
 
 
 def distill_trial(config: dict, context: SweepContext) -> None:
@@ -140,18 +145,21 @@ def distill_trial(config: dict, context: SweepContext) -> None:
     paths = context.paths
     location = paths.synset(point.trial_key)
     device = worker_device()
-    probe = _probe(context, context.load_data(device), device)
-    resumed_from, probed = -1, {}  # -1: the set was already on storage (the trial died after saving it)
+    data = context.load_data(device)
+    store = TuneStore(_grid(point, data.info), _probe(context, data, device))
+    resumed_from = -1  # -1: the set was already on storage (the trial died after saving it)
     if not artifacts.synset_complete(location):
-        synset, resumed_from, probed = _distill(point, context, device, probe)
+        synset = _distill(point, context, device, store)
+        resumed_from = store.resumed_from
         artifacts.save_synset_to(synset, location)
-    if probe is not None and not probed:  # resumed after its last probe: measure the finished set
+    probed = store.last_probe
+    if store.probe is not None and not probed:  # resumed after its last probe: measure the finished set
         synset = artifacts.load_synset_from(location)
-        probed = probe(synset.images, synset.labels)
+        probed = store.probe(synset.images, synset.labels)
     queued = ray.get(find_dispatcher(context).submit.remote(point))
     storage.write_text(paths.trial_done(point.trial_key), location + "\n")
     iterations = point.config.iterations
-    tune.report({**probed, "iteration": iterations, TIMESTEPS_TOTAL: iterations, "progress": 1.0,
-                 "resumed_from": resumed_from,
-                 "evaluations_queued": queued, "done": True, "device": device_label(device),
-                 "node_id": ray.get_runtime_context().get_node_id()})
+    store.report(store.final_state, {
+        **store.final_metrics, **probed, "iteration": iterations, TIMESTEPS_TOTAL: iterations, "progress": 1.0,
+        "resumed_from": resumed_from, "evaluations_queued": queued, "done": True,
+        "device": device_label(device), "node_id": ray.get_runtime_context().get_node_id()})
