@@ -7,11 +7,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def run_benchmark(script: str, *args: str) -> subprocess.CompletedProcess:
+    """benchmarks/<script> with `args` in a fresh interpreter, as a user runs it."""
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args],
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+
+
 def test_distill_benchmark_smoke_test_prints_both_loops_and_their_ratio():
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_distill.py"), "--smoke-test"],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )
+    result = run_benchmark("bench_distill.py", "--smoke-test")
     assert result.returncode == 0, result.stderr
     out = result.stdout.lower()
     for method in ("dc", "dsa", "dm"):
@@ -21,29 +24,20 @@ def test_distill_benchmark_smoke_test_prints_both_loops_and_their_ratio():
 
 
 def test_comparison_with_the_original_code_is_skipped_cleanly_without_it():
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "vs_original.py"), "--smoke-test"],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )
+    result = run_benchmark("vs_original.py", "--smoke-test")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("smoke test skipped: no --original-dir")
 
 
 def test_comparison_refuses_a_directory_without_the_original_code(tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "vs_original.py"), "--original-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )
+    result = run_benchmark("vs_original.py", "--original-dir", str(tmp_path))
     assert result.returncode == 2
     assert result.stderr.strip() == (f"error: {tmp_path}/main.py does not exist: --original-dir must be a "
                                       "checkout of github.com/VICO-UoE/DatasetCondensation")
 
 
 def test_evaluation_benchmark_smoke_test_prints_every_section():
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_evaluate.py"), "--smoke-test"],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )
+    result = run_benchmark("bench_evaluate.py", "--smoke-test")
     assert result.returncode == 0, result.stderr
     for heading in ("## Inference", "## One ConvNetW32 student", "## KD choice on a validation subset"):
         assert heading in result.stdout
@@ -51,10 +45,7 @@ def test_evaluation_benchmark_smoke_test_prints_every_section():
 
 
 def test_probe_benchmark_smoke_test_prints_the_cost_per_report_and_its_ratio():
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_probe.py"), "--smoke-test"],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
-    )
+    result = run_benchmark("bench_probe.py", "--smoke-test")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("## Probe cost on digits")
     row = next(line.split() for line in result.stdout.splitlines() if line.split()[:2] == ["1", "MLP"])
