@@ -30,7 +30,9 @@ def ray_local(fault_plans):
     def inject_faults() -> None:
         install(fault_plans)
 
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 1024**2,
+    # log_to_driver=False: Ray's forwarded log lines (a raylet's disk-space warning, a worker's
+    # print) would otherwise land in the output of whatever CLI call a test is capturing.
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=80 * 1024**2, log_to_driver=False,
              runtime_env={"worker_process_setup_hook": inject_faults})
     yield ray
     ray.shutdown()
