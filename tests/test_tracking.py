@@ -61,11 +61,16 @@ def test_wandb_offline_run_has_the_metrics_and_the_image_grids(tracked):
     history = list(_wandb_history(log))
     probed = [row for row in history if "loss" in row]  # the reports, each with its checkpoint
     seen = [sorted(k for k in row if not k.startswith("_")) for row in history]  # said when it fails
-    assert len(probed) == ITERATIONS // REPORT_EVERY, (log.stat().st_size, seen)
+    assert len(probed) == ITERATIONS // REPORT_EVERY, (log.stat().st_size, seen, _tail(log.parent / "logs" / "debug.log"))
     assert all(0 < row["probe_val_acc"] <= 1 for row in probed)
     images = [row for row in history if row.get("synset_grid/_type") == "image-file"]
     assert len(images) == ITERATIONS // REPORT_EVERY
     assert all((log.parent / "files" / row["synset_grid/path"]).is_file() for row in images)
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    """The last lines of a W&B debug log, for a failure message."""
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.is_file() else f"no {path}"
 
 
 def _wandb_history(path: Path):
