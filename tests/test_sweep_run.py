@@ -148,3 +148,18 @@ def test_a_random_real_baseline_is_evaluated_beside_the_distilled_set(tmp_path):
     shown = CliRunner().invoke(results, ["show", outcome.results])
     assert shown.exit_code == 0, shown.output
     assert "random_real" in shown.output and "dc" in shown.output
+
+
+def test_the_seeds_of_a_student_that_stacks_are_trained_in_one_call(tmp_path):
+    raw = tiny_sweep("stacked", str(tmp_path / "runs"), seeds=(0,), students=("MLP",))
+    raw["evaluation"]["seeds"] = 3
+    spec = load_spec(write_sweep(tmp_path, raw))
+    outcome = run_sweep(spec, echo=lambda line: None)
+    assert outcome.complete, (outcome.trial_errors, outcome.evaluations)
+    df = load_results(outcome.results)
+    assert sorted(row_keys(df)) == sorted(expected_keys(spec)) and len(df) == 6
+    # MLP stacks on CPU (raydd.core.evaluate.speed): a stack's members share its time equally,
+    # which trainings one after another, each timed alone, would not
+    for kd, rows in df.groupby("kd"):
+        assert rows["train_seconds"].nunique() == 1, (kd, rows["train_seconds"].tolist())
+    assert set(df[df["kd"]]["teacher"]) == {"ConvNetW32"}

@@ -165,6 +165,50 @@ def test_an_evaluation_job_looks_at_its_file_once_and_its_teacher_is_read_once(t
     assert read.count(teacher) == 1  # the second KD job (and every later one) shares it
 
 
+def test_seeds_go_to_one_call_where_stacking_pays_on_the_pools_device(tmp_path):
+    from dataclasses import replace
+
+    from raydd.spec import load_spec
+    from raydd.sweep.evaluation import job_groups, jobs_for
+
+    spec = load_spec(write_sweep(tmp_path, tiny_sweep("grouped", str(tmp_path / "runs"), students=("ConvNetW32", "MLP"))))
+    spec = replace(spec, evaluation=replace(spec.evaluation, seeds=3))
+    jobs = jobs_for(spec.points[0], spec.evaluation)
+    on_cpu = job_groups(jobs, "cpu", 10)
+    flat = [job for group in on_cpu for job in group]
+    assert sorted(j.name for j in flat) == sorted(j.name for j in jobs) and len(flat) == len(jobs)
+    assert [j.kd for j in flat] == sorted(j.kd for j in flat)  # KD-off first still: they need no teacher
+    assert sorted(len(g) for g in on_cpu if g[0].student == "MLP") == [3, 3]  # MLP stacks on CPU
+    assert all(len(g) == 1 for g in on_cpu if g[0].student == "ConvNetW32")  # conv nets do not
+    for group in on_cpu:
+        assert len({(j.trial_key, j.setting.eval_key, j.student, j.kd) for j in group}) == 1
+        assert sorted(j.seed for j in group) == list(range(len(group))) or len(group) == 1
+    assert sorted(len(g) for g in job_groups(jobs, "cuda", 10)) == [3, 3, 3, 3]  # every family on CUDA
+
+
+def test_a_group_call_writes_each_jobs_rows_and_redoes_only_the_missing(tiny_spec, worker):
+    from raydd.core.evaluate import evaluate_seeds
+    from raydd.results import load
+    from raydd.sweep import artifacts, evaluation
+
+    setting = tiny_spec.evaluation.settings[0]
+    jobs = [evaluation.EvalJob(tiny_spec.points[0], "MLP", False, seed, setting) for seed in (0, 1, 2)]
+    assert worker.evaluate(jobs[1]) == 1  # one seed done alone first
+    alone = load(worker.context.paths.results)
+    assert worker.evaluate_group(jobs) == 2 and worker.evaluate_group(jobs) == 0
+    df = load(worker.context.paths.results)
+    assert sorted(df["eval_seed"]) == [0, 1, 2] and len(df) == 3
+    assert df[df["eval_seed"] == 1]["created_at"].tolist() == alone["created_at"].tolist()  # kept, not redone
+    for job in jobs:
+        assert evaluation.job_state(worker.context.paths.result_file(job.name), job) is None
+    # the two stacked seeds got the accuracies their own trainings get (float rounding aside)
+    synset = artifacts.load_synset_from(worker.context.paths.synset(jobs[0].trial_key))
+    sequential = evaluate_seeds(synset.images, synset.labels, worker.data, "MLP", setting.config, [0, 2], "cpu",
+                                stacked=False)
+    stacked = df.set_index("eval_seed").loc[[0, 2], "test_acc"].tolist()
+    assert stacked == pytest.approx([r.test_acc for r in sequential], abs=2 / len(worker.data.test))
+
+
 def test_a_row_says_which_device_and_node_computed_it(tiny_spec, worker):
     import ray
 

@@ -3,7 +3,8 @@
 Trials hand it a finished set by its grid point (the artifact is on storage); it trains one KD
 teacher per (set, evaluation setting's teacher key, eval seed) on the pool, then runs every
 (evaluation setting x student x kd x seed) job of the set that is not done yet on whichever actor
-is free, while other trials are still distilling. The actors are restartable (`max_restarts`,
+is free, while other trials are still distilling. Jobs that differ only in their seed go to one
+actor call where training them as one stack pays on the pool's device (`job_groups`). The actors are restartable (`max_restarts`,
 `max_task_retries`): a call in flight on an actor that dies is run again on its restarted self, and
 the jobs are idempotent (see raydd.sweep.evaluation).
 """
@@ -17,7 +18,8 @@ import ray
 
 from raydd.spec import ResourceSpec, TrialPoint
 from raydd.sweep.context import SweepContext
-from raydd.sweep.evaluation import EvalJob, EvaluationWorker, jobs_for
+from raydd.core.datasets import DATASETS
+from raydd.sweep.evaluation import EvalJob, EvaluationWorker, job_groups, jobs_for
 
 DISPATCHER_NAME = "dispatcher"
 ACTOR_RESTARTS = 3  # an evaluation actor may die this often (OOM, lost node) before jobs fail
@@ -43,6 +45,8 @@ class EvaluationDispatcher:
         self.context = context
         self.done = done  # jobs whose rows were on storage when the run began
         self.pool = pool
+        self.device_type = "cuda" if pool.gpu > 0 else "cpu"  # what worker_device() finds on such a slice
+        self.num_classes = DATASETS.get(context.dataset.name).info.num_classes
         self.workers: list = []
         if pool.gpu == 0:
             self._start_workers()  # CPU slices are cheap to hold: evaluation overlaps the trials
@@ -80,8 +84,10 @@ class EvaluationDispatcher:
         """Queue every job of a finished set that is neither done nor queued; returns how many."""
         fresh = [j for j in jobs_for(point, self.context.evaluation)
                  if j.name not in self.jobs and j.name not in self.done]
-        for job in fresh:
-            self.jobs[job.name] = asyncio.ensure_future(self._run(job))
+        for group in job_groups(fresh, self.device_type, self.num_classes):
+            task = asyncio.ensure_future(self._run(group))
+            for job in group:
+                self.jobs[job.name] = task
         return len(fresh)
 
     async def _on_worker(self, call):
@@ -99,23 +105,25 @@ class EvaluationDispatcher:
                 self._on_worker(lambda w: w.train_teacher.remote(job.trial_key, job.seed, job.setting)))
         await asyncio.shield(self.teachers[key])  # a cancelled waiter must not cancel the teacher
 
-    async def _run(self, job: EvalJob) -> None:
+    async def _run(self, jobs: list[EvalJob]) -> None:
+        """Run jobs of one (set, setting, student, kd), one per seed, in one actor call."""
+        names = [job.name for job in jobs]
         try:
-            if job.kd:
-                await self._teacher(job)
+            if jobs[0].kd:
+                await asyncio.gather(*(self._teacher(job) for job in jobs))
 
             async def evaluate(worker):
-                self.running.add(job.name)
-                return await worker.evaluate.remote(job)
+                self.running.update(names)
+                return await worker.evaluate_group.remote(jobs)
 
             written = await self._on_worker(evaluate)
             self.written += written  # (not `+= await`: that would read the counter before awaiting)
         except asyncio.CancelledError:
             raise
         except Exception as err:  # recorded and reported; the other jobs go on
-            self.failed[job.name] = f"{type(err).__name__}: {err}"
+            self.failed.update(dict.fromkeys(names, f"{type(err).__name__}: {err}"))
         finally:
-            self.running.discard(job.name)
+            self.running.difference_update(names)
             self._release_gpus_if_idle()
 
     def _release_gpus_if_idle(self) -> None:
@@ -124,7 +132,7 @@ class EvaluationDispatcher:
         trial. The next finished set starts them again."""
         if self.pool.gpu == 0 or not self.workers:
             return
-        if sum(not task.done() for task in self.jobs.values()) > 1:  # (this job's own task is not done yet)
+        if len({task for task in self.jobs.values() if not task.done()}) > 1:  # (the caller's own task is not done yet)
             return
         for worker in self.workers:
             ray.kill(worker)

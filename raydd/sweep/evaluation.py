@@ -73,6 +73,28 @@ def jobs_for(point: TrialPoint, evaluation: EvaluationSpec) -> list[EvalJob]:
     ]
 
 
+def job_groups(jobs: list[EvalJob], device_type: str, num_classes: int) -> list[list[EvalJob]]:
+    """`jobs` as an evaluation actor runs them: the seeds of one (set, setting, student, kd) in one
+    call where `speed.stack_pays` says their trainings (with every KD candidate) run faster as one
+    stack on `device_type`, each job alone otherwise; groups in the order of their first job."""
+    from raydd.core.evaluate.speed import stack_pays
+
+    alike: dict[tuple, list[EvalJob]] = {}
+    for job in jobs:
+        alike.setdefault((job.trial_key, job.setting.eval_key, job.student, job.kd), []).append(job)
+    groups = []
+    for members in alike.values():
+        first = members[0]
+        cfg = first.setting.config
+        trainings = len(members) * (len(cfg.candidates()) if first.kd else 1)
+        batch = min(cfg.batch_size, first.point.config.ipc * num_classes)
+        if stack_pays(first.student, device_type, trainings, batch):
+            groups.append(members)
+        else:
+            groups.extend([job] for job in members)
+    return groups
+
+
 def all_jobs(spec: SweepSpec) -> list[EvalJob]:
     return [job for point in spec.evaluated for job in jobs_for(point, spec.evaluation)]
 
@@ -214,20 +236,34 @@ class EvaluationWorker:
 
     def evaluate(self, job: EvalJob) -> int:
         """Run one job and write its rows; returns how many rows it wrote (0: already done)."""
-        from raydd.core.evaluate import evaluate_student
+        return self.evaluate_group([job])
 
-        paths, cfg = self.context.paths, job.setting.config
-        target = paths.result_file(job.name)
-        state = job_state(target, job)
-        if state is None:
+    def evaluate_group(self, jobs: list[EvalJob]) -> int:
+        """Run jobs that differ only in their seed as one `evaluate_seeds` call (stacked where that
+        pays) and write each job's rows; returns how many rows were written (jobs already done
+        are skipped, so a retried call redoes only what is missing)."""
+        from raydd.core.evaluate import evaluate_seeds
+
+        paths, first = self.context.paths, jobs[0]
+        cfg = first.setting.config
+        todo = []
+        for job in jobs:
+            target = paths.result_file(job.name)
+            state = job_state(target, job)
+            if state is not None:  # None: the job's rows are on storage already
+                todo.append((job, target, state))
+        if not todo:
             return 0
-        synset = artifacts.load_synset_from(paths.synset(job.trial_key))
-        teacher = None
-        if job.kd:
-            teacher = artifacts.load_teacher(paths.teacher(job.trial_key, job.seed, job.setting.teacher_key),
-                                             cfg.teacher, self.data.info, self.device)
-        record = evaluate_student(synset.images, synset.labels, self.data, job.student, cfg, job.seed,
-                                  self.device, teacher)
-        rows = record_rows(record, job, self.context, synset.meta, self.computed_on)
-        write_job_rows(rows, target, state, paths)
-        return len(rows)
+        synset = artifacts.load_synset_from(paths.synset(first.trial_key))
+        teachers = None
+        if first.kd:
+            teachers = [artifacts.load_teacher(paths.teacher(job.trial_key, job.seed, job.setting.teacher_key),
+                                               cfg.teacher, self.data.info, self.device) for job, _, _ in todo]
+        records = evaluate_seeds(synset.images, synset.labels, self.data, first.student, cfg,
+                                 [job.seed for job, _, _ in todo], self.device, teachers)
+        written = 0
+        for (job, target, state), record in zip(todo, records):
+            rows = record_rows(record, job, self.context, synset.meta, self.computed_on)
+            write_job_rows(rows, target, state, paths)
+            written += len(rows)
+        return written
