@@ -152,7 +152,7 @@ def test_a_random_real_baseline_is_evaluated_beside_the_distilled_set(tmp_path):
 
 def test_the_seeds_of_a_student_that_stacks_are_trained_in_one_call(tmp_path):
     raw = tiny_sweep("stacked", str(tmp_path / "runs"), seeds=(0,), students=("MLP",))
-    raw["evaluation"]["seeds"] = 3
+    raw["evaluation"].update(seeds=3, teacher="MLP")  # an MLP teacher stacks too: its seeds in one call
     spec = load_spec(write_sweep(tmp_path, raw))
     outcome = run_sweep(spec, echo=lambda line: None)
     assert outcome.complete, (outcome.trial_errors, outcome.evaluations)
@@ -162,4 +162,6 @@ def test_the_seeds_of_a_student_that_stacks_are_trained_in_one_call(tmp_path):
     # which trainings one after another, each timed alone, would not
     for kd, rows in df.groupby("kd"):
         assert rows["train_seconds"].nunique() == 1, (kd, rows["train_seconds"].tolist())
-    assert set(df[df["kd"]]["teacher"]) == {"ConvNetW32"}
+    assert set(df[df["kd"]]["teacher"]) == {"MLP"}
+    for seed in range(3):
+        assert storage.exists(outcome.root + f"/synsets/{spec.points[0].trial_key}/teachers/seed{seed}.pt")

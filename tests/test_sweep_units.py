@@ -209,6 +209,23 @@ def test_a_group_call_writes_each_jobs_rows_and_redoes_only_the_missing(tiny_spe
     assert stacked == pytest.approx([r.test_acc for r in sequential], abs=2 / len(worker.data.test))
 
 
+def test_teachers_of_several_seeds_train_in_one_call_and_only_once(tiny_spec, worker, monkeypatch):
+    import raydd.core.evaluate as core_evaluate
+
+    calls = []
+    train_teachers = core_evaluate.train_teachers
+    monkeypatch.setattr(core_evaluate, "train_teachers",
+                        lambda *a, **k: calls.append(list(a[4])) or train_teachers(*a, **k))  # a[4]: seeds
+    setting = tiny_spec.evaluation.settings[0]
+    key = tiny_spec.points[0].trial_key
+    assert worker.train_teacher(key, 1, setting) == worker.context.paths.teacher(key, 1)
+    locations = worker.train_teachers(key, [0, 1, 2], setting)
+    assert locations == [worker.context.paths.teacher(key, seed) for seed in (0, 1, 2)]
+    assert all(storage.exists(loc) for loc in locations)
+    assert worker.train_teachers(key, [0, 1, 2], setting) == locations
+    assert calls == [[1], [0, 2]]  # seed 1 was saved already; nothing is trained twice
+
+
 def test_a_row_says_which_device_and_node_computed_it(tiny_spec, worker):
     import ray
 

@@ -19,7 +19,7 @@ import ray
 from raydd.spec import ResourceSpec, TrialPoint
 from raydd.sweep.context import SweepContext
 from raydd.core.datasets import DATASETS
-from raydd.sweep.evaluation import EvalJob, EvaluationWorker, job_groups, jobs_for
+from raydd.sweep.evaluation import EvalJob, EvaluationWorker, job_groups, jobs_for, stacking_pays
 
 DISPATCHER_NAME = "dispatcher"
 ACTOR_RESTARTS = 3  # an evaluation actor may die this often (OOM, lost node) before jobs fail
@@ -98,19 +98,28 @@ class EvaluationDispatcher:
         finally:
             queue.put_nowait(worker)
 
-    async def _teacher(self, job: EvalJob) -> None:
-        key = (job.trial_key, job.setting.teacher_key, job.seed)
-        if key not in self.teachers:  # the first KD job of a (set, teacher, seed) trains it; the rest wait
-            self.teachers[key] = asyncio.ensure_future(
-                self._on_worker(lambda w: w.train_teacher.remote(job.trial_key, job.seed, job.setting)))
-        await asyncio.shield(self.teachers[key])  # a cancelled waiter must not cancel the teacher
+    async def _teachers(self, jobs: list[EvalJob]) -> None:
+        """Wait for the KD teachers of `jobs` (one set and setting, one seed each). The first job
+        group needing a (set, teacher, seed) starts its training, the seeds in one call where a
+        stack of teachers pays, else one call each; later groups wait for the same calls."""
+        first = jobs[0]
+        keys = [(first.trial_key, first.setting.teacher_key, job.seed) for job in jobs]
+        missing = [key[2] for key in keys if key not in self.teachers]
+        stack = stacking_pays(first.setting.config.teacher, first, len(missing), self.device_type, self.num_classes)
+        for seeds in [missing] if stack else [[seed] for seed in missing]:
+            call = asyncio.ensure_future(self._on_worker(
+                lambda w, seeds=seeds: w.train_teachers.remote(first.trial_key, seeds, first.setting)))
+            for seed in seeds:
+                self.teachers[(first.trial_key, first.setting.teacher_key, seed)] = call
+        # shielded: a cancelled waiter must not cancel a teacher that other jobs wait for
+        await asyncio.gather(*(asyncio.shield(self.teachers[key]) for key in keys))
 
     async def _run(self, jobs: list[EvalJob]) -> None:
         """Run jobs of one (set, setting, student, kd), one per seed, in one actor call."""
         names = [job.name for job in jobs]
         try:
             if jobs[0].kd:
-                await asyncio.gather(*(self._teacher(job) for job in jobs))
+                await self._teachers(jobs)
 
             async def evaluate(worker):
                 self.running.update(names)

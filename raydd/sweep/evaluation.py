@@ -73,22 +73,26 @@ def jobs_for(point: TrialPoint, evaluation: EvaluationSpec) -> list[EvalJob]:
     ]
 
 
-def job_groups(jobs: list[EvalJob], device_type: str, num_classes: int) -> list[list[EvalJob]]:
-    """`jobs` as an evaluation actor runs them: the seeds of one (set, setting, student, kd) in one
-    call where `speed.stack_pays` says their trainings (with every KD candidate) run faster as one
-    stack on `device_type`, each job alone otherwise; groups in the order of their first job."""
+def stacking_pays(arch: str, job: EvalJob, trainings: int, device_type: str, num_classes: int) -> bool:
+    """Whether `trainings` of `arch` on `job`'s set run faster as one stack (`speed.stack_pays`)."""
     from raydd.core.evaluate.speed import stack_pays
 
+    batch = min(job.setting.config.batch_size, job.point.config.ipc * num_classes)
+    return stack_pays(arch, device_type, trainings, batch)
+
+
+def job_groups(jobs: list[EvalJob], device_type: str, num_classes: int) -> list[list[EvalJob]]:
+    """`jobs` as an evaluation actor runs them: the seeds of one (set, setting, student, kd) in one
+    call where their trainings (with every KD candidate) run faster as one stack on `device_type`,
+    each job alone otherwise; groups in the order of their first job."""
     alike: dict[tuple, list[EvalJob]] = {}
     for job in jobs:
         alike.setdefault((job.trial_key, job.setting.eval_key, job.student, job.kd), []).append(job)
     groups = []
     for members in alike.values():
         first = members[0]
-        cfg = first.setting.config
-        trainings = len(members) * (len(cfg.candidates()) if first.kd else 1)
-        batch = min(cfg.batch_size, first.point.config.ipc * num_classes)
-        if stack_pays(first.student, device_type, trainings, batch):
+        trainings = len(members) * (len(first.setting.config.candidates()) if first.kd else 1)
+        if stacking_pays(first.student, first, trainings, device_type, num_classes):
             groups.append(members)
         else:
             groups.extend([job] for job in members)
@@ -225,14 +229,22 @@ class EvaluationWorker:
 
     def train_teacher(self, trial_key: str, seed: int, setting: EvalPoint) -> str:
         """Train the set's KD teacher for `seed` under `setting` once; later calls find the saved one."""
-        from raydd.core.evaluate import train_teacher
+        return self.train_teachers(trial_key, [seed], setting)[0]
 
-        location = self.context.paths.teacher(trial_key, seed, setting.teacher_key)
-        if not storage.exists(location):
+    def train_teachers(self, trial_key: str, seeds: list[int], setting: EvalPoint) -> list[str]:
+        """The set's KD teachers for `seeds` under `setting`, trained in one `train_teachers` call
+        (stacked where that pays) unless saved already; returns their locations, in order."""
+        from raydd.core.evaluate import train_teachers
+
+        locations = [self.context.paths.teacher(trial_key, seed, setting.teacher_key) for seed in seeds]
+        missing = [(seed, loc) for seed, loc in zip(seeds, locations) if not storage.exists(loc)]
+        if missing:
             synset = artifacts.load_synset_from(self.context.paths.synset(trial_key))
-            net = train_teacher(synset.images, synset.labels, self.data, setting.config, seed, self.device)
-            artifacts.save_teacher(net, location)
-        return location
+            nets = train_teachers(synset.images, synset.labels, self.data, setting.config,
+                                  [seed for seed, _ in missing], self.device)
+            for net, (_, location) in zip(nets, missing):
+                artifacts.save_teacher(net, location)
+        return locations
 
     def evaluate(self, job: EvalJob) -> int:
         """Run one job and write its rows; returns how many rows it wrote (0: already done)."""
