@@ -68,7 +68,8 @@ def test_a_search_sweep_evaluates_its_completed_trials_and_asha_stops_poor_ones(
     from raydd.sweep.runner import load_results, run_sweep
 
     spec = load_spec(write_sweep(tmp_path, search_sweep("searched", str(tmp_path / "runs"))))
-    outcome = run_sweep(spec, echo=lambda line: None, start_ray=lambda: None)
+    lines = []
+    outcome = run_sweep(spec, echo=lines.append, start_ray=lambda: None)
     assert not outcome.trial_errors and not outcome.evaluations["failed"]
     frame = tune.ExperimentAnalysis(f"{outcome.root}/tune/{spec.points[0].trial_key}").dataframe()
     assert len(frame) == 4 and frame["probe_val_acc"].notna().all() and frame["probe_val_acc_MLP"].notna().all()
@@ -84,6 +85,12 @@ def test_a_search_sweep_evaluates_its_completed_trials_and_asha_stops_poor_ones(
     assert completed, seen
     rows = load_results(outcome.results)
     assert set(rows.trial_key) == set(completed)
+    # the driver says how each trial ended: its set queued for evaluation, or stopped by ASHA
+    endings = [line for line in lines if line.endswith(("queued", "not evaluated"))]
+    expected = [f"[trial] {key} distilled; 1 evaluation job(s) queued" for key in completed] + [
+        f"[trial] {key} stopped by the scheduler at iteration {m['iteration']}; not evaluated"
+        for key, m in trials.items() if key not in completed]
+    assert sorted(endings) == sorted(expected), endings
     for key, metrics in completed.items():
         assert set(rows[rows.trial_key == key].pool_name) == {_pool_name(metrics["config"]["search"])}
     _status_shows_every_searched_trial(spec, trials)
@@ -136,7 +143,7 @@ def test_a_resumed_search_continues_its_searcher_instead_of_restarting(ray_local
     finished = []
 
     def stop_after_two(line: str) -> None:
-        if line.endswith("distilled; evaluations queued"):
+        if line.endswith("evaluation job(s) queued"):
             finished.append(line)
             if len(finished) == 2:
                 request_stop(spec.name, spec.storage)

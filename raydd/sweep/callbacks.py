@@ -54,7 +54,15 @@ class TrialProgressPrinter(Callback):
         self.echo(f"[trial] {trial_key(trial.config)} FAILED (no retries left)")
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.echo(f"[trial] {trial_key(trial.config)} distilled; evaluations queued")
+        self.echo(f"[trial] {trial_key(trial.config)} {ending(trial.last_result or {})}")
+
+
+def ending(result: dict) -> str:
+    """How a trial ended, from its last result: a trial's final report says how many evaluation
+    jobs its set queued; a trial a scheduler stopped (ASHA) never sent one, and its set is not evaluated."""
+    if "evaluations_queued" in result:
+        return f"distilled; {result['evaluations_queued']} evaluation job(s) queued"
+    return f"stopped by the scheduler at iteration {result.get('iteration', '?')}; not evaluated"
 
 
 class StopRequestWatcher(Callback):
