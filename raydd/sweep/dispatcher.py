@@ -4,9 +4,9 @@ Trials hand it a finished set by its grid point (the artifact is on storage); it
 teacher per (set, evaluation setting's teacher key, eval seed) on the pool, then runs every
 (evaluation setting x student x kd x seed) job of the set that is not done yet on whichever actor
 is free, while other trials are still distilling. Jobs that differ only in their seed go to one
-actor call where training them as one stack pays on the pool's device (`job_groups`). The actors are restartable (`max_restarts`,
-`max_task_retries`): a call in flight on an actor that dies is run again on its restarted self, and
-the jobs are idempotent (see raydd.sweep.evaluation).
+actor call where training them as one stack pays on the pool's device (`job_groups`). The actors
+are restartable (`max_restarts`, `max_task_retries`): a call in flight on an actor that dies is run
+again on its restarted self, and the jobs are idempotent (see raydd.sweep.evaluation).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import ray
 
+from raydd.core.datasets import DATASETS
 from raydd.spec import ResourceSpec, TrialPoint
 from raydd.sweep.context import SweepContext
-from raydd.core.datasets import DATASETS
 from raydd.sweep.evaluation import EvalJob, EvaluationWorker, job_groups, jobs_for, stacking_pays
 
 DISPATCHER_NAME = "dispatcher"
