@@ -155,10 +155,10 @@ def test_an_evaluation_job_looks_at_its_file_once_and_its_teacher_is_read_once(t
     monkeypatch.setattr(storage, "exists", lambda loc: looked.append(loc) or exists(loc))
     monkeypatch.setattr(storage, "read_bytes", lambda loc: read.append(loc) or read_bytes(loc))
     jobs = [j for j in evaluation.jobs_for(tiny_spec.points[0], tiny_spec.evaluation) if j.kd]
-    worker.train_teacher(jobs[0].trial_key, 0, jobs[0].setting)
+    worker.train_teachers(jobs[0].trial_key, [0], jobs[0].setting)
     looked.clear()
-    assert [worker.evaluate(job) for job in jobs] == [1, 1]
-    assert [worker.evaluate(job) for job in jobs] == [0, 0]  # a retried call finds its rows written
+    assert [worker.evaluate_group([job]) for job in jobs] == [1, 1]
+    assert [worker.evaluate_group([job]) for job in jobs] == [0, 0]  # a retried call finds its rows written
     files = [worker.context.paths.result_file(job.name) for job in jobs]
     assert looked == files + files  # once per call
     teacher = worker.context.paths.teacher(jobs[0].trial_key, 0)
@@ -193,7 +193,7 @@ def test_a_group_call_writes_each_jobs_rows_and_redoes_only_the_missing(tiny_spe
 
     setting = tiny_spec.evaluation.settings[0]
     jobs = [evaluation.EvalJob(tiny_spec.points[0], "MLP", False, seed, setting) for seed in (0, 1, 2)]
-    assert worker.evaluate(jobs[1]) == 1  # one seed done alone first
+    assert worker.evaluate_group([jobs[1]]) == 1  # one seed done alone first
     alone = load(worker.context.paths.results)
     assert worker.evaluate_group(jobs) == 2 and worker.evaluate_group(jobs) == 0
     df = load(worker.context.paths.results)
@@ -218,7 +218,7 @@ def test_teachers_of_several_seeds_train_in_one_call_and_only_once(tiny_spec, wo
                         lambda *a, **k: calls.append(list(a[4])) or train_teachers(*a, **k))  # a[4]: seeds
     setting = tiny_spec.evaluation.settings[0]
     key = tiny_spec.points[0].trial_key
-    assert worker.train_teacher(key, 1, setting) == worker.context.paths.teacher(key, 1)
+    assert worker.train_teachers(key, [1], setting) == [worker.context.paths.teacher(key, 1)]
     locations = worker.train_teachers(key, [0, 1, 2], setting)
     assert locations == [worker.context.paths.teacher(key, seed) for seed in (0, 1, 2)]
     assert all(storage.exists(loc) for loc in locations)
@@ -233,7 +233,7 @@ def test_a_row_says_which_device_and_node_computed_it(tiny_spec, worker):
     from raydd.sweep import evaluation
 
     job = next(j for j in evaluation.jobs_for(tiny_spec.points[0], tiny_spec.evaluation) if not j.kd)
-    assert worker.evaluate(job) == 1
+    assert worker.evaluate_group([job]) == 1
     df = load(worker.context.paths.results)
     assert df["device"].tolist() == ["cpu"]  # CUDA absent here, whatever GPUs a cluster declares
     assert df["node"].tolist() == [ray.util.get_node_ip_address()]

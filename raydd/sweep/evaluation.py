@@ -227,10 +227,6 @@ class EvaluationWorker:
         self.computed_on = (device_label(self.device), node_label())
         self.data = context.load_data(self.device)
 
-    def train_teacher(self, trial_key: str, seed: int, setting: EvalPoint) -> str:
-        """Train the set's KD teacher for `seed` under `setting` once; later calls find the saved one."""
-        return self.train_teachers(trial_key, [seed], setting)[0]
-
     def train_teachers(self, trial_key: str, seeds: list[int], setting: EvalPoint) -> list[str]:
         """The set's KD teachers for `seeds` under `setting`, trained in one `train_teachers` call
         (stacked where that pays) unless saved already; returns their locations, in order."""
@@ -245,10 +241,6 @@ class EvaluationWorker:
             for net, (_, location) in zip(nets, missing):
                 artifacts.save_teacher(net, location)
         return locations
-
-    def evaluate(self, job: EvalJob) -> int:
-        """Run one job and write its rows; returns how many rows it wrote (0: already done)."""
-        return self.evaluate_group([job])
 
     def evaluate_group(self, jobs: list[EvalJob]) -> int:
         """Run jobs that differ only in their seed as one `evaluate_seeds` call (stacked where that
