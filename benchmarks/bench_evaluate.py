@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
+import os
 import platform
+import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -32,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from raydd.core.allocator import HEAP_UP_TO  # noqa: E402
 from raydd.core.datasets import load_dataset  # noqa: E402
 from raydd.core.evaluate import (  # noqa: E402
     EvalConfig,
@@ -153,26 +156,54 @@ def bench_inference(args, data, device) -> None:
 def bench_single(args, device) -> None:
     """One ConvNet student on Fashion-MNIST at ipc 1: raydd's train + validation + test, and the
     original DC code's `evaluate_synset` (train + test) on the same ten images, when given;
-    alternated `--repeats` times."""
-    data = load_dataset(args.single_dataset, device=device)
-    images, labels = random_real(data, 1, seed=0)
-    cfg = EvalConfig(epochs=args.single_epochs)
-    print(f"\n## One {args.single_arch} student on {args.single_dataset}, ipc 1, {cfg.resolved_epochs} epochs "
-          f"(val {len(data.val)}, test {len(data.test)} images)")
-    configs = [cfg] + ([replace(cfg, val_images=args.single_val_images)] if args.single_val_images else [])
+    alternated `--repeats` times, each side in a fresh process of its own, as its users run it
+    (raydd's process-wide malloc setting must not reach the original unless `--same-malloc`)."""
+    print(f"\n## One {args.single_arch} student on {args.single_dataset}, ipc 1, {args.single_epochs} epochs "
+          f"(the full validation and test splits{'' if not args.single_val_images else ', and a validation subset'})")
+    val_sizes = [None] + ([args.single_val_images] if args.single_val_images else [])
     for _ in range(args.repeats):
         raydd_seconds = []
-        for run_cfg in configs:
-            seconds, record = _timed(lambda: evaluate_student(images, labels, data, args.single_arch, run_cfg, 0, device))
-            val = f"{run_cfg.val_images} validation images" if run_cfg.val_images else "validation"
-            print(f"raydd evaluate_student: {seconds:.1f} s (training {record.train_seconds:.1f} s, {val} + "
-                  f"test {seconds - record.train_seconds:.1f} s), test {100 * record.test_acc:.2f}%", flush=True)
-            raydd_seconds.append(seconds)
+        for val_images in val_sizes:
+            run = _single_side_process("raydd", args, device, val_images)
+            val = f"{val_images} validation images" if val_images else "validation"
+            print(f"raydd evaluate_student: {run['seconds']:.1f} s (training {run['train_seconds']:.1f} s, {val} + "
+                  f"test {run['seconds'] - run['train_seconds']:.1f} s), test {100 * run['test_acc']:.2f}%", flush=True)
+            raydd_seconds.append(run["seconds"])
         if args.reference:
-            ref_seconds, acc = _reference_dc(Path(args.reference), images, labels, data, cfg, device)
-            ratios = " / ".join(f"{s / ref_seconds:.2f}" for s in raydd_seconds)
-            print(f"original DC evaluate_synset: {ref_seconds:.1f} s (train + test), test {100 * acc:.2f}%; "
-                  f"raydd / original: {ratios}", flush=True)
+            run = _single_side_process("original", args, device, None)
+            ratios = " / ".join(f"{s / run['seconds']:.2f}" for s in raydd_seconds)
+            malloc = ", raydd's malloc setting" if args.same_malloc else ""
+            print(f"original DC evaluate_synset{malloc}: {run['seconds']:.1f} s (train + test), test "
+                  f"{100 * run['test_acc']:.2f}%; raydd / original: {ratios}", flush=True)
+
+
+def _single_side_process(side: str, args, device, val_images: int | None) -> dict:
+    """Run `single_side` for `side` in a fresh Python process; its JSON result."""
+    command = [sys.executable, __file__, "--single-side", side, "--single-arch", args.single_arch,
+               "--single-dataset", args.single_dataset, "--single-epochs", str(args.single_epochs),
+               "--device", str(device)]
+    command += ["--threads", str(args.threads)] if args.threads else []
+    command += ["--reference", args.reference] if args.reference else []
+    command += ["--single-val-images", str(val_images)] if val_images else []
+    env = dict(os.environ)
+    if side == "original" and args.same_malloc:  # glibc reads these at start-up, as raydd's mallopt
+        env["MALLOC_MMAP_THRESHOLD_"] = env["MALLOC_TRIM_THRESHOLD_"] = str(HEAP_UP_TO)
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode:
+        raise RuntimeError(f"the {side} side of --section single failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def single_side(args, device) -> dict:
+    """One side of `--section single`, alone in this process: seconds and test accuracy."""
+    data = load_dataset(args.single_dataset, device=device)
+    images, labels = random_real(data, 1, seed=0)
+    cfg = EvalConfig(epochs=args.single_epochs, val_images=args.single_val_images)
+    if args.single_side == "original":
+        seconds, acc = _reference_dc(Path(args.reference), images, labels, data, cfg, device)
+        return {"seconds": seconds, "test_acc": float(acc)}
+    seconds, record = _timed(lambda: evaluate_student(images, labels, data, args.single_arch, cfg, 0, device))
+    return {"seconds": seconds, "train_seconds": record.train_seconds, "test_acc": record.test_acc}
 
 
 def _reference_dc(root: Path, images, labels, data, cfg, device) -> tuple[float, float]:
@@ -250,6 +281,9 @@ def parse(argv=None):
                    help="also time the student with this fixed validation subset (EvalConfig.val_images)")
     p.add_argument("--reference", default=None, metavar="DIR",
                    help="checkout of the original DatasetCondensation code, to time its evaluate_synset")
+    p.add_argument("--same-malloc", action="store_true",
+                   help="run the original with raydd's CPU malloc setting too (what is left is the code)")
+    p.add_argument("--single-side", choices=("raydd", "original"), help=argparse.SUPPRESS)
     p.add_argument("--val-students", type=_csv(str), default=["ConvNet", "MLP"])
     p.add_argument("--val-subsets", type=_csv(int), default=[500, 1000, 2000])
     p.add_argument("--val-seeds", type=int, default=5)
@@ -272,6 +306,9 @@ def main(argv=None) -> None:
     args = parse(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.single_side:
+        print(json.dumps(single_side(args, args.device)))
+        return
     print(f"machine: {machine()}")
     if "train" in args.section or "inference" in args.section:
         data = load_dataset(args.dataset, device=args.device)

@@ -45,7 +45,7 @@ import torch
 
 from raydd.core.datasets import Dataset, load_dataset
 from raydd.core.distill import DistillConfig, distill
-from raydd.core.distill.allocator import HEAP_UP_TO
+from raydd.core.allocator import HEAP_UP_TO
 
 ORIGINAL_SCRIPTS = {"dc": "main.py", "dsa": "main.py", "dm": "main_DM.py"}
 DSA_STRATEGY = "color_crop_cutout_flip_scale_rotate"  # both codes' default for DSA and DM

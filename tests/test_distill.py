@@ -351,28 +351,3 @@ def test_the_set_records_the_validation_carve_it_was_distilled_beside():
     cfg = DistillConfig(dataset="digits", method="dm", ipc=1, iterations=0, batch_real=8)
     meta = Distiller(cfg, data, "cpu").synthetic_set().meta
     assert (meta["dataset"]["val_size"], meta["dataset"]["split_seed"]) == (0.2, 5)
-
-
-def test_a_cpu_run_keeps_freed_memory_for_the_next_iteration():
-    """After reuse_freed_memory, a freed 64 MB block comes back without page faults (glibc Linux)."""
-    script = """
-import resource, torch
-from raydd.core.distill.allocator import reuse_freed_memory
-
-def faults_of_a_second_allocation():
-    torch.ones(16 * 1024 * 1024)  # 64 MB, touched, then freed
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    torch.ones(16 * 1024 * 1024)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-
-default = faults_of_a_second_allocation()
-took = reuse_freed_memory()
-faults_of_a_second_allocation()  # the first block under the new setting comes from the kernel
-print(took, default, faults_of_a_second_allocation())
-"""
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    took, default, kept = result.stdout.split()
-    if took == "False":
-        pytest.skip("not glibc: the setting does not apply")
-    assert int(default) > 10_000 and int(kept) < 100  # 64 MB is 16,384 pages of 4 KiB

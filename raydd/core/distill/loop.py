@@ -14,7 +14,7 @@ from typing import Any, Callable, Protocol
 import torch
 
 from raydd.atomic import atomic_write
-from raydd.core.distill.allocator import reuse_freed_memory
+from raydd.core.allocator import reuse_freed_memory_on
 from raydd.core.distill.config import DistillConfig
 from raydd.core.distill.distiller import Distiller
 
@@ -109,8 +109,7 @@ def distill(
         if store is not None:
             raise ValueError("give checkpoint_dir or store, not both")
         store = DirectoryStore(Path(checkpoint_dir))
-    if torch.device(device).type == "cpu":
-        reuse_freed_memory()
+    reuse_freed_memory_on(device)
     distiller = Distiller(cfg, data, device)
     if store is not None and resume:
         state = store.load()

@@ -2,6 +2,8 @@
 
 Small sets stay on the device as one tensor: no DataLoader, one generator-driven `randperm`
 per epoch and stream, and no host synchronisation inside the loop (no `.item()` per step).
+On CPU the process keeps freed memory for reuse (raydd/core/allocator.py): one inference batch of
+ConvNet holds tens of MB of activations, which would otherwise be page-faulted in at every batch.
 
 A *stream* is one generator: the batch order and augmentation draws of the members that read it.
 A member trained in a stack reads the same draws, in the same order, as when trained alone with
@@ -17,6 +19,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn as nn
 
+from raydd.core.allocator import reuse_freed_memory_on
 from raydd.core.evaluate.config import EvalConfig
 from raydd.core.evaluate.kd import member_losses
 from raydd.core.evaluate.speed import inference_batch_size
@@ -130,6 +133,7 @@ def train_members(
         raise ValueError(f"{len(members)} members for a model of {model.size}")
     if len({m.teacher is None for m in members}) != 1:
         raise ValueError("members of one stack are trained all with a teacher or all without")
+    reuse_freed_memory_on(images.device)
     augment = _augmentation(cfg.augment)
     # fused: one pass over each weight tensor instead of several (3x faster on a stack's large
     # weights on CPU), and elementwise the same arithmetic as the default loop.
@@ -196,6 +200,7 @@ def member_predictions(model: Members, images: torch.Tensor, batch_size: int,
                        layout: torch.memory_format = torch.contiguous_format) -> torch.Tensor:
     """Arg-max predictions [M, N] of every member in eval mode, `batch_size` images at a time,
     each batch in memory `layout` (the model's weights already in it)."""
+    reuse_freed_memory_on(images.device)
     model.train(False)
     out = [model(images[s : s + batch_size].contiguous(memory_format=layout), shared=True).argmax(dim=2)
            for s in range(0, len(images), batch_size)]
