@@ -1,6 +1,6 @@
 """Every GPU check of raydd in one prepared run, with a summary of its figures.
 
-    bash benchmarks/gpu_check.sh                  # on a GPU machine: every stage (budget 8 minutes)
+    bash benchmarks/gpu_check.sh                  # on a GPU machine: every stage (budget 9.5 minutes)
     bash benchmarks/gpu_check.sh --dry            # every stage at toy size on CPU (under a minute)
     bash benchmarks/gpu_check.sh --stages fmnist  # some stages only
 
@@ -8,6 +8,10 @@ Stages (each under its own time budget; one that overruns is stopped and reporte
 - speed:  seconds per distillation iteration, raydd against the plain DC-style loop on CIFAR-shaped
           data, eager and compiled (benchmarks/bench_distill.py), and against the original DC code
           itself when its checkout is carried (benchmarks/vs_original.py).
+- evaluate: student trainings stacked against one after another for every student family at ipc 1
+          and 10, 1 and 20 members (the CUDA stacking rule of raydd/core/evaluate/speed.py is
+          reasoning until this stage measures it), and one ConvNet student's train + validation +
+          test against the original DC code's evaluation (benchmarks/bench_evaluate.py).
 - fmnist: real Fashion-MNIST, DC, ipc 1, 1000 iterations, ConvNet; the set evaluated on ConvNet
           (300 epochs, 5 seeds) beside the published 70.5 +- 0.6, and on MLP, LeNet, AlexNet, VGG11
           and ResNet18 with KD off and on.
@@ -107,6 +111,24 @@ def stage_speed(r: Runner) -> list[str]:
     else:
         lines.append("vs the original DC code: not run (its checkout is not in .carry/)" if not r.dry
                      else "vs the original DC code: not run in --dry")
+    return lines
+
+
+def stage_evaluate(r: Runner) -> list[str]:
+    bench = [sys.executable, "benchmarks/bench_evaluate.py", "--device", r.device]
+    if r.dry:
+        runs = [("every section at toy size", bench + ["--smoke-test"])]
+    else:
+        original = CARRY / "DatasetCondensation"
+        reference = ["--reference", str(original)] if original.is_dir() else []
+        runs = [("stacked vs one after another", bench + ["--section", "train", "--archs", ",".join(
+                    ["MLP", "ConvNet", *OTHER_STUDENTS[1:]]), "--ipcs", "1,10", "--members", "1,20", "--repeats", "1"]),
+                ("one ConvNet student" + ("" if reference else " (the original DC code not carried)"),
+                 bench + ["--section", "single", "--repeats", "1", "--single-val-images", "1000", *reference])]
+    lines = []
+    for label, command in runs:
+        lines.append(f"bench_evaluate, {label}:")
+        lines += ["    " + line for line in r.run(command).strip().splitlines()]
     return lines
 
 
@@ -216,7 +238,8 @@ def _stop(head: subprocess.Popen) -> None:
             continue
 
 
-STAGES = {"speed": (stage_speed, 150), "fmnist": (stage_fmnist, 240), "ray": (stage_ray, 90)}
+STAGES = {"speed": (stage_speed, 150), "evaluate": (stage_evaluate, 90), "fmnist": (stage_fmnist, 240),
+          "ray": (stage_ray, 90)}
 
 
 def machine() -> str:

@@ -11,8 +11,9 @@ def test_gpu_check_dry_runs_every_stage_and_writes_its_summary(tmp_path):
                              "--out", str(tmp_path)], capture_output=True, text=True, timeout=900, cwd=ROOT)
     summary = (tmp_path / "gpu_check.md").read_text()
     assert result.returncode == 0, summary + result.stderr[-3000:]
-    for stage in ("speed", "fmnist", "ray"):
+    for stage in ("speed", "evaluate", "fmnist", "ray"):
         assert f"## {stage}: ok" in summary
+    assert "speedup" in summary and "raydd evaluate_student" in summary  # stacking table, one student
     assert "dc " in summary and "ratio" in summary  # the distillation benchmark's table
     assert "ConvNetW32 kd off" in summary and "MLP        kd on" in summary  # the evaluation records
     assert "8 rows" in summary  # 2 trials x 2 students x kd off/on x 1 seed
