@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from raydd.core.allocator import HEAP_UP_TO  # noqa: E402
+from raydd.core.allocator import ENVIRONMENT as ALLOCATOR_ENVIRONMENT  # noqa: E402
 from raydd.core.datasets import load_dataset  # noqa: E402
 from raydd.core.evaluate import (  # noqa: E402
     EvalConfig,
@@ -186,8 +186,8 @@ def _single_side_process(side: str, args, device, val_images: int | None) -> dic
     command += ["--reference", args.reference] if args.reference else []
     command += ["--single-val-images", str(val_images)] if val_images else []
     env = dict(os.environ)
-    if side == "original" and args.same_malloc:  # glibc reads these at start-up, as raydd's mallopt
-        env["MALLOC_MMAP_THRESHOLD_"] = env["MALLOC_TRIM_THRESHOLD_"] = str(HEAP_UP_TO)
+    if side == "original" and args.same_malloc:
+        env.update(ALLOCATOR_ENVIRONMENT)
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode:
         raise RuntimeError(f"the {side} side of --section single failed:\n{done.stderr[-3000:]}")

@@ -45,7 +45,7 @@ import torch
 
 from raydd.core.datasets import Dataset, load_dataset
 from raydd.core.distill import DistillConfig, distill
-from raydd.core.allocator import HEAP_UP_TO
+from raydd.core.allocator import ENVIRONMENT as ALLOCATOR_ENVIRONMENT
 
 ORIGINAL_SCRIPTS = {"dc": "main.py", "dsa": "main.py", "dm": "main_DM.py"}
 DSA_STRATEGY = "color_crop_cutout_flip_scale_rotate"  # both codes' default for DSA and DM
@@ -217,8 +217,8 @@ def run_side(side: str, case: Case, seed: int, args) -> list[float]:
                "--original-dir", str(args.original_dir)]
     command += ["--threads", str(args.threads)] if args.threads else []
     env = dict(os.environ)
-    if side == "original" and args.same_malloc:  # glibc reads these at start-up, as raydd's mallopt
-        env["MALLOC_MMAP_THRESHOLD_"] = env["MALLOC_TRIM_THRESHOLD_"] = str(HEAP_UP_TO)
+    if side == "original" and args.same_malloc:
+        env.update(ALLOCATOR_ENVIRONMENT)
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode:
         raise RuntimeError(f"the {side} side of {case.name} failed:\n{done.stderr[-3000:]}")

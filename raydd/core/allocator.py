@@ -22,6 +22,8 @@ import torch
 M_TRIM_THRESHOLD = -1  # mallopt parameters, from glibc's malloc.h
 M_MMAP_THRESHOLD = -3
 HEAP_UP_TO = 1 << 30  # bytes: blocks up to 1 GiB are served from (and returned to) the heap
+# The same setting for a process yet to start: glibc reads these variables at start-up.
+ENVIRONMENT = {"MALLOC_MMAP_THRESHOLD_": str(HEAP_UP_TO), "MALLOC_TRIM_THRESHOLD_": str(HEAP_UP_TO)}
 
 
 @functools.lru_cache(maxsize=None)
