@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from raydd.core.allocator import ENVIRONMENT as ALLOCATOR_ENVIRONMENT  # noqa: E402
 from raydd.core.datasets import load_dataset  # noqa: E402
 from raydd.core.evaluate import (  # noqa: E402
     EvalConfig,
@@ -48,6 +45,8 @@ from raydd.core.evaluate.protocol import train_teachers, validation_subset  # no
 from raydd.core.evaluate.speed import inference_batch_size, inference_channels_last  # noqa: E402
 from raydd.core.evaluate.train import build_seeded, member_predictions  # noqa: E402
 from raydd.stats import mean_std  # noqa: E402
+
+from fresh_process import json_of_fresh_process  # noqa: E402  (benchmarks/, this script's folder)
 
 PROTOCOL_EPOCHS = 300
 SECTIONS = ("train", "inference", "single", "val")
@@ -179,19 +178,14 @@ def bench_single(args, device) -> None:
 
 def _single_side_process(side: str, args, device, val_images: int | None) -> dict:
     """Run `single_side` for `side` in a fresh Python process; its JSON result."""
-    command = [sys.executable, __file__, "--single-side", side, "--single-arch", args.single_arch,
+    command = [__file__, "--single-side", side, "--single-arch", args.single_arch,
                "--single-dataset", args.single_dataset, "--single-epochs", str(args.single_epochs),
                "--device", str(device)]
     command += ["--threads", str(args.threads)] if args.threads else []
     command += ["--reference", args.reference] if args.reference else []
     command += ["--single-val-images", str(val_images)] if val_images else []
-    env = dict(os.environ)
-    if side == "original" and args.same_malloc:
-        env.update(ALLOCATOR_ENVIRONMENT)
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
-    if done.returncode:
-        raise RuntimeError(f"the {side} side of --section single failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json_of_fresh_process(command, f"the {side} side of --section single",
+                                 raydd_malloc=side == "original" and args.same_malloc)
 
 
 def single_side(args, device) -> dict:

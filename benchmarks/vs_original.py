@@ -33,7 +33,6 @@ import os
 import platform
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +44,8 @@ import torch
 
 from raydd.core.datasets import Dataset, load_dataset
 from raydd.core.distill import DistillConfig, distill
-from raydd.core.allocator import ENVIRONMENT as ALLOCATOR_ENVIRONMENT
+
+from fresh_process import json_of_fresh_process  # benchmarks/, this script's folder
 
 ORIGINAL_SCRIPTS = {"dc": "main.py", "dsa": "main.py", "dm": "main_DM.py"}
 DSA_STRATEGY = "color_crop_cutout_flip_scale_rotate"  # both codes' default for DSA and DM
@@ -212,17 +212,12 @@ def worker(args) -> None:
 
 
 def run_side(side: str, case: Case, seed: int, args) -> list[float]:
-    command = [sys.executable, __file__, "--worker", side, "--case", case.name, "--seed", str(seed),
+    command = [__file__, "--worker", side, "--case", case.name, "--seed", str(seed),
                "--iterations", str(args.iterations), "--device", args.device, "--clock", args.clock,
                "--original-dir", str(args.original_dir)]
     command += ["--threads", str(args.threads)] if args.threads else []
-    env = dict(os.environ)
-    if side == "original" and args.same_malloc:
-        env.update(ALLOCATOR_ENVIRONMENT)
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
-    if done.returncode:
-        raise RuntimeError(f"the {side} side of {case.name} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json_of_fresh_process(command, f"the {side} side of {case.name}",
+                                 raydd_malloc=side == "original" and args.same_malloc)
 
 
 # ---- measuring ---------------------------------------------------------------------------------
