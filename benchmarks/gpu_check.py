@@ -122,7 +122,7 @@ def stage_evaluate(r: Runner) -> list[str]:
         original = CARRY / "DatasetCondensation"
         reference = ["--reference", str(original)] if original.is_dir() else []
         runs = [("stacked vs one after another", bench + ["--section", "train", "--archs", ",".join(
-                    ["MLP", "ConvNet", *OTHER_STUDENTS[1:]]), "--ipcs", "1,10", "--members", "1,20", "--repeats", "1"]),
+                    ["ConvNet", *OTHER_STUDENTS]), "--ipcs", "1,10", "--members", "1,20", "--repeats", "1"]),
                 ("one ConvNet student" + ("" if reference else " (the original DC code not carried)"),
                  bench + ["--section", "single", "--repeats", "1", "--single-val-images", "1000", *reference])]
     lines = []

@@ -27,6 +27,13 @@ default = faults_of_a_second_allocation()
 FRESH, REUSED = 10_000, 100
 
 
+def _printed(script: str) -> list[str]:
+    """What `script` prints, run in a fresh Python process."""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
 def _faults(work: str) -> tuple[int, int]:
     """Page faults of a second 64 MB allocation before and after `work`, in a fresh process;
     skipped where glibc does not take the setting."""
@@ -35,9 +42,7 @@ after = faults_of_a_second_allocation()
 from raydd.core.allocator import reuse_freed_memory  # asked last: asking turns the setting on
 print(reuse_freed_memory(), default, after)
 """
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    took, default, after = result.stdout.split()[-3:]
+    took, default, after = _printed(script)[-3:]
     if took == "False":
         pytest.skip("not glibc: the setting does not apply")
     return int(default), int(after)
@@ -62,8 +67,5 @@ evaluate_student(images, labels, data, "MLP", EvalConfig(epochs=1), 0, "cpu")
 
 def test_without_evaluation_or_distillation_the_default_stays():
     """The check above can fail: a process that does no raydd work keeps faulting fresh pages."""
-    script = FAULTS + "print(default, faults_of_a_second_allocation())\n"
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    first, second = map(int, result.stdout.split())
+    first, second = map(int, _printed(FAULTS + "print(default, faults_of_a_second_allocation())\n"))
     assert first > FRESH and second > FRESH
