@@ -153,8 +153,8 @@ def bench_inference(args, data, device) -> None:
 
 
 def bench_single(args, device) -> None:
-    """One ConvNet student on Fashion-MNIST at ipc 1: raydd's train + validation + test, and the
-    original DC code's `evaluate_synset` (train + test) on the same ten images, when given;
+    """One `--single-arch` student (ConvNet) at ipc 1: raydd's train + validation + test, and the
+    original DC code's `evaluate_synset` (train + test) of its net of that name on the same images;
     alternated `--repeats` times, each side in a fresh process of its own, as its users run it
     (raydd's process-wide malloc setting must not reach the original unless `--same-malloc`)."""
     print(f"\n## One {args.single_arch} student on {args.single_dataset}, ipc 1, {args.single_epochs} epochs "
@@ -194,22 +194,18 @@ def single_side(args, device) -> dict:
     images, labels = random_real(data, 1, seed=0)
     cfg = EvalConfig(epochs=args.single_epochs, val_images=args.single_val_images)
     if args.single_side == "original":
-        seconds, acc = _reference_dc(Path(args.reference), images, labels, data, cfg, device)
+        seconds, acc = _reference_dc(Path(args.reference), args.single_arch, images, labels, data, cfg, device)
         return {"seconds": seconds, "test_acc": float(acc)}
     seconds, record = _timed(lambda: evaluate_student(images, labels, data, args.single_arch, cfg, 0, device))
     return {"seconds": seconds, "train_seconds": record.train_seconds, "test_acc": record.test_acc}
 
 
-def _reference_dc(root: Path, images, labels, data, cfg, device) -> tuple[float, float]:
+def _reference_dc(root: Path, arch: str, images, labels, data, cfg, device) -> tuple[float, float]:
     """The DC code's own network and `evaluate_synset`, imported from its checkout at run time."""
     sys.path.insert(0, str(root))
-    import networks  # type: ignore[import-not-found]
     import utils  # type: ignore[import-not-found]
 
-    torch.manual_seed(0)
-    net = networks.ConvNet(channel=data.info.channels, num_classes=data.info.num_classes, net_width=128,
-                           net_depth=3, net_act="relu", net_norm="instancenorm", net_pooling="avgpooling",
-                           im_size=(data.info.image_size, data.info.image_size))
+    net = _reference_net(utils, arch, data)
     test = torch.utils.data.TensorDataset(data.test.images.cpu(), data.test.labels.cpu())
     loader = torch.utils.data.DataLoader(test, batch_size=256, shuffle=False, num_workers=0)
     # The DC code trains epoch_eval_train + 1 epochs; one less here, so both train the same count.
@@ -217,6 +213,21 @@ def _reference_dc(root: Path, images, labels, data, cfg, device) -> tuple[float,
                               device=device, dsa=False, dc_aug_param=None)
     seconds, (_, _, acc) = _timed(lambda: utils.evaluate_synset(0, net, images.cpu(), labels.cpu(), loader, dc_args))
     return seconds, acc
+
+
+def _reference_net(utils, arch: str, data) -> torch.nn.Module:
+    """The original's own network of the name `arch` (its `get_network` knows raydd's names),
+    re-initialised under seed 0 in construction order, because `get_network` seeds from the clock."""
+    side = data.info.image_size
+    try:
+        net = utils.get_network(arch, data.info.channels, data.info.num_classes, (side, side))
+    except SystemExit:  # the original exits on a name it does not know
+        raise SystemExit(f"the original DC code has no network named {arch!r}") from None
+    torch.manual_seed(0)
+    for module in net.modules():
+        if module is not net and hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+    return net
 
 
 def bench_val(args, device) -> None:
