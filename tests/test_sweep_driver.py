@@ -62,8 +62,11 @@ def first_trial_done(paths: SweepPaths):
 
 @pytest.fixture
 def sweep_file(tmp_path):
-    # three trials one after the other: a fault after the first leaves two to go
-    raw = tiny_sweep("driven", str(tmp_path / "runs"), seeds=(0, 1, 2), max_concurrent_trials=1)
+    # three trials one after the other: a fault after the first leaves two to go. 16 iterations
+    # (~3 s a trial on a 2-core CPU) so those two outlast the test's look at the first row on a
+    # fast machine: with 4 (~0.7 s) a CI run once found all six rows written before it looked.
+    raw = tiny_sweep("driven", str(tmp_path / "runs"), seeds=(0, 1, 2), iterations=16,
+                     max_concurrent_trials=1)
     path = write_sweep(tmp_path, raw)
     return path, load_spec(path), SweepPaths.of(str(tmp_path / "runs"), "driven")
 
