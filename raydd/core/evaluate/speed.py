@@ -16,7 +16,7 @@ FAMILIES = ("MLP", "ConvNet", "LeNet", "AlexNet", "VGG", "ResNet")
 # Family -> the most images per training batch at which stacking still paid on CPU (None: any).
 STACK_PAYS_ON_CPU: dict[str, int | None] = {"MLP": None, "LeNet": 10}
 
-# (device type, family) -> images per forward when measuring accuracy, the fastest measured on two
+# (device type, family) -> images per forward when measuring accuracy: at or near the fastest on two
 # CPUs (an AMD EPYC and an Intel Xeon, 2 threads). VGG and ResNet: 512 was 3 % faster than 128 on
 # the Xeon and 7-15 % on the EPYC.
 INFERENCE_BATCH = {
