@@ -225,7 +225,7 @@ def _reference_net(utils, arch: str, data) -> torch.nn.Module:
         raise SystemExit(f"the original DC code has no network named {arch!r}") from None
     torch.manual_seed(0)
     for module in net.modules():
-        if module is not net and hasattr(module, "reset_parameters"):
+        if hasattr(module, "reset_parameters"):
             module.reset_parameters()
     return net
 
