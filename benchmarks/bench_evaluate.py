@@ -24,6 +24,7 @@ import copy
 import json
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -46,7 +47,8 @@ from raydd.core.evaluate.speed import inference_batch_size, inference_channels_l
 from raydd.core.evaluate.train import build_seeded, member_predictions  # noqa: E402
 from raydd.stats import mean_std  # noqa: E402
 
-from fresh_process import json_of_fresh_process  # noqa: E402  (benchmarks/, this script's folder)
+from fresh_process import json_of_fresh_process, side_environment  # noqa: E402  (benchmarks/, this script's folder)
+from original_data import prepare as prepare_original_data  # noqa: E402
 
 PROTOCOL_EPOCHS = 300
 SECTIONS = ("train", "inference", "single", "val")
@@ -153,81 +155,73 @@ def bench_inference(args, data, device) -> None:
 
 
 def bench_single(args, device) -> None:
-    """One `--single-arch` student (ConvNet) at ipc 1: raydd's train + validation + test, and the
-    original DC code's `evaluate_synset` (train + test) of its net of that name on the same images;
-    alternated `--repeats` times, each side in a fresh process of its own, as its users run it
-    (raydd's process-wide malloc setting must not reach the original unless `--same-malloc`)."""
+    """One `--single-arch` student at ipc 1: raydd's train + validation + test beside the original
+    DC code's `evaluate_synset` (train + test) as its `main.py` calls it: its own data pipeline and
+    test loader, its own net of that name, 10 random real images (`--init real`) picked by it; raydd
+    then trains on those same images. Alternated `--repeats` times, each side in a fresh process of
+    its own (raydd's process-wide malloc setting reaches the original only under `--same-malloc`)."""
     print(f"\n## One {args.single_arch} student on {args.single_dataset}, ipc 1, {args.single_epochs} epochs "
           f"(the full validation and test splits{'' if not args.single_val_images else ', and a validation subset'})")
     val_sizes = [None] + ([args.single_val_images] if args.single_val_images else [])
-    for _ in range(args.repeats):
-        raydd_seconds = []
-        for val_images in val_sizes:
-            run = _single_side_process("raydd", args, device, val_images)
-            val = f"{val_images} validation images" if val_images else "validation"
-            print(f"raydd evaluate_student: {run['seconds']:.1f} s (training {run['train_seconds']:.1f} s, {val} + "
-                  f"test {run['seconds'] - run['train_seconds']:.1f} s), test {100 * run['test_acc']:.2f}%", flush=True)
-            raydd_seconds.append(run["seconds"])
-        if args.reference:
-            run = _single_side_process("original", args, device, None)
-            ratios = " / ".join(f"{s / run['seconds']:.2f}" for s in raydd_seconds)
-            malloc = ", raydd's malloc setting" if args.same_malloc else ""
-            print(f"original DC evaluate_synset{malloc}: {run['seconds']:.1f} s (train + test), test "
-                  f"{100 * run['test_acc']:.2f}%; raydd / original: {ratios}", flush=True)
+    with tempfile.TemporaryDirectory() as work:
+        for repeat in range(args.repeats):
+            images_file = Path(work) / f"images_{repeat}.pt"
+            original = _original_single(args, images_file) if args.reference else None
+            raydd_seconds = []
+            for val_images in val_sizes:
+                run = _single_side_process(args, device, val_images, images_file if original else None)
+                val = f"{val_images} validation images" if val_images else "validation"
+                print(f"raydd evaluate_student: {run['seconds']:.1f} s (training {run['train_seconds']:.1f} s, {val} "
+                      f"+ test {run['seconds'] - run['train_seconds']:.1f} s), test {100 * run['test_acc']:.2f}%",
+                      flush=True)
+                raydd_seconds.append(run["seconds"])
+            if original:
+                ratios = " / ".join(f"{s / original['seconds']:.2f}" for s in raydd_seconds)
+                malloc = ", raydd's malloc setting" if args.same_malloc else ""
+                print(f"original DC evaluate_synset{malloc}: {original['seconds']:.1f} s (train {original['epochs'] + 1} "
+                      f"epochs + test), test {100 * original['test_acc']:.2f}%; raydd / original: {ratios}", flush=True)
 
 
-def _single_side_process(side: str, args, device, val_images: int | None) -> dict:
-    """Run `single_side` for `side` in a fresh Python process; its JSON result."""
-    command = [__file__, "--single-side", side, "--single-arch", args.single_arch,
+def _original_single(args, images_file: Path) -> dict:
+    """The original's `main.py --init real --Iteration 0 --num_eval 1` in a fresh process: the one
+    evaluation it runs before its first iteration, timed; the images it trained on go to `images_file`."""
+    if args.single_dataset != "fashion_mnist":
+        raise SystemExit("--section single --reference compares on fashion_mnist only (the original reads "
+                         "its official files; it has no loader for digits)")
+    data = prepare_original_data(args.single_dataset)
+    with tempfile.TemporaryDirectory() as save_path:
+        main = ["--dataset", data.name, "--model", args.single_arch, "--ipc", "1", "--init", "real",
+                "--Iteration", "0", "--num_eval", "1", "--num_exp", "1", "--data_path", str(data.path),
+                "--save_path", save_path]
+        command = [str(Path(__file__).with_name("original_worker.py")), "--original-dir", args.reference,
+                   "--evaluation-out", str(images_file), "--", *main]
+        return json_of_fresh_process(command, "the original side of --section single",
+                                     env=side_environment(threads=args.threads, raydd_malloc=args.same_malloc))
+
+
+def _single_side_process(args, device, val_images: int | None, images_file: Path | None) -> dict:
+    """Run raydd's `single_side` in a fresh Python process; its JSON result."""
+    command = [__file__, "--single-side", "raydd", "--single-arch", args.single_arch,
                "--single-dataset", args.single_dataset, "--single-epochs", str(args.single_epochs),
                "--device", str(device)]
-    command += ["--threads", str(args.threads)] if args.threads else []
-    command += ["--reference", args.reference] if args.reference else []
     command += ["--single-val-images", str(val_images)] if val_images else []
-    return json_of_fresh_process(command, f"the {side} side of --section single",
-                                 raydd_malloc=side == "original" and args.same_malloc)
+    command += ["--single-images", str(images_file)] if images_file else []
+    return json_of_fresh_process(command, "the raydd side of --section single",
+                                 env=side_environment(threads=args.threads))
 
 
 def single_side(args, device) -> dict:
-    """One side of `--section single`, alone in this process: seconds and test accuracy."""
+    """raydd's side of `--section single`, alone in this process: seconds and test accuracy, on the
+    images the original trained on (`--single-images`) or on 10 random real ones (seed 0)."""
     data = load_dataset(args.single_dataset, device=device)
-    images, labels = random_real(data, 1, seed=0)
+    if args.single_images:
+        given = torch.load(args.single_images, weights_only=True)
+        images, labels = given["images"].to(device), given["labels"].to(device)
+    else:
+        images, labels = random_real(data, 1, seed=0)
     cfg = EvalConfig(epochs=args.single_epochs, val_images=args.single_val_images)
-    if args.single_side == "original":
-        seconds, acc = _reference_dc(Path(args.reference), args.single_arch, images, labels, data, cfg, device)
-        return {"seconds": seconds, "test_acc": float(acc)}
     seconds, record = _timed(lambda: evaluate_student(images, labels, data, args.single_arch, cfg, 0, device))
     return {"seconds": seconds, "train_seconds": record.train_seconds, "test_acc": record.test_acc}
-
-
-def _reference_dc(root: Path, arch: str, images, labels, data, cfg, device) -> tuple[float, float]:
-    """The DC code's own network and `evaluate_synset`, imported from its checkout at run time."""
-    sys.path.insert(0, str(root))
-    import utils  # type: ignore[import-not-found]
-
-    net = _reference_net(utils, arch, data)
-    test = torch.utils.data.TensorDataset(data.test.images.cpu(), data.test.labels.cpu())
-    loader = torch.utils.data.DataLoader(test, batch_size=256, shuffle=False, num_workers=0)
-    # The DC code trains epoch_eval_train + 1 epochs; one less here, so both train the same count.
-    dc_args = SimpleNamespace(lr_net=cfg.lr, epoch_eval_train=cfg.resolved_epochs - 1, batch_train=cfg.batch_size,
-                              device=device, dsa=False, dc_aug_param=None)
-    seconds, (_, _, acc) = _timed(lambda: utils.evaluate_synset(0, net, images.cpu(), labels.cpu(), loader, dc_args))
-    return seconds, acc
-
-
-def _reference_net(utils, arch: str, data) -> torch.nn.Module:
-    """The original's own network of the name `arch` (its `get_network` knows raydd's names),
-    re-initialised under seed 0 in construction order, because `get_network` seeds from the clock."""
-    side = data.info.image_size
-    try:
-        net = utils.get_network(arch, data.info.channels, data.info.num_classes, (side, side))
-    except SystemExit:  # the original exits on a name it does not know
-        raise SystemExit(f"the original DC code has no network named {arch!r}") from None
-    torch.manual_seed(0)
-    for module in net.modules():
-        if hasattr(module, "reset_parameters"):
-            module.reset_parameters()
-    return net
 
 
 def bench_val(args, device) -> None:
@@ -288,7 +282,8 @@ def parse(argv=None):
                    help="checkout of the original DatasetCondensation code, to time its evaluate_synset")
     p.add_argument("--same-malloc", action="store_true",
                    help="run the original with raydd's CPU malloc setting too (what is left is the code)")
-    p.add_argument("--single-side", choices=("raydd", "original"), help=argparse.SUPPRESS)
+    p.add_argument("--single-side", choices=("raydd",), help=argparse.SUPPRESS)
+    p.add_argument("--single-images", type=Path, default=None, help=argparse.SUPPRESS)
     p.add_argument("--val-students", type=_csv(str), default=["ConvNet", "MLP"])
     p.add_argument("--val-subsets", type=_csv(int), default=[500, 1000, 2000])
     p.add_argument("--val-seeds", type=int, default=5)

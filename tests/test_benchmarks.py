@@ -2,12 +2,7 @@
 
 import subprocess
 import sys
-import time
 from pathlib import Path
-from types import SimpleNamespace
-
-import pytest
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,38 +51,3 @@ def test_probe_benchmark_smoke_test_prints_the_cost_per_report_and_its_ratio():
     row = next(line.split() for line in result.stdout.splitlines() if line.split()[:2] == ["1", "MLP"])
     iteration_s, report_s, ratio = map(float, row[2:5])
     assert iteration_s > 0 and report_s > 0 and abs(ratio - report_s / iteration_s) <= 0.05 * ratio + 0.05
-
-
-def _fake_original_utils():
-    """A stand-in for the original's utils: get_network seeds from the clock and exits on unknown names."""
-    def get_network(model, channel, num_classes, im_size=(32, 32)):
-        torch.random.manual_seed(time.time_ns() % 100000)
-        if model != "Tiny":
-            exit(f"unknown model: {model}")
-        return torch.nn.Sequential(torch.nn.Conv2d(channel, 4, 3), torch.nn.Flatten(),
-                                   torch.nn.Linear(4 * (im_size[0] - 2) ** 2, num_classes))
-
-    return SimpleNamespace(get_network=get_network)
-
-
-TINY_DATA = SimpleNamespace(info=SimpleNamespace(channels=1, num_classes=3, image_size=8))
-
-
-def _bench_evaluate():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import bench_evaluate
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
-    return bench_evaluate
-
-
-def test_the_original_student_is_the_named_net_initialised_the_same_every_time():
-    build = _bench_evaluate()._reference_net
-    first, second = (build(_fake_original_utils(), "Tiny", TINY_DATA) for _ in range(2))
-    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
-
-
-def test_a_student_the_original_does_not_know_is_refused_by_name():
-    with pytest.raises(SystemExit, match="the original DC code has no network named 'LeNet5'"):
-        _bench_evaluate()._reference_net(_fake_original_utils(), "LeNet5", TINY_DATA)
