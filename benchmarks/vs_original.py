@@ -230,7 +230,8 @@ def report(case: Case, t: Timing, args) -> None:
 def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--original-dir", type=Path, help="a checkout of VICO-UoE/DatasetCondensation")
-    p.add_argument("--only", default="*", help="cases whose name matches this wildcard (see the list printed)")
+    p.add_argument("--only", default="*",
+                   help="cases whose name matches one of these comma-separated wildcards (see the list printed)")
     p.add_argument("--iterations", type=int, default=3, help="timed outer iterations per round and side")
     p.add_argument("--rounds", type=int, default=3, help="alternations of the original and raydd")
     p.add_argument("--raydd", default="eager,compiled", help="raydd variants: eager, compiled")
@@ -262,7 +263,7 @@ def main(argv=None) -> int:
         raydd_worker(args)
         return 0
     args.raydd = args.raydd.split(",")
-    cases = [c for c in all_cases() if fnmatch.fnmatchcase(c.name, args.only)]
+    cases = [c for c in all_cases() if any(fnmatch.fnmatchcase(c.name, w) for w in args.only.split(","))]
     if args.smoke_test:
         if args.original_dir is None:
             print("smoke test skipped: no --original-dir (the original DC code is not part of raydd; "
