@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every GPU check of raydd in one run: see benchmarks/gpu_check.py for the stages.
 #
-#   bash benchmarks/gpu_check.sh            # on a GPU machine (budget 9 minutes on one H200)
+#   bash benchmarks/gpu_check.sh            # on a GPU machine (budget 8.5 minutes on one H200)
 #   bash benchmarks/gpu_check.sh --dry      # every stage at toy size on CPU, under a minute (CI)
 #
 # A machine without network gets what it lacks from .carry/ (benchmarks/prepare_gpu_carry.sh):

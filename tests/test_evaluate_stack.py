@@ -211,7 +211,9 @@ def test_the_measured_rule_chooses_stacking_per_architecture_device_and_set(data
     assert [type(m) for m in convnet.models] == [OneNet, OneNet]  # compute-bound on CPU: one after another
     assert not stack_pays("MLP", "cpu", 1, 10)  # a single training is never stacked
     assert stack_pays("LeNet", "cpu", 5, 10) and not stack_pays("LeNet", "cpu", 5, 100)
-    assert stack_pays("ResNet18BN", "cuda", 5, 100)
+    assert stack_pays("ConvNetW64", "cuda", 5, 100) and stack_pays("MLP", "cuda", 2, 10)
+    assert not stack_pays("ResNet18BN", "cuda", 5, 100)  # measured slower stacked on an H200
+    assert not stack_pays("VGG11", "cuda", 5, 10)  # not measured on a GPU: one after another
     assert inference_batch_size("ConvNetW64", "cpu") == inference_batch_size("ConvNet", "cpu")
 
 

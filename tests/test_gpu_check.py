@@ -23,3 +23,14 @@ def test_an_unknown_stage_is_refused():
     result = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--stages", "speed,warp"],
                             capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert result.returncode == 2 and "unknown stage(s) warp" in result.stderr
+
+
+def test_a_stage_cut_off_by_its_budget_keeps_what_it_measured_before(tmp_path):
+    result = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--dry", "--stages", "speed",
+                             "--budget", "2", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300,
+                            cwd=ROOT)
+    summary = (tmp_path / "gpu_check.md").read_text()
+    assert result.returncode == 1
+    assert "## speed: FAILED" in summary
+    assert "vs the original DC code: not run in --dry" in summary  # written before the cut
+    assert "FAILED: stopped at the stage's time budget: " in summary and "bench_distill.py" in summary
