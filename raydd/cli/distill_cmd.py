@@ -107,7 +107,7 @@ def distill(**opts) -> None:
 
 def _prepare(opts: dict, checkpoint_dir: Path):
     """(config, dataset, device) from the options, or a ValueError naming the bad one."""
-    from raydd.core.datasets import load_dataset
+    from raydd.core.datasets import check_ipc_fits, load_dataset, sizes_of
     from raydd.core.distill import DistillConfig
     from raydd.core.distill.compiled import CompileUnavailable, require_compile
     from raydd.core.distill.loop import checkpoint_path
@@ -130,19 +130,9 @@ def _prepare(opts: dict, checkpoint_dir: Path):
         except CompileUnavailable as exc:
             raise click.ClickException(str(exc)) from None
     data = load_dataset(cfg.dataset, data_dir=opts["data_dir"], download=opts["download"], device=device)
-    _check_ipc_fits(cfg.ipc, data)
+    # the one rule (also what keeps `--ipc 100000000` from trying to allocate terabytes)
+    check_ipc_fits(cfg.ipc, sizes_of(data.train.labels, data.info.num_classes), data.info, "--ipc")
     return cfg, data, device
-
-
-def _check_ipc_fits(ipc: int, data) -> None:
-    """A synthetic set is smaller than the data it condenses: refuse an ipc above the smallest
-    class (also what keeps `--ipc 100000000` from trying to allocate terabytes)."""
-    import torch
-
-    smallest = int(torch.bincount(data.train.labels.cpu(), minlength=data.info.num_classes).min())
-    if ipc > smallest:
-        raise ValueError(f"--ipc {ipc} is more than the {smallest} training images of {data.info.name}'s "
-                         "smallest class; a distilled set is smaller than its data")
 
 
 def _remove_checkpoint(directory: Path) -> None:

@@ -32,6 +32,12 @@ def _runs_here(in_job: bool) -> bool:
     return not (in_job or os.environ.get("RAY_ADDRESS"))
 
 
+def _data_mode(job_address: str | None, in_job: bool) -> str:
+    """How hard validation tries to read the dataset (`raydd.spec.data`): a sweep whose trials
+    run here needs its data here; one run elsewhere is checked against it when it is here."""
+    return "required" if job_address is None and _runs_here(in_job) else "if_present"
+
+
 def _start_ray(in_job: bool) -> None:
     import ray
 
@@ -172,9 +178,10 @@ def submit(spec_path: str, storage: str | None, address: str | None, wait: bool,
     from raydd.spec import load_spec
     from raydd.storage import absolute
 
-    spec = load_spec(spec_path, storage=storage)  # every problem at once, exit 2, before Ray
-    spec = spec.with_storage(absolute(spec.storage))  # the job and the workers run elsewhere
     job_address = _job_address(address, in_job)
+    # every problem at once, exit 2, before Ray
+    spec = load_spec(spec_path, storage=storage, data=_data_mode(job_address, in_job))
+    spec = spec.with_storage(absolute(spec.storage))  # the job and the workers run elsewhere
     if job_address:
         from raydd.sweep.jobs import spec_argument
 
@@ -204,7 +211,7 @@ def resume(name: str, storage: str, address: str | None, wait: bool, in_job: boo
         return
     from raydd.sweep.runner import load_stored_spec
 
-    _finish(_drive(load_stored_spec(name, storage), in_job, resume=True))
+    _finish(_drive(load_stored_spec(name, storage, data=_data_mode(None, in_job)), in_job, resume=True))
 
 
 @sweep.command()
@@ -286,7 +293,7 @@ def best(name: str, storage: str, top: int) -> None:
     from raydd.sweep.runner import load_results, load_stored_spec
     from raydd.sweep.search import ranked, searched_trials
 
-    spec = load_stored_spec(name, storage)
+    spec = load_stored_spec(name, storage, data="skip")
     if spec.search is None:
         raise click.ClickException(f"sweep {name!r} has no search section; its sets are compared by "
                                    f"`raydd results show {SweepPaths.of(storage, name).results}`")

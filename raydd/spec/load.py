@@ -16,8 +16,9 @@ from raydd.spec.checks import (
     line_map,
     yaml_problem,
 )
+from raydd.spec.data import DataMode, dataset_class_sizes
 from raydd.spec.foreign import parse_sets
-from raydd.spec.grid import baseline_points, expand, expand_evaluation
+from raydd.spec.grid import baseline_points, check_class_sizes, expand, expand_evaluation
 from raydd.spec.model import SpecError, SweepSpec
 from raydd.spec.search import check_corners, parse_probe, parse_search, parse_tracking
 from raydd.spec.sections import (
@@ -38,8 +39,9 @@ MAX_FILE_BYTES = 100_000
 MAX_VALUES = 10_000  # YAML values (scalars, lists, mappings) with every alias expanded
 
 
-def load_spec(path: str | Path, *, storage: str | None = None) -> SweepSpec:
-    """Read and validate a sweep file; `storage` overrides the file's `storage:`."""
+def load_spec(path: str | Path, *, storage: str | None = None, data: DataMode = "if_present") -> SweepSpec:
+    """Read and validate a sweep file; `storage` overrides the file's `storage:`; `data` says how
+    hard to try to read the dataset's class sizes (`raydd.spec.data`)."""
     source = str(path)
     path = Path(path)
     if not path.is_file():
@@ -52,13 +54,14 @@ def load_spec(path: str | Path, *, storage: str | None = None) -> SweepSpec:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise SpecError([f"{source}: not UTF-8 text ({error.reason} at byte {error.start})"], source) from None
-    return load_spec_text(text, source, storage=storage)
+    return load_spec_text(text, source, storage=storage, data=data)
 
 
-def load_spec_text(text: str, source: str, *, storage: str | None = None) -> SweepSpec:
+def load_spec_text(text: str, source: str, *, storage: str | None = None,
+                   data: DataMode = "if_present") -> SweepSpec:
     """Validate a sweep file's text; `source` names it in every problem (e.g. the stored copy)."""
     raw, lines = _read_yaml(text, source)
-    return _parse(raw, source, lines, storage_override=storage)
+    return _parse(raw, source, lines, storage_override=storage, data=data)
 
 
 def _read_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
@@ -100,12 +103,13 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int],
     return size
 
 
-def parse_spec(raw: dict, *, source_name: str = "<sweep>") -> SweepSpec:
+def parse_spec(raw: dict, *, source_name: str = "<sweep>", data: DataMode = "if_present") -> SweepSpec:
     """Validate an already parsed sweep description (the YAML as Python objects)."""
-    return _parse(raw, source_name, {})
+    return _parse(raw, source_name, {}, data=data)
 
 
-def _parse(raw: Any, source: str, lines: dict[str, int], storage_override: str | None = None) -> SweepSpec:
+def _parse(raw: Any, source: str, lines: dict[str, int], storage_override: str | None = None,
+           data: DataMode = "if_present") -> SweepSpec:
     problems = Problems()
     if raw is None:
         raise SpecError([f"{source}: the file is empty"], source)
@@ -131,6 +135,9 @@ def _parse(raw: Any, source: str, lines: dict[str, int], storage_override: str |
     points, baseline_sets = (), ()
     if not problems and dataset is not INVALID:
         points = expand(axes, fixed, dataset.name, problems)
+        sizes = dataset_class_sizes(dataset, data, problems) if not problems else None
+        if sizes is not None:
+            check_class_sizes(axes, fixed, dataset.name, sizes, problems)
         baseline_sets = baseline_points(points, baselines) + sets
         evaluation = expand_evaluation(eval_axes, evaluation, len(points) + len(baseline_sets), problems)
     for taken in {p.trial_key for p in points} & {s.trial_key for s in sets}:

@@ -22,6 +22,7 @@ from ray import tune
 
 from raydd import storage
 from raydd.spec import SweepSpec, load_spec_text
+from raydd.spec.data import DataMode
 from raydd.sweep import artifacts, baselines, lease
 from raydd.sweep.callbacks import StopRequestWatcher, TrialProgressPrinter
 from raydd.sweep.context import SweepContext
@@ -75,7 +76,7 @@ def check_same_experiment(spec: SweepSpec, paths: SweepPaths) -> None:
     """
     if not storage.exists(paths.spec):
         return
-    stored = load_stored_spec(spec.name, spec.storage)
+    stored = load_stored_spec(spec.name, spec.storage, data="skip")
     if stored.experiment_hash() != spec.experiment_hash():
         raise SweepConflictError(
             f"sweep {spec.name!r} already exists at {paths.root} with a different experiment "
@@ -83,12 +84,14 @@ def check_same_experiment(spec: SweepSpec, paths: SweepPaths) -> None:
             f"with `raydd sweep resume {spec.name} --storage {spec.storage}`")
 
 
-def load_stored_spec(name: str, storage_location: str) -> SweepSpec:
-    """The sweep stored under `storage_location`/`name`; its problems name the stored file."""
+def load_stored_spec(name: str, storage_location: str, *, data: DataMode = "if_present") -> SweepSpec:
+    """The sweep stored under `storage_location`/`name`; its problems name the stored file.
+    `data`: how hard to try to check it against its dataset (`raydd.spec.data`)."""
     paths = SweepPaths.of(storage_location, name)
     if not storage.exists(paths.spec):
         raise FileNotFoundError(f"no sweep {name!r} under {storage_location} ({paths.spec} is missing)")
-    return load_spec_text(storage.read_text(paths.spec), paths.spec, storage=storage.absolute(storage_location))
+    return load_spec_text(storage.read_text(paths.spec), paths.spec, storage=storage.absolute(storage_location),
+                          data=data)
 
 
 # ---- Tune --------------------------------------------------------------------------------------
@@ -276,7 +279,7 @@ def _trial_state(key: str, done: set[str], tune_states: dict[str, str]) -> str:
 
 
 def sweep_status(name: str, storage_location: str) -> SweepStatus:
-    spec = load_stored_spec(name, storage_location)
+    spec = load_stored_spec(name, storage_location, data="skip")  # runs nothing: no dataset to read
     paths = SweepPaths.of(storage_location, name)
     done_trials = {n[: -len(".done")] for n in storage.list_names(paths.trials) if n.endswith(".done")}
     searched = tuple(searched_trials(spec, paths)) if spec.search else ()

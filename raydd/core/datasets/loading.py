@@ -41,7 +41,7 @@ def load_dataset(
         raise ValueError(f"split_seed must be an int, got {split_seed!r}")
     device = _parse_device(device)
     raw = source.read(None if data_dir is None else Path(data_dir), bool(download))
-    _check_matches(raw, source.info)
+    check_matches(raw, source.info)
     count = holdout_count(val_size, len(raw.train_labels))
     kept, held = stratified_holdout(raw.train_labels, count, source.info.num_classes, int(split_seed))
     train = Split(normalize_(raw.train_images[kept], source.info), raw.train_labels[kept])
@@ -57,7 +57,7 @@ def _parse_device(device: str | torch.device) -> torch.device:
         raise ValueError(f"not a device: {device!r} ({err})") from None
 
 
-def _check_matches(raw: RawSplits, info: DatasetInfo) -> None:
+def check_matches(raw: RawSplits, info: DatasetInfo) -> None:
     """Refuse files that parse but are not this dataset (wrong size, channels or labels)."""
     for split, images, labels in (
         ("train", raw.train_images, raw.train_labels),

@@ -18,6 +18,7 @@ import torch
 
 from raydd.core.archs import build_net
 from raydd.core.augment import DSA
+from raydd.core.datasets.class_sizes import check_ipc_fits
 from raydd.core.distill.compiled import compiled, compiles, eager
 from raydd.core.distill.config import DistillConfig
 from raydd.core.distill.matching import DISTANCES
@@ -47,7 +48,7 @@ class Distiller:
         self.method = METHODS.get(cfg.method)
         real_images = data.train.images.to(self.device)
         sampler = ClassSampler(data.train.labels.to(self.device), self.info.num_classes)
-        _check_ipc(cfg, sampler)
+        check_ipc_fits(cfg.ipc, sampler.class_sizes, self.info)
         self.compiled = compiles(cfg.compile, cfg.iterations, len(cfg.pool.archs), self.device.type)
 
         self.pool = ModelPool(cfg.pool, derive_seed(cfg.seed, "pool"))
@@ -195,10 +196,3 @@ def _check_fits(cfg: DistillConfig, data: Any) -> None:
         for arch in cfg.pool.archs:
             build_net(arch, data.info.channels, data.info.num_classes, data.info.image_size)
 
-
-def _check_ipc(cfg: DistillConfig, sampler: ClassSampler) -> None:
-    if cfg.init == "real" and cfg.ipc > sampler.smallest_class:
-        raise ValueError(
-            f"ipc={cfg.ipc} with init='real' needs {cfg.ipc} real images per class, but the "
-            f"smallest class has {sampler.smallest_class}; lower ipc or use init='noise'"
-        )

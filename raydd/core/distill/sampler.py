@@ -30,10 +30,6 @@ class ClassSampler:
         self.num_classes = num_classes
         self.class_labels = torch.arange(num_classes, device=labels.device)
 
-    @property
-    def smallest_class(self) -> int:
-        return min(self.class_sizes)
-
     def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(indices [K, m], weights [K, m]) with m = min(n, largest class); rows of weights sum to 1."""
         m = min(n, self._table.shape[1])

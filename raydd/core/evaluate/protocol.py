@@ -15,6 +15,7 @@ from typing import Callable, Iterable, Sequence
 import torch
 import torch.nn as nn
 
+from raydd.core.datasets.class_sizes import check_ipc_fits
 from raydd.core.datasets.splits import class_indices
 from raydd.core.evaluate.config import EvalConfig, EvalRecord, RecordSummary
 from raydd.core.evaluate.speed import inference_batch_size, inference_channels_last, stack_pays
@@ -267,11 +268,11 @@ def random_real(data, ipc: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """
     if ipc < 1:
         raise ValueError(f"ipc must be >= 1, got {ipc}")
+    groups = class_indices(data.train.labels.cpu(), data.info.num_classes)
+    check_ipc_fits(ipc, [len(members) for members in groups], data.info)
     generator = torch.Generator().manual_seed(derive_seed(seed, "random_real"))
     chosen = []
-    for c, members in enumerate(class_indices(data.train.labels.cpu(), data.info.num_classes)):
-        if len(members) < ipc:
-            raise ValueError(f"class {c} has {len(members)} training images, fewer than ipc={ipc}")
+    for members in groups:
         chosen.append(members[torch.randperm(len(members), generator=generator)[:ipc]])
     index = torch.cat(chosen).to(data.train.labels.device)
     return data.train.images[index].clone(), data.train.labels[index].clone()
