@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from raydd.core.datasets.digits import DIGITS
+from raydd.core.datasets.labels import check_labels
 from raydd.core.datasets.sources import DatasetSource, RawSplits
 from raydd.core.datasets.splits import check_val_size, holdout_count, stratified_holdout
 from raydd.core.datasets.torchvision_sources import CIFAR10, CIFAR100, FASHION_MNIST, MNIST, SVHN
@@ -66,5 +67,4 @@ def check_matches(raw: RawSplits, info: DatasetInfo) -> None:
         if tuple(images.shape[1:]) != info.shape:
             shape = tuple(images.shape[1:])
             raise ValueError(f"{info.name} {split} images are {shape}, expected {info.shape}")
-        if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < info.num_classes:
-            raise ValueError(f"{info.name} {split} labels fall outside [0, {info.num_classes})")
+        check_labels(labels, info.num_classes, f"{info.name} {split} files")

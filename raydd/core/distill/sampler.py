@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import torch
 
+from raydd.core.datasets.labels import check_labels
+
 
 class ClassSampler:
     def __init__(self, labels: torch.Tensor, num_classes: int) -> None:
+        check_labels(labels, num_classes, "the training labels")
         counts = torch.bincount(labels, minlength=num_classes)
         self.class_sizes = counts.tolist()
         empty = [c for c, n in enumerate(self.class_sizes) if n == 0]

@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 
 from raydd.core.datasets.class_sizes import check_ipc_fits
+from raydd.core.datasets.labels import check_labels
 from raydd.core.datasets.splits import class_indices
 from raydd.core.evaluate.config import EvalConfig, EvalRecord, RecordSummary
 from raydd.core.evaluate.speed import inference_batch_size, inference_channels_last, stack_pays
@@ -52,8 +53,7 @@ def check_images(images: torch.Tensor, labels: torch.Tensor, info) -> None:
         raise ValueError(f"{images.shape[0]} images but labels of shape {tuple(labels.shape)}")
     if len(labels) == 0:
         raise ValueError("the set to evaluate is empty")
-    if labels.min() < 0 or labels.max() >= info.num_classes:
-        raise ValueError(f"labels must lie in [0, {info.num_classes}) for {info.name}")
+    check_labels(labels, info.num_classes, f"the set's labels, for {info.name}")
     if not bool(torch.isfinite(images).all()):
         raise ValueError("the images hold NaN or infinite values; a set like that cannot be evaluated")
 
