@@ -289,6 +289,7 @@ def best(name: str, storage: str, top: int) -> None:
     report and is never used to choose.
     """
     from raydd.results import ResultsError
+    from raydd.results.store import ResultsNotFoundError
     from raydd.sweep.layout import SweepPaths
     from raydd.sweep.runner import load_results, load_stored_spec
     from raydd.sweep.search import ranked, searched_trials
@@ -301,7 +302,10 @@ def best(name: str, storage: str, top: int) -> None:
     trials = ranked(searched_trials(spec, paths), spec.search.mode)
     try:
         rows = load_results(paths.results)
-    except (ResultsError, FileNotFoundError):  # nothing evaluated yet: the ranking stands alone
+    except (ResultsNotFoundError, FileNotFoundError):  # nothing evaluated yet: the ranking stands alone
+        rows = None
+    except ResultsError as err:  # a bad or empty result file: the ranking stands alone, saying why
+        click.echo(f"warning: no test accuracies shown: {err}", err=True)
         rows = None
     click.echo(f"sweep {name}: {len(trials)} searched trial(s) with a {spec.search.metric} "
                f"(validation, {spec.search.mode}); the best {min(top, len(trials))}, best first")
