@@ -307,10 +307,10 @@ def _raise():
 def test_checkpoint_of_another_config_or_corrupt_is_refused(digits, tmp_path):
     d = run(cfg(iterations=1), digits)
     save_checkpoint(d.state_dict(), tmp_path)
-    with pytest.raises(ValueError, match="different configuration"):
+    with pytest.raises(ValueError, match="^the checkpoint was written by another configuration: seed 0 there, 9 here$"):
         distill(cfg(iterations=1, seed=9), digits, checkpoint_dir=tmp_path)
     checkpoint_path(tmp_path).write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="cannot read checkpoint"):
+    with pytest.raises(ValueError, match=r"checkpoint .* is not a readable torch file \(Unsupported operand 103\)$"):
         distill(cfg(iterations=1), digits, checkpoint_dir=tmp_path)
     with pytest.raises(ValueError, match="checkpoint_every"):
         distill(cfg(iterations=1), digits, checkpoint_every=0)

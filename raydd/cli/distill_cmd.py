@@ -121,7 +121,9 @@ def _prepare(opts: dict, checkpoint_dir: Path):
         inner_loop=opts["inner_loop"], init=opts["init"], distance=opts["distance"],
         compile=opts["compile_"], precision=opts["precision"],
     )
-    if not opts["resume"] and checkpoint_path(checkpoint_dir).exists():
+    if opts["resume"]:
+        _check_resumable(cfg, checkpoint_dir, opts["out"])
+    elif checkpoint_path(checkpoint_dir).exists():
         raise ValueError(f"{checkpoint_dir} holds an unfinished run; pass --resume or remove it")
     device = resolve_device(opts["device"])
     if cfg.compile:
@@ -133,6 +135,23 @@ def _prepare(opts: dict, checkpoint_dir: Path):
     # the one rule (also what keeps `--ipc 100000000` from trying to allocate terabytes)
     check_ipc_fits(cfg.ipc, sizes_of(data.train.labels, data.info.num_classes), data.info, "--ipc")
     return cfg, data, device
+
+
+def _check_resumable(cfg, checkpoint_dir: Path, out: Path) -> None:
+    """--resume continues the unfinished run of these very settings, or refuses: it never starts
+    from scratch over a finished set. Read before the dataset loads (a checkpoint is small)."""
+    from raydd.core.distill.distiller import check_same_config
+    from raydd.core.distill.loop import checkpoint_path, load_checkpoint
+
+    path = checkpoint_path(checkpoint_dir)
+    state = load_checkpoint(checkpoint_dir)  # a file that would run code is refused by name
+    if state is None:
+        finished = (f" and {out} holds a finished set; leave out --resume to distil it again and replace it"
+                    if (out / "meta.json").is_file() else "; leave out --resume to start one")
+        raise ValueError(f"--resume: there is no unfinished run to continue ({path} does not exist){finished}")
+    if not isinstance(state, dict) or not isinstance(state.get("config"), dict):
+        raise ValueError(f"checkpoint {path} is not a raydd distillation checkpoint (it holds no config)")
+    check_same_config(state["config"], cfg, f"checkpoint {path}")
 
 
 def _remove_checkpoint(directory: Path) -> None:

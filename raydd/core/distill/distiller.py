@@ -148,8 +148,7 @@ class Distiller:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"checkpoint version {state.get('version')!r}, expected {STATE_VERSION}")
-        if state["config"] != self.cfg.to_dict():
-            raise ValueError("checkpoint was written by a run with a different configuration")
+        check_same_config(state["config"], self.cfg)
         with torch.no_grad():
             self.images.copy_(state["images"].to(self.device))
         self.state.image_optimizer.load_state_dict(state["image_optimizer"])
@@ -161,6 +160,29 @@ class Distiller:
         self.losses = list(state["losses"])
         self.archs_drawn = list(state["archs_drawn"])
         self.wall_seconds = float(state["wall_seconds"])
+
+
+def check_same_config(saved: dict[str, Any], cfg: DistillConfig, checkpoint: str = "the checkpoint") -> None:
+    """A ValueError naming every setting in which `saved` (a checkpoint's `config`) differs from
+    `cfg`, with both values: a run continues only its own checkpoint."""
+    there, here = _flat(saved), _flat(cfg.to_dict())
+    differing = [f"{key} {_shown(there.get(key))} there, {_shown(here.get(key))} here"
+                 for key in sorted(there.keys() | here.keys()) if there.get(key) != here.get(key)]
+    if differing:
+        raise ValueError(f"{checkpoint} was written by another configuration: {'; '.join(differing)}")
+
+
+def _flat(config: dict[str, Any]) -> dict[str, Any]:
+    """`{"pool": {"archs": {...}, "warmup": 0}}` -> `{"pool.archs": {...}, "pool.warmup": 0}`."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        parts = value.items() if isinstance(value, dict) else [(None, value)]
+        flat.update({key if part is None else f"{key}.{part}": item for part, item in parts})
+    return flat
+
+
+def _shown(value: Any) -> str:
+    return repr(value) if isinstance(value, (str, dict, list, tuple)) else str(value)
 
 
 def _seeded_ambient_state(seed: int, device: torch.device) -> dict[str, torch.Tensor]:
