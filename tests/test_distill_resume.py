@@ -80,3 +80,32 @@ def test_the_library_names_the_differing_settings_too():
                                          r"batch_real 8 there, 16 here; iterations 2 there, 3 here$"):
         other.load_state_dict(state)
 
+
+
+def test_ctrl_c_of_a_distillation_names_the_checkpoint_and_resume_and_exits_130(tmp_path):
+    """A real process interrupted with SIGINT (what Ctrl-C sends) after its third iteration: it
+    says where the run stopped and how to continue (click said 'Aborted!' and nothing else)."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    raydd = str(Path(sys.executable).with_name("raydd"))
+    out = tmp_path / "run"
+    args = [*FAST[:-1], "400", "--no-compile", "--checkpoint-every", "1", "--progress-every", "1", "--out", str(out)]
+    run = subprocess.Popen([raydd, "distill", *args], stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in run.stderr:  # one progress line per iteration
+        lines.append(line)
+        if line.startswith("iter     3/400"):
+            break
+    run.send_signal(signal.SIGINT)
+    rest = run.stderr.read()
+    run.wait(timeout=60)
+    assert run.returncode == 130, lines + [rest]
+    checkpoint = tmp_path / ".run.checkpoint" / "checkpoint.pt"
+    last = rest.strip().splitlines()[-1]
+    assert last.startswith("interrupted at iteration ") and "of 400" in last, rest
+    assert f"its checkpoint {checkpoint} holds iteration " in last
+    assert "continue with the same command and --resume" in last and "Aborted" not in rest
+    assert "Traceback" not in rest and checkpoint.exists() and not out.exists()

@@ -17,8 +17,10 @@ class DistillProgressPrinter:
 
     def __init__(self, every: int) -> None:
         self.every = max(1, every)
+        self.iteration = 0  # the last iteration done, for a message when the run is interrupted
 
     def __call__(self, p) -> None:
+        self.iteration = p.iteration
         if p.iteration % self.every and p.iteration != p.total:
             return
         rate = p.session_iterations / p.session_seconds if p.session_seconds > 0 else float("nan")
@@ -94,9 +96,13 @@ def distill(**opts) -> None:
         raise click.UsageError(str(exc)) from None
     click.echo(f"distilling {cfg.dataset} with {cfg.method}, ipc {cfg.ipc}, pool {cfg.pool.name}, "
                f"{cfg.iterations} iterations on {device}", err=True)
-    synset = run_distill(cfg, data, device, checkpoint_dir=checkpoint_dir,
-                         checkpoint_every=opts["checkpoint_every"], resume=opts["resume"],
-                         progress=DistillProgressPrinter(opts["progress_every"]))
+    printer = DistillProgressPrinter(opts["progress_every"])
+    try:
+        synset = run_distill(cfg, data, device, checkpoint_dir=checkpoint_dir,
+                             checkpoint_every=opts["checkpoint_every"], resume=opts["resume"], progress=printer)
+    except KeyboardInterrupt:  # Ctrl-C: say where the run stopped and how it continues
+        click.echo(_interrupted(printer.iteration, cfg.iterations, checkpoint_dir), err=True)
+        raise SystemExit(130) from None  # 128 + SIGINT, the shell's convention
     save_synset(synset, out)
     _remove_checkpoint(checkpoint_dir)
     final = synset.meta["final_loss"]
@@ -135,6 +141,22 @@ def _prepare(opts: dict, checkpoint_dir: Path):
     # the one rule (also what keeps `--ipc 100000000` from trying to allocate terabytes)
     check_ipc_fits(cfg.ipc, sizes_of(data.train.labels, data.info.num_classes), data.info, "--ipc")
     return cfg, data, device
+
+
+def _interrupted(iteration: int, total: int, checkpoint_dir: Path) -> str:
+    """What an interrupted run leaves: its last checkpoint and how to continue from it, or none."""
+    from raydd.core.distill.loop import checkpoint_path, load_checkpoint
+
+    where = f"interrupted at iteration {iteration} of {total}"
+    path = checkpoint_path(checkpoint_dir)
+    try:
+        saved = load_checkpoint(checkpoint_dir)
+    except ValueError:  # unreadable: say so rather than promise a resume
+        saved = None
+    if saved is None:
+        return f"{where}; no checkpoint was written yet ({path}): run the same command again to start over"
+    return (f"{where}; its checkpoint {path} holds iteration {saved['iteration']}: continue with the same "
+            "command and --resume")
 
 
 def _check_resumable(cfg, checkpoint_dir: Path, out: Path) -> None:

@@ -11,6 +11,7 @@ StopRequestWatcher).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -34,6 +35,20 @@ from raydd.sweep.tracking import loggers
 from raydd.sweep.trial import SEARCHED, distill_trial, trial_key, trial_point
 
 WAIT_REPORT_S = 15.0  # how often the driver prints evaluation progress while it waits
+STOP_CHECK_S = 1.0  # how often it looks for a stop request meanwhile, as the trials' watcher does
+
+
+class _WithoutTuneHints(logging.Filter):
+    """Tune's own lines about an interrupted run name its API (`Tuner.restore(...)`) and its keys;
+    raydd says how the sweep stops and continues (`raydd sweep resume`) instead."""
+
+    HINTS = ("Tuner.restore", "ending Ray Tune run")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(hint in record.getMessage() for hint in self.HINTS)
+
+
+logging.getLogger("ray.tune.tune").addFilter(_WithoutTuneHints())
 
 
 @dataclass(frozen=True)
@@ -156,12 +171,20 @@ def _dispatch_distilled(spec: SweepSpec, paths: SweepPaths, dispatcher, searched
     return sum(ray.get([dispatcher.submit.remote(p) for p in points]))
 
 
-def _wait_for_evaluations(dispatcher, echo) -> dict:
+def _wait_for_evaluations(dispatcher, echo, stop_request: str) -> tuple[dict, bool]:
+    """(the dispatcher's final status, whether a stop was requested meanwhile: then running
+    evaluations finish and queued ones are dropped, as during the trials)."""
     done_ref = dispatcher.wait_all.remote()
-    while not ray.wait([done_ref], timeout=WAIT_REPORT_S)[0]:
-        s = ray.get(dispatcher.status.remote())
-        echo(f"[eval] {s['finished']}/{s['queued']} evaluation jobs finished, {s['running']} running")
-    return ray.get(done_ref)
+    last_report = time.monotonic()
+    while not ray.wait([done_ref], timeout=STOP_CHECK_S)[0]:
+        if storage.exists(stop_request):
+            echo("[sweep] stop requested: finishing running evaluations, dropping queued ones")
+            return ray.get(dispatcher.drain.remote()), True
+        if time.monotonic() - last_report >= WAIT_REPORT_S:
+            last_report = time.monotonic()
+            s = ray.get(dispatcher.status.remote())
+            echo(f"[eval] {s['finished']}/{s['queued']} evaluation jobs finished, {s['running']} running")
+    return ray.get(done_ref), False
 
 
 def connect_ray() -> None:
@@ -214,7 +237,7 @@ def _run(spec: SweepSpec, paths: SweepPaths, resume: bool, echo) -> SweepOutcome
             evaluations = ray.get(dispatcher.drain.remote())
         else:
             _dispatch_distilled(spec, paths, dispatcher, _searched_points(results, context))
-            evaluations = _wait_for_evaluations(dispatcher, echo)
+            evaluations, stopped = _wait_for_evaluations(dispatcher, echo, paths.stop_request)
     finally:
         ray.kill(dispatcher)  # its evaluation actors go with it
     return SweepOutcome(spec.name, paths.root, trials, errors, evaluations, stopped,
