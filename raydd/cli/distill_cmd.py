@@ -42,7 +42,8 @@ def _duration(seconds: float) -> str:
 @click.option("--dataset", default="digits", show_default=True, help="Dataset name (raydd list datasets).")
 @click.option("--method", default="dc", show_default=True, help="dc, dsa or dm (raydd list methods).")
 @click.option("--ipc", type=int, default=1, show_default=True, help="Synthetic images per class.")
-@click.option("--iterations", type=int, default=1000, show_default=True, help="Outer iterations.")
+@click.option("--iterations", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Outer iterations (at least 1: a set of 0 was never distilled).")
 @click.option("--pool", "pool_text", default="ConvNet", show_default=True,
               help="Model pool, e.g. 'ConvNet=0.9,ConvNetW64=0.1'.")
 @click.option("--pool-warmup", type=int, default=0, show_default=True,

@@ -19,6 +19,9 @@ def _split(text: str, what: str) -> list[str]:
     items = [t.strip() for t in text.split(",") if t.strip()]
     if not items:
         raise click.BadParameter(f"needs at least one {what}")
+    repeated = next((item for index, item in enumerate(items) if item in items[:index]), None)
+    if repeated is not None:  # a student named twice was trained and counted twice (n doubled)
+        raise click.BadParameter(f"{what} {repeated!r} is given twice; name each once")
     return items
 
 
