@@ -45,7 +45,7 @@ def test_a_hand_edited_meta_json_is_one_line(tmp_path, no_training, edit, messag
 
 def test_a_random_real_baseline_larger_than_a_class_is_refused_before_training(no_training):
     result = CliRunner().invoke(cli, ["evaluate", "--random-real", "100000", "--students", "MLP", "--epochs", "1"])
-    assert "fewer than ipc=100000" in one_line(result, code=2)
+    assert "--random-real 100000 is more than the 125 training images of digits's smallest class" in one_line(result, code=2)
 
 
 @pytest.mark.parametrize("args", [

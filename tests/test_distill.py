@@ -103,11 +103,13 @@ def test_unknown_config_field():
 
 def test_checks_against_the_data_come_before_any_work(digits):
     smallest = min(torch.bincount(digits.train.labels).tolist())
-    with pytest.raises(ValueError, match=f"smallest class has {smallest}"):
-        Distiller(cfg(ipc=smallest + 1, init="real"), digits)
+    # the one rule of raydd.core.datasets.class_sizes, whatever the initialisation (tests/test_class_sizes.py)
+    for init in ("real", "noise"):
+        with pytest.raises(ValueError, match=f"ipc {smallest + 1} is more than the {smallest} training images"):
+            Distiller(cfg(ipc=smallest + 1, init=init), digits)
     with pytest.raises(ValueError, match="dataset 'cifar10' but the data is 'digits'"):
         Distiller(cfg(dataset="cifar10"), digits)
-    Distiller(cfg(ipc=smallest + 1, init="noise", iterations=0), digits)  # noise needs no real images
+    Distiller(cfg(ipc=smallest, init="real", iterations=1), digits)
 
 
 # ---- distances ---------------------------------------------------------------------------------
@@ -305,10 +307,10 @@ def _raise():
 def test_checkpoint_of_another_config_or_corrupt_is_refused(digits, tmp_path):
     d = run(cfg(iterations=1), digits)
     save_checkpoint(d.state_dict(), tmp_path)
-    with pytest.raises(ValueError, match="different configuration"):
+    with pytest.raises(ValueError, match="^the checkpoint was written by another configuration: seed 0 there, 9 here$"):
         distill(cfg(iterations=1, seed=9), digits, checkpoint_dir=tmp_path)
     checkpoint_path(tmp_path).write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="cannot read checkpoint"):
+    with pytest.raises(ValueError, match=r"checkpoint .* is not a readable torch file \(Unsupported operand 103\)$"):
         distill(cfg(iterations=1), digits, checkpoint_dir=tmp_path)
     with pytest.raises(ValueError, match="checkpoint_every"):
         distill(cfg(iterations=1), digits, checkpoint_every=0)

@@ -92,7 +92,7 @@ def test_the_finished_runs_checkpoint_directory_is_removed_only_when_empty(tmp_p
     checkpoint = tmp_path / ".run.checkpoint"
     checkpoint.mkdir()
     (checkpoint / "mine.txt").write_text("kept")
-    result = invoke("--out", tmp_path / "run", "--resume")
+    result = invoke("--out", tmp_path / "run")  # no checkpoint.pt in it: a fresh run, not a resumed one
     assert result.exit_code == 0, result.output
     assert (checkpoint / "mine.txt").read_text() == "kept" and not (checkpoint / "checkpoint.pt").exists()
 

@@ -3,9 +3,11 @@ row twice."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import warnings
 
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -81,3 +83,73 @@ def test_a_clean_location_loads_without_warnings(sample):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(load(str(location))) == SAMPLE_ROWS
+
+
+# ---- a file that holds no rows, a link that loops ----------------------------------------------
+READERS = [  # every command that reads a results directory, with what it needs besides the location
+    ["results", "show"],
+    ["results", "query", "--where", "True"],
+    ["results", "plot", "--out", "PLOT.png"],
+    ["results", "images", "--out", "SHEET.png"],
+    ["results", "compact"],
+]
+
+
+def _command(reader: list[str], location, tmp_path) -> list[str]:
+    args = [a.replace("PLOT", str(tmp_path / "plot")).replace("SHEET", str(tmp_path / "sheet")) for a in reader]
+    return [*args[:2], str(location), *args[2:]]
+
+
+def _empty_copy(source, target) -> None:
+    """What a writer that lost its rows leaves: a valid Parquet file of the schema, zero rows."""
+    pq.write_table(pq.read_table(source).slice(0, 0), target)
+
+
+@pytest.mark.parametrize("reader", READERS, ids=lambda r: r[1])
+def test_a_file_with_no_rows_is_named_by_every_reader(sample, tmp_path_factory, reader):
+    location, paths = sample
+    empty = location / "job-lost.parquet"
+    _empty_copy(paths[0], empty)
+    with pytest.raises(ResultsError, match="job-lost.parquet is empty: it holds no rows") as caught:
+        load(str(location))
+    assert "--skip-bad" in str(caught.value)
+    outputs = tmp_path_factory.mktemp("out")
+    refused = CliRunner().invoke(cli, _command(reader, location, outputs))
+    assert refused.exit_code == 1 and refused.output.count("\n") == 1, refused.output
+    assert f"{empty} is empty: it holds no rows" in refused.output and "Traceback" not in refused.output
+    assert not list(outputs.iterdir()) and empty.exists()  # nothing written, nothing removed
+
+
+def test_skip_bad_skips_a_file_with_no_rows_and_says_so(sample):
+    location, paths = sample
+    _empty_copy(paths[0], location / "job-lost.parquet")
+    with pytest.warns(ResultsWarning, match="skipped .*job-lost.parquet is empty: it holds no rows"):
+        assert len(load(str(location), skip_bad=True)) == SAMPLE_ROWS
+
+
+# compaction reads the top level only, so a link in a sub-directory is nothing it follows
+@pytest.mark.parametrize("reader", READERS[:-1], ids=lambda r: r[1])
+def test_a_link_that_loops_in_a_results_directory_is_named_by_every_reader(sample, tmp_path_factory, reader):
+    location, _ = sample
+    (location / "runs").mkdir()
+    (location / "runs" / "back").symlink_to(location)  # a link to a directory it is inside of
+    loop = f"{location}/runs/back is a link to {location}, a directory it is in (a loop)"
+    with pytest.raises(ResultsError, match=re.escape(loop)) as caught:
+        load(str(location))
+    assert "--skip-bad" in str(caught.value)
+    outputs = tmp_path_factory.mktemp("out")
+    refused = CliRunner().invoke(cli, _command(reader, location, outputs))
+    assert refused.exit_code == 1 and refused.output.count("\n") == 1, refused.output
+    assert loop in refused.output and "Traceback" not in refused.output
+    assert not list(outputs.iterdir())
+
+
+def test_skip_bad_skips_a_link_that_loops_and_counts_nothing_twice(sample):
+    location, _ = sample
+    (location / "loop").symlink_to(".")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        df = load(str(location), skip_bad=True)
+    assert len(df) == SAMPLE_ROWS
+    assert [str(w.message) for w in caught] == [f"skipped {location}/loop is a link to {location}, a "
+                                                "directory it is in (a loop)"]

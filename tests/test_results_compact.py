@@ -13,6 +13,8 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -122,6 +124,66 @@ def test_a_copied_file_is_merged_once_and_disagreeing_copies_are_refused(tmp_pat
     with pytest.raises(ResultsError, match="disagree"):
         compact(str(tmp_path))
     assert _names(tmp_path) == names
+
+
+def _add_note_column(path: Path) -> None:
+    """What a user does with pyarrow: a note beside each row of a result file."""
+    table = pq.read_table(path)
+    pq.write_table(table.append_column("note", pa.array(["rerun on node 3"] * len(table))), path)
+
+
+def _contents(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file()}
+
+
+def test_a_column_a_user_added_is_never_dropped(tmp_path):
+    before = _fill(tmp_path)
+    _add_note_column(tmp_path / "job3.parquet")
+    contents = _contents(tmp_path)
+    with pytest.raises(ResultsError, match=r"job3\.parquet has column\(s\) 'note'.*nothing was compacted"):
+        compact(str(tmp_path), max_rows=MAX_ROWS)
+    assert _contents(tmp_path) == contents  # nothing written, nothing removed
+    _assert_refused(_cli(str(tmp_path)), "job3.parquet has column(s) 'note'")
+    assert _contents(tmp_path) == contents
+
+    result = CliRunner().invoke(cli, ["results", "compact", str(tmp_path), "--skip-bad", "--max-rows", "8"])
+    assert result.exit_code == 0, result.output
+    assert f"warning: left {tmp_path / 'job3.parquet'} as it is: it has column(s) 'note'" in result.output
+    assert _row_files(tmp_path) == ["job3.parquet"]
+    assert (tmp_path / "job3.parquet").read_bytes() == contents["job3.parquet"]
+    _assert_every_row_once(tmp_path, before)
+
+
+def test_a_compacted_file_that_does_not_read_back_as_written_is_removed_and_nothing_merged(tmp_path, monkeypatch):
+    before = _fill(tmp_path)
+    contents = _contents(tmp_path)
+    write = compaction.write_table
+
+    def altering(table, *args, **kwargs):  # stands for a store that changed a value on the way
+        column = table.schema.get_field_index("train_seconds")
+        return write(table.set_column(column, "train_seconds", pa.array([9.0] * len(table))), *args, **kwargs)
+
+    monkeypatch.setattr(compaction, "write_table", altering)
+    with pytest.raises(ResultsError, match=r"compacted-[0-9a-f]{16}\.parquet did not read back as written "
+                                           r"\(column 'train_seconds'\); it was removed and nothing was merged"):
+        compact(str(tmp_path), max_rows=MAX_ROWS)
+    assert _contents(tmp_path) == contents
+    _assert_every_row_once(tmp_path, before)
+
+
+def test_a_row_file_is_removed_only_when_every_value_of_its_rows_is_in_a_compacted_file(tmp_path):
+    """A second `raydd evaluate --out` of one set: the same evaluations, another time taken."""
+    before = _fill(tmp_path)
+    again = [make_row(sweep="raydd-evaluate", trial_key="single", eval_seed=s, train_seconds=2.5) for s in range(3)]
+    write_rows(again, str(tmp_path), name="part-again.parquet")
+    kept = (tmp_path / "part-again.parquet").read_bytes()
+    with pytest.warns(ResultsWarning, match="more than one file"):
+        report = compact(str(tmp_path), max_rows=MAX_ROWS)
+    assert report.kept == ("part-again.parquet",)
+    assert "kept 1 file(s) whose rows differ from their compacted copies: part-again.parquet" in report.describe()
+    assert _row_files(tmp_path) == ["part-again.parquet"] and (tmp_path / "part-again.parquet").read_bytes() == kept
+    _assert_every_row_once(tmp_path, before)  # the compacted copy shadows it, silently
+    assert compact(str(tmp_path)).kept == ("part-again.parquet",)  # and stays kept
 
 
 # ---- interrupted compactions -----------------------------------------------------------------

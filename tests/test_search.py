@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
@@ -127,6 +129,26 @@ def _best_ranks_the_completed_by_their_objective(spec, completed: dict, rows) ->
     if best_done:  # its test accuracy is the mean of its rows
         key = best_done.split()[-1]
         assert f"{rows[rows.trial_key == key].test_acc.mean():.4f}" == best_done.split()[3]
+    _best_says_why_a_result_file_goes_unread(spec)
+
+
+def _best_says_why_a_result_file_goes_unread(spec) -> None:
+    """An empty result file beside the rows: the ranking still shows, with a warning naming it."""
+    import pyarrow.parquet as pq
+
+    from raydd.cli.main import cli
+    from raydd.sweep.layout import SweepPaths
+
+    results = Path(SweepPaths.of(spec.storage, spec.name).results)
+    empty = results / "emptied.parquet"
+    pq.write_table(pq.read_table(next(results.glob("*.parquet"))).slice(0, 0), empty)
+    try:
+        result = CliRunner().invoke(cli, ["sweep", "best", spec.name, "--storage", spec.storage])
+    finally:
+        empty.unlink()
+    assert result.exit_code == 0, result.output
+    assert f"warning: no test accuracies shown: {empty} is empty: it holds no rows" in result.stderr
+    assert any(line.split()[:1] == ["done"] for line in result.stdout.splitlines())
 
 
 def test_a_resumed_search_continues_its_searcher_instead_of_restarting(ray_local, tmp_path):

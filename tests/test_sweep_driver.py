@@ -5,6 +5,7 @@ while it runs, kill -9 then resume, SIGTERM then resume. Rows are counted before
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -114,28 +115,36 @@ def test_kill_9_of_the_driver_leaves_no_process_and_resume_loses_and_doubles_not
           f"resume ({len(expected_keys(spec))} expected, 0 duplicated)")
 
 
-def test_sigterm_stops_the_driver_resumably_and_its_ray_with_it(tmp_path, sweep_file):
+@pytest.mark.parametrize("signum, name", [(signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "Ctrl-C")],
+                         ids=["sigterm", "sigint"])
+def test_sigterm_or_ctrl_c_stops_the_driver_resumably_and_its_ray_with_it(tmp_path, sweep_file, signum, name):
+    """SIGTERM, or SIGINT as Ctrl-C sends it (the driver exited 0 and printed the partial table as a
+    finished sweep's, with Tune's `Tuner.restore(...)` as the way to continue)."""
     path, spec, paths = sweep_file
     driver = start_driver(path, tmp_path)
     try:
         wait_for(first_trial_done(paths), "finished trial", driver)
         tree = process_tree(driver.pid)
-        driver.send_signal(signal.SIGTERM)
+        driver.send_signal(signum)
         code = driver.wait(timeout=300)
     finally:
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
     log = (tmp_path / "driver.log").read_text()
-    assert code == 0, log[-2000:]
-    assert "SIGTERM: stopping resumably" in log and "continue with: raydd sweep resume driven" in log
-    assert "Traceback" not in log
+    assert code == 128 + signum, log[-2000:]  # an interrupted sweep is not a finished one
+    assert f"{name}: stopping resumably" in log
+    said = re.search(rf"sweep driven interrupted \({name}\): (\d) of 3 trial\(s\) and (\d) of 6 evaluation\(s\) "
+                     rf"done; continue with: raydd sweep resume driven --storage (\S+)\n", log)
+    assert said, log[-2000:]
+    assert "Traceback" not in log and "Tuner.restore" not in log and "mean ± std" not in log  # no table
     assert not storage.exists(paths.lease)
     assert wait_until_gone(tree) == []
     before = rows_now(paths)
+    assert int(said[2]) == len(before) and said[3] == str(tmp_path / "runs") and int(said[1]) >= 1
 
     outcome = resume_sweep("driven", str(tmp_path / "runs"), echo=lambda line: None)
     assert outcome.complete, (outcome.trial_errors, outcome.evaluations)
     after = rows_now(paths)
     assert set(after) == expected_keys(spec) and {key: after[key] for key in before} == before
-    print(f"SIGTERM of the driver: {len(tree)} processes gone; rows {len(before)} before, {len(after)} after "
+    print(f"{name} of the driver: {len(tree)} processes gone; rows {len(before)} before, {len(after)} after "
           f"resume ({len(expected_keys(spec))} expected, 0 duplicated)")

@@ -116,6 +116,42 @@ def test_stopped_then_resumed_sweep_matches_an_uninterrupted_one(tmp_path, basel
     assert _accuracies(df) == _accuracies(base_df)
 
 
+def test_a_stop_during_the_evaluations_is_honoured(tmp_path):
+    """A stop requested once the trials are done, while the driver waits for the evaluations (it
+    waited for all of them): it drains the dispatcher (running jobs finish, queued ones are
+    dropped) and says the sweep stopped. A dispatcher that never finishes on its own stands for
+    evaluations still to run, so the only way out is the stop."""
+    import asyncio
+
+    import ray
+
+    from raydd.sweep.runner import _wait_for_evaluations
+
+    @ray.remote
+    class Unfinished:
+        def __init__(self) -> None:
+            self.drained = False
+
+        async def wait_all(self) -> dict:
+            while not self.drained:
+                await asyncio.sleep(0.05)
+            return {"finished": 1, "queued": 3}
+
+        async def drain(self) -> dict:
+            self.drained = True
+            return {"finished": 1, "queued": 3, "dropped": 2}
+
+        async def status(self) -> dict:
+            return {"finished": 1, "queued": 3, "running": 1}
+
+    stop_request = tmp_path / "STOP"
+    threading.Timer(2.0, stop_request.write_text, args=("stop\n",)).start()
+    lines = []
+    status, stopped = _wait_for_evaluations(Unfinished.remote(), lines.append, str(stop_request))
+    assert stopped and status["dropped"] == 2
+    assert lines == ["[sweep] stop requested: finishing running evaluations, dropping queued ones"]
+
+
 def _accuracies(df) -> dict[tuple, float]:
     return {key: round(acc, 6) for key, acc in zip(row_keys(df), df["test_acc"])}
 

@@ -252,14 +252,17 @@ def test_job_entry_needs_the_spec_under_the_working_dir(tmp_path):
 
 
 # ---- stopping ----------------------------------------------------------------------------------
-def test_stop_request_makes_the_watcher_raise_sigint(tiny_spec, monkeypatch):
+def test_stop_request_makes_the_watcher_raise_sigusr1(tiny_spec, monkeypatch):
+    """SIGUSR1, which Tune handles as a resumable stop, as it does SIGINT; SIGINT (Ctrl-C) is left
+    to `raydd sweep`'s own handler."""
     from raydd.sweep.callbacks import StopRequestWatcher
     from raydd.sweep.runner import request_stop, store_spec
 
     paths = SweepPaths.of(tiny_spec.storage, tiny_spec.name)
     store_spec(tiny_spec, paths)
     received = []
-    previous = signal.signal(signal.SIGINT, lambda *a: received.append(a[0]))
+    previous = {signum: signal.signal(signum, lambda *a: received.append(a[0]))
+                for signum in (signal.SIGINT, signal.SIGUSR1)}
     try:
         watcher = StopRequestWatcher(paths.stop_request, every_s=0.0)
         watcher.on_step_begin(0, [])
@@ -268,8 +271,9 @@ def test_stop_request_makes_the_watcher_raise_sigint(tiny_spec, monkeypatch):
         watcher.on_step_begin(1, [])
         watcher.on_step_begin(2, [])  # once only
     finally:
-        signal.signal(signal.SIGINT, previous)
-    assert received == [signal.SIGINT]
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    assert received == [signal.SIGUSR1]
 
 
 def test_stop_and_status_of_an_unknown_sweep_fail_clearly(tmp_path):

@@ -17,8 +17,10 @@ class DistillProgressPrinter:
 
     def __init__(self, every: int) -> None:
         self.every = max(1, every)
+        self.iteration = 0  # the last iteration done, for a message when the run is interrupted
 
     def __call__(self, p) -> None:
+        self.iteration = p.iteration
         if p.iteration % self.every and p.iteration != p.total:
             return
         rate = p.session_iterations / p.session_seconds if p.session_seconds > 0 else float("nan")
@@ -40,7 +42,8 @@ def _duration(seconds: float) -> str:
 @click.option("--dataset", default="digits", show_default=True, help="Dataset name (raydd list datasets).")
 @click.option("--method", default="dc", show_default=True, help="dc, dsa or dm (raydd list methods).")
 @click.option("--ipc", type=int, default=1, show_default=True, help="Synthetic images per class.")
-@click.option("--iterations", type=int, default=1000, show_default=True, help="Outer iterations.")
+@click.option("--iterations", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Outer iterations (at least 1: a set of 0 was never distilled).")
 @click.option("--pool", "pool_text", default="ConvNet", show_default=True,
               help="Model pool, e.g. 'ConvNet=0.9,ConvNetW64=0.1'.")
 @click.option("--pool-warmup", type=int, default=0, show_default=True,
@@ -94,9 +97,13 @@ def distill(**opts) -> None:
         raise click.UsageError(str(exc)) from None
     click.echo(f"distilling {cfg.dataset} with {cfg.method}, ipc {cfg.ipc}, pool {cfg.pool.name}, "
                f"{cfg.iterations} iterations on {device}", err=True)
-    synset = run_distill(cfg, data, device, checkpoint_dir=checkpoint_dir,
-                         checkpoint_every=opts["checkpoint_every"], resume=opts["resume"],
-                         progress=DistillProgressPrinter(opts["progress_every"]))
+    printer = DistillProgressPrinter(opts["progress_every"])
+    try:
+        synset = run_distill(cfg, data, device, checkpoint_dir=checkpoint_dir,
+                             checkpoint_every=opts["checkpoint_every"], resume=opts["resume"], progress=printer)
+    except KeyboardInterrupt:  # Ctrl-C: say where the run stopped and how it continues
+        click.echo(_interrupted(printer.iteration, cfg.iterations, checkpoint_dir), err=True)
+        raise SystemExit(130) from None  # 128 + SIGINT, the shell's convention
     save_synset(synset, out)
     _remove_checkpoint(checkpoint_dir)
     final = synset.meta["final_loss"]
@@ -107,7 +114,7 @@ def distill(**opts) -> None:
 
 def _prepare(opts: dict, checkpoint_dir: Path):
     """(config, dataset, device) from the options, or a ValueError naming the bad one."""
-    from raydd.core.datasets import load_dataset
+    from raydd.core.datasets import check_ipc_fits, load_dataset, sizes_of
     from raydd.core.distill import DistillConfig
     from raydd.core.distill.compiled import CompileUnavailable, require_compile
     from raydd.core.distill.loop import checkpoint_path
@@ -121,7 +128,9 @@ def _prepare(opts: dict, checkpoint_dir: Path):
         inner_loop=opts["inner_loop"], init=opts["init"], distance=opts["distance"],
         compile=opts["compile_"], precision=opts["precision"],
     )
-    if not opts["resume"] and checkpoint_path(checkpoint_dir).exists():
+    if opts["resume"]:
+        _check_resumable(cfg, checkpoint_dir, opts["out"])
+    elif checkpoint_path(checkpoint_dir).exists():
         raise ValueError(f"{checkpoint_dir} holds an unfinished run; pass --resume or remove it")
     device = resolve_device(opts["device"])
     if cfg.compile:
@@ -130,19 +139,42 @@ def _prepare(opts: dict, checkpoint_dir: Path):
         except CompileUnavailable as exc:
             raise click.ClickException(str(exc)) from None
     data = load_dataset(cfg.dataset, data_dir=opts["data_dir"], download=opts["download"], device=device)
-    _check_ipc_fits(cfg.ipc, data)
+    # the one rule (also what keeps `--ipc 100000000` from trying to allocate terabytes)
+    check_ipc_fits(cfg.ipc, sizes_of(data.train.labels, data.info.num_classes), data.info, "--ipc")
     return cfg, data, device
 
 
-def _check_ipc_fits(ipc: int, data) -> None:
-    """A synthetic set is smaller than the data it condenses: refuse an ipc above the smallest
-    class (also what keeps `--ipc 100000000` from trying to allocate terabytes)."""
-    import torch
+def _interrupted(iteration: int, total: int, checkpoint_dir: Path) -> str:
+    """What an interrupted run leaves: its last checkpoint and how to continue from it, or none."""
+    from raydd.core.distill.loop import checkpoint_path, load_checkpoint
 
-    smallest = int(torch.bincount(data.train.labels.cpu(), minlength=data.info.num_classes).min())
-    if ipc > smallest:
-        raise ValueError(f"--ipc {ipc} is more than the {smallest} training images of {data.info.name}'s "
-                         "smallest class; a distilled set is smaller than its data")
+    where = f"interrupted at iteration {iteration} of {total}"
+    path = checkpoint_path(checkpoint_dir)
+    try:
+        saved = load_checkpoint(checkpoint_dir)
+    except ValueError:  # unreadable: say so rather than promise a resume
+        saved = None
+    if saved is None:
+        return f"{where}; no checkpoint was written yet ({path}): run the same command again to start over"
+    return (f"{where}; its checkpoint {path} holds iteration {saved['iteration']}: continue with the same "
+            "command and --resume")
+
+
+def _check_resumable(cfg, checkpoint_dir: Path, out: Path) -> None:
+    """--resume continues the unfinished run of these very settings, or refuses: it never starts
+    from scratch over a finished set. Read before the dataset loads (a checkpoint is small)."""
+    from raydd.core.distill.distiller import check_same_config
+    from raydd.core.distill.loop import checkpoint_path, load_checkpoint
+
+    path = checkpoint_path(checkpoint_dir)
+    state = load_checkpoint(checkpoint_dir)  # a file that would run code is refused by name
+    if state is None:
+        finished = (f" and {out} holds a finished set; leave out --resume to distil it again and replace it"
+                    if (out / "meta.json").is_file() else "; leave out --resume to start one")
+        raise ValueError(f"--resume: there is no unfinished run to continue ({path} does not exist){finished}")
+    if not isinstance(state, dict) or not isinstance(state.get("config"), dict):
+        raise ValueError(f"checkpoint {path} is not a raydd distillation checkpoint (it holds no config)")
+    check_same_config(state["config"], cfg, f"checkpoint {path}")
 
 
 def _remove_checkpoint(directory: Path) -> None:

@@ -19,6 +19,9 @@ def _split(text: str, what: str) -> list[str]:
     items = [t.strip() for t in text.split(",") if t.strip()]
     if not items:
         raise click.BadParameter(f"needs at least one {what}")
+    repeated = next((item for index, item in enumerate(items) if item in items[:index]), None)
+    if repeated is not None:  # a student named twice was trained and counted twice (n doubled)
+        raise click.BadParameter(f"{what} {repeated!r} is given twice; name each once")
     return items
 
 
@@ -270,8 +273,8 @@ def _carve(synset, val_size, split_seed) -> tuple:
 
 
 def _run(sources, synset, students, cfg, seeds, kd_modes, opts) -> list:
-    from raydd.core.datasets import load_dataset
-    from raydd.core.evaluate.protocol import check_images, random_real
+    from raydd.core.datasets import check_ipc_fits, load_dataset, sizes_of
+    from raydd.core.evaluate.protocol import check_images
 
     device = resolve_device(opts["device"])
     name = _dataset_name(synset, opts["dataset"])
@@ -281,8 +284,9 @@ def _run(sources, synset, students, cfg, seeds, kd_modes, opts) -> list:
                             val_size=val_size, split_seed=split_seed, device=device)
         if synset is not None:
             check_images(synset.images, synset.labels, data.info)
-        if opts["random_real"] is not None:
-            random_real(data, opts["random_real"], seed=0)  # refuses an ipc above a class's size
+        if opts["random_real"] is not None:  # the one rule of an ipc against the class sizes
+            check_ipc_fits(opts["random_real"], sizes_of(data.train.labels, data.info.num_classes), data.info,
+                           "--random-real")
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(f"evaluating on {name} ({device}): {cfg.resolved_epochs} epochs, augment {cfg.augment}, "

@@ -32,6 +32,12 @@ def _runs_here(in_job: bool) -> bool:
     return not (in_job or os.environ.get("RAY_ADDRESS"))
 
 
+def _data_mode(job_address: str | None, in_job: bool) -> str:
+    """How hard validation tries to read the dataset (`raydd.spec.data`): a sweep whose trials
+    run here needs its data here; one run elsewhere is checked against it when it is here."""
+    return "required" if job_address is None and _runs_here(in_job) else "if_present"
+
+
 def _start_ray(in_job: bool) -> None:
     import ray
 
@@ -63,42 +69,51 @@ def _check_compile_here(spec, in_job: bool) -> None:
 def _drive(spec, in_job: bool, resume: bool):
     """Check the compiler, then run the sweep from this process (`run_sweep` holds its lease and,
     for a new run, refuses another experiment under the name, all before Ray starts). Once Ray
-    runs, SIGTERM asks the sweep to stop resumably, as `raydd sweep stop` does; a second SIGTERM
-    exits at once. When this process ends, however it ends, the local Ray it started ends with it
-    (Ray ties its processes to the driver's; tests/test_sweep_driver.py measures it)."""
+    runs, SIGINT (Ctrl-C) and SIGTERM ask the sweep to stop resumably, as `raydd sweep stop` does;
+    a second one exits at once. Returns (outcome, the signal that stopped it or None). When this
+    process ends, however it ends, the local Ray it started ends with it (Ray ties its processes
+    to the driver's; tests/test_sweep_driver.py measures it)."""
     from raydd.sweep.runner import run_sweep
 
     _check_compile_here(spec, in_job)
-    with _stop_on_sigterm(spec.name, spec.storage) as arm:
+    os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"  # Ctrl-C is raydd's to handle, below
+    with _stop_on_signals(spec.name, spec.storage) as (arm, received):
         def start_ray() -> None:
             _start_ray(in_job)
-            arm()  # after ray.init, which installs its own handler
+            arm()  # after ray.init, which installs its own handlers
 
-        return run_sweep(spec, resume=resume, echo=click.echo, start_ray=start_ray)
+        outcome = run_sweep(spec, resume=resume, echo=click.echo, start_ray=start_ray)
+        return outcome, (received[0] if received else None)
+
+
+STOP_SIGNALS = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
 
 
 @contextmanager
-def _stop_on_sigterm(name: str, storage: str):
-    """Yields `arm`, which makes SIGTERM a stop request until the block ends."""
+def _stop_on_signals(name: str, storage: str):
+    """Yields (`arm`, the signals received): `arm` makes SIGINT and SIGTERM a stop request
+    until the block ends; a second signal exits at once, with 128 + its number."""
     from raydd.sweep.runner import request_stop
 
-    def on_sigterm(signum, frame) -> None:
-        if stopping:
+    def on_signal(signum, frame) -> None:
+        if received:
             raise SystemExit(128 + signum)
-        stopping.append(signum)
-        click.echo("SIGTERM: stopping resumably (running evaluations finish; again to exit now)", err=True)
+        received.append(signum)
+        click.echo(f"{STOP_SIGNALS[signum]}: stopping resumably (running evaluations finish; again to exit now)",
+                   err=True)
         request_stop(name, storage)
 
     def arm() -> None:
-        previous.append(signal.signal(signal.SIGTERM, on_sigterm))
+        for signum in STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, on_signal)
 
-    stopping: list[int] = []
-    previous: list = []
+    received: list[int] = []
+    previous: dict = {}
     try:
-        yield arm
+        yield arm, received
     finally:
-        if previous:
-            signal.signal(signal.SIGTERM, previous[0])
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _print_summary(outcome) -> None:
@@ -118,13 +133,26 @@ def _print_summary(outcome) -> None:
         click.echo(f"(no table: {err})")
 
 
-def _finish(outcome) -> None:
-    _print_summary(outcome)
-    if outcome.stopped:
-        click.echo(f"stopped; continue with: raydd sweep resume {outcome.name} --storage {os.path.dirname(outcome.root)}")
+def _finish(outcome, signum: int | None) -> None:
+    """The run's summary; a stopped sweep's what is done and how to continue it instead of a table
+    (exit 128 + the signal's number when a signal stopped it), an incomplete one exit 1."""
+    if not outcome.stopped:
+        _print_summary(outcome)
+        if not outcome.complete:
+            sys.exit(1)
         return
-    if not outcome.complete:
-        sys.exit(1)
+    from raydd.sweep.runner import sweep_status
+
+    storage = os.path.dirname(outcome.root)
+    status = sweep_status(outcome.name, storage)
+    how = f"interrupted ({STOP_SIGNALS[signum]})" if signum else "stopped"
+    click.echo(f"\nsweep {outcome.name} {how}: {status.counts.get('done', 0)} of {len(status.trials)} trial(s) "
+               f"and {status.evaluations_done} of {status.evaluations_total} evaluation(s) done; continue with: "
+               f"raydd sweep resume {outcome.name} --storage {storage}")
+    for key, error in outcome.trial_errors.items():
+        click.echo(f"trial {key} failed: {error}", err=True)
+    if signum:
+        sys.exit(128 + signum)
 
 
 def _run_as_job(args: list[str], address: str, name: str, storage: str, wait: bool) -> None:
@@ -172,9 +200,10 @@ def submit(spec_path: str, storage: str | None, address: str | None, wait: bool,
     from raydd.spec import load_spec
     from raydd.storage import absolute
 
-    spec = load_spec(spec_path, storage=storage)  # every problem at once, exit 2, before Ray
-    spec = spec.with_storage(absolute(spec.storage))  # the job and the workers run elsewhere
     job_address = _job_address(address, in_job)
+    # every problem at once, exit 2, before Ray
+    spec = load_spec(spec_path, storage=storage, data=_data_mode(job_address, in_job))
+    spec = spec.with_storage(absolute(spec.storage))  # the job and the workers run elsewhere
     if job_address:
         from raydd.sweep.jobs import spec_argument
 
@@ -184,7 +213,7 @@ def submit(spec_path: str, storage: str | None, address: str | None, wait: bool,
             raise click.ClickException(str(err)) from None
         _run_as_job(["submit", job_spec, "--storage", spec.storage], job_address, spec.name, spec.storage, wait)
         return
-    _finish(_drive(spec, in_job, resume=False))
+    _finish(*_drive(spec, in_job, resume=False))
 
 
 @sweep.command()
@@ -204,7 +233,7 @@ def resume(name: str, storage: str, address: str | None, wait: bool, in_job: boo
         return
     from raydd.sweep.runner import load_stored_spec
 
-    _finish(_drive(load_stored_spec(name, storage), in_job, resume=True))
+    _finish(*_drive(load_stored_spec(name, storage, data=_data_mode(None, in_job)), in_job, resume=True))
 
 
 @sweep.command()
@@ -282,11 +311,12 @@ def best(name: str, storage: str, top: int) -> None:
     report and is never used to choose.
     """
     from raydd.results import ResultsError
+    from raydd.results.store import ResultsNotFoundError
     from raydd.sweep.layout import SweepPaths
     from raydd.sweep.runner import load_results, load_stored_spec
     from raydd.sweep.search import ranked, searched_trials
 
-    spec = load_stored_spec(name, storage)
+    spec = load_stored_spec(name, storage, data="skip")
     if spec.search is None:
         raise click.ClickException(f"sweep {name!r} has no search section; its sets are compared by "
                                    f"`raydd results show {SweepPaths.of(storage, name).results}`")
@@ -294,7 +324,10 @@ def best(name: str, storage: str, top: int) -> None:
     trials = ranked(searched_trials(spec, paths), spec.search.mode)
     try:
         rows = load_results(paths.results)
-    except (ResultsError, FileNotFoundError):  # nothing evaluated yet: the ranking stands alone
+    except (ResultsNotFoundError, FileNotFoundError):  # nothing evaluated yet: the ranking stands alone
+        rows = None
+    except ResultsError as err:  # a bad or empty result file: the ranking stands alone, saying why
+        click.echo(f"warning: no test accuracies shown: {err}", err=True)
         rows = None
     click.echo(f"sweep {name}: {len(trials)} searched trial(s) with a {spec.search.metric} "
                f"(validation, {spec.search.mode}); the best {min(top, len(trials))}, best first")

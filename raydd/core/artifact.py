@@ -19,6 +19,7 @@ import torch
 
 from raydd import strict_json
 from raydd.atomic import check_can_create
+from raydd.core.datasets.labels import label_problem
 
 FORMAT_NAME = "raydd-synset"
 FORMAT_VERSION = 1
@@ -290,6 +291,9 @@ def _check_consistent(images: torch.Tensor, labels: torch.Tensor, meta: dict[str
         )
     if labels.dtype != torch.int64 or tuple(labels.shape) != (expected[0],):
         raise ArtifactError(f"{where}: labels are {labels.dtype} {tuple(labels.shape)}, expected int64 ({expected[0]},)")
+    problem = label_problem(labels, d["num_classes"])
+    if problem is not None:
+        raise ArtifactError(f"{where}: {problem}")
     counts = torch.bincount(labels.cpu(), minlength=d["num_classes"])
-    if len(counts) != d["num_classes"] or bool((counts != meta["ipc"]).any()):
+    if bool((counts != meta["ipc"]).any()):
         raise ArtifactError(f"{where}: expected {meta['ipc']} images of each of {d['num_classes']} classes")

@@ -6,11 +6,18 @@ which jobs are done) sees after each:
 
 1. Read every row file at the top of the directory (a sweep's `<job>.parquet`, `raydd evaluate
    --out`'s `part-*.parquet`) and the compacted files already there. Nothing changes.
+   A row file holding a column that raydd's rows do not have (a note a user added) is refused
+   by name, before anything changes: compacting it would drop the column (under `skip_bad` it
+   is left as it is, rows included).
 2. Write the rows that no compacted file holds yet as `compacted-<hash>.parquet`, at most
    `MAX_ROWS` each: locally under a hidden temporary name renamed into place, on an object store
-   as one PUT, so each appears whole. From then on a row of a compacted file shadows its copy in a
-   row file (`raydd.results.store.drop_copies`): every row is still seen once.
-3. Remove each merged row file, after checking that every row it holds is in a compacted file.
+   as one PUT, so each appears whole. Each is read back and compared with what was meant, value
+   for value; one that differs is removed again and nothing is merged. From then on a row of a
+   compacted file shadows its copy in a row file (`raydd.results.store.drop_copies`): every row
+   is still seen once.
+3. Remove each merged row file, after checking that every row it holds is in a compacted file
+   with every value the same. A file holding a copy that differs (a second `raydd evaluate --out`
+   of one set, another `train_seconds`) is kept and named in the report.
 
 Killed during 2, the run leaves at most a hidden temporary file (readers skip it; the next run
 removes it) and every row file in place. Killed during 3, the next run finds the remaining row
@@ -31,13 +38,15 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
+import warnings
 from dataclasses import dataclass
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
-from raydd.results.schema import RESULT_SCHEMA
+from raydd.results.schema import COLUMNS, FORMER_NAMES, RESULT_SCHEMA
 from raydd.results.store import (
     COMPACTED_NAME,
     FILE_COLUMN,
@@ -47,6 +56,7 @@ from raydd.results.store import (
     BadResultFile,
     ResultsError,
     ResultsNotFoundError,
+    ResultsWarning,
     drop_copies,
     is_compacted,
     read_file,
@@ -59,6 +69,8 @@ from raydd.storage import storage_error
 MAX_ROWS = 100_000  # rows per compacted file: a few MB of Parquet, read in well under a second
 # the hidden temporary that raydd.atomic.atomic_write leaves when a local write is killed
 TEMPORARY_NAME = re.compile(r"\." + COMPACTED_NAME.pattern + r"\..+\.tmp")
+# pandas stores an unnamed row index under this name: row positions of a frame, not a user's data
+PANDAS_INDEX = re.compile(r"__index_level_\d+__")
 
 
 @dataclass(frozen=True)
@@ -70,13 +82,16 @@ class Compaction:
     written: tuple[str, ...]  # names of the new compacted files
     removed: int  # merged row files removed (those an interrupted run had merged included)
     leftovers: int  # temporary files of an interrupted run removed
+    kept: tuple[str, ...] = ()  # row files holding a copy that differs from its compacted row
 
     def describe(self) -> str:
+        kept = (f"; kept {len(self.kept)} file(s) whose rows differ from their compacted copies: "
+                f"{', '.join(self.kept)}") if self.kept else ""
         if not self.written and not self.removed:
-            return f"{self.location}: nothing to compact"
+            return f"{self.location}: nothing to compact{kept}"
         leftovers = f", {self.leftovers} temporary file(s) of an interrupted run removed" if self.leftovers else ""
         return (f"{self.location}: {self.rows} row(s) -> {len(self.written)} compacted file(s) "
-                f"({', '.join(self.written) or 'none new'}); {self.removed} merged file(s) removed{leftovers}")
+                f"({', '.join(self.written) or 'none new'}); {self.removed} merged file(s) removed{leftovers}{kept}")
 
 
 @dataclass(frozen=True)
@@ -94,27 +109,29 @@ def compact(location: str, *, max_rows: int = MAX_ROWS, skip_bad: bool = False,
     Raises ResultsNotFoundError for a missing location and ResultsError, before anything changes,
     for one that is not a results directory (no Parquet files at its top level) or that holds a
     file that cannot be read as rows, unless `skip_bad`: then such files stay where they are,
-    each named in a warning. Copies that disagree about one evaluation are an error, as for `load`.
+    each named in a warning. So is a row file with a column that raydd's rows do not have, which
+    compacting would drop. Copies that disagree about one evaluation are an error, as for `load`.
     """
     if max_rows < 1:
         raise ValueError(f"max_rows must be at least 1, got {max_rows}")
     fs, path = resolve(location, filesystem)
     try:
         listing = _list(fs, path, location)
-        frame = _read(fs, listing, location, skip_bad)
+        frame = _without_added_columns(_read(fs, listing, location, skip_bad), fs, skip_bad)
         for leftover in listing.leftovers:
             fs.delete_file(leftover)
         fresh = drop_copies(frame)
-        fresh = fresh[~fresh[FILE_COLUMN].map(is_compacted)].drop(columns=[FILE_COLUMN])
+        fresh = fresh[~_from_compacted(fresh)].drop(columns=[FILE_COLUMN])
         written = _write_compacted(fresh, fs, path, max_rows)
-        merged = _merged_files(frame, fs, [posixpath.join(path, name) for name in written])
+        merged, kept = _merged_files(frame, fresh)
         for merged_file in merged:
             _remove(fs, merged_file)
     except (ValueError, FileNotFoundError):  # ResultsError is a ValueError
         raise
     except OSError as err:
         raise storage_error(location, err) from None
-    return Compaction(location, len(fresh), tuple(written), len(merged), len(listing.leftovers))
+    return Compaction(location, len(fresh), tuple(written), len(merged), len(listing.leftovers),
+                      tuple(posixpath.basename(k) for k in kept))
 
 
 def _list(fs: pafs.FileSystem, path: str, location: str) -> _Listing:
@@ -133,6 +150,32 @@ def _list(fs: pafs.FileSystem, path: str, location: str) -> _Listing:
         raise ResultsError(f"{location!r} is not a results directory: it holds no {PARQUET_SUFFIX} files "
                            f"at its top level{_hint(fs, path, location)}")
     return listing
+
+
+def _added_columns(fs: pafs.FileSystem, path: str) -> list[str]:
+    """The columns of a readable result file that raydd's rows do not have (a user's note)."""
+    known = set(COLUMNS) | set(FORMER_NAMES)
+    names = pq.read_schema(path, filesystem=fs).names
+    return [name for name in names if name not in known and not PANDAS_INDEX.fullmatch(name)]
+
+
+def _without_added_columns(frame: pd.DataFrame, fs: pafs.FileSystem, skip_bad: bool) -> pd.DataFrame:
+    """`frame` without the rows of row files that hold columns of their own, which compacting
+    would drop: each such file is left as it is with a warning under `skip_bad`; without it, the
+    first is a ResultsError naming it and its columns. Compacted files are never rewritten."""
+    for path in frame[FILE_COLUMN].unique():
+        added = [] if is_compacted(path) else _added_columns(fs, path)
+        if not added:
+            continue
+        problem = (f"{path} has column(s) {', '.join(map(repr, added))} that raydd's result rows do "
+                   "not have: compacting it would drop them")
+        if not skip_bad:
+            raise ResultsError(f"{problem}; nothing was compacted (move the file away, or pass "
+                               "--skip-bad to leave it as it is)")
+        warnings.warn(f"left {problem.replace(' has column', ' as it is: it has column', 1)}",
+                      ResultsWarning, stacklevel=4)
+        frame = frame[frame[FILE_COLUMN] != path]
+    return frame
 
 
 def _hint(fs: pafs.FileSystem, path: str, location: str) -> str:
@@ -159,28 +202,48 @@ def _compacted_name(chunk: pd.DataFrame) -> str:
 
 
 def _write_compacted(rows: pd.DataFrame, fs: pafs.FileSystem, path: str, max_rows: int) -> list[str]:
-    """The rows as compacted files of at most `max_rows` rows each, each written whole; their names."""
+    """The rows as compacted files of at most `max_rows` rows each, each written whole and read
+    back as written (`_check_read_back`); their names."""
     rows = rows.sort_values(["sweep", "trial_key", "student", "kd", "eval_seed"], kind="stable")
     written = []
     for start in range(0, len(rows), max_rows):
-        chunk = rows.iloc[start:start + max_rows]
+        chunk = rows.iloc[start:start + max_rows].reset_index(drop=True)
         name = _compacted_name(chunk)
         write_table(pa.Table.from_pandas(chunk, schema=RESULT_SCHEMA, preserve_index=False), path,
                     name=name, filesystem=fs)
+        _check_read_back(chunk, fs, posixpath.join(path, name))
         written.append(name)
     return written
 
 
-def _merged_files(frame: pd.DataFrame, fs: pafs.FileSystem, written: list[str]) -> list[str]:
-    """The row files of `frame` every row of which is in a live compacted file (those read at
-    the start, and the new ones `written`, read back): safe to remove."""
-    compacted = frame[FILE_COLUMN].map(is_compacted)
-    live = [frame.loc[compacted, list(ROW_KEY)]]
-    live += [read_file(new, fs).select(list(ROW_KEY)).to_pandas() for new in written]
-    held = pd.MultiIndex.from_frame(frame.loc[~compacted, list(ROW_KEY)]).isin(
-        pd.MultiIndex.from_frame(pd.concat(live, ignore_index=True)))
-    covered = pd.Series(held, index=frame.index[~compacted]).groupby(frame.loc[~compacted, FILE_COLUMN]).all()
-    return sorted(covered[covered].index)
+def _check_read_back(meant: pd.DataFrame, fs: pafs.FileSystem, written: str) -> None:
+    """A ResultsError, once `written` is removed again, when it does not hold `meant` value for
+    value: it would shadow the rows it was meant to copy, and no row file may go on its word."""
+    back = read_file(written, fs).to_pandas()
+    differing = next((c for c in COLUMNS if len(back) != len(meant) or not back[c].equals(meant[c])), None)
+    if differing is None:
+        return
+    fs.delete_file(written)
+    raise ResultsError(f"{written} did not read back as written (column {differing!r}); it was removed "
+                       "and nothing was merged")
+
+
+def _merged_files(frame: pd.DataFrame, fresh: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """(merged, kept): the row files of `frame` every row of which, value for value, is in a live
+    compacted file (those read at the start, and `fresh`, just written and read back), safe to
+    remove; and those holding a row that no compacted file holds as it is."""
+    compacted = _from_compacted(frame)
+    live = pd.concat([frame.loc[compacted, list(COLUMNS)], fresh[list(COLUMNS)]], ignore_index=True)
+    rows = frame.loc[~compacted, [*COLUMNS, FILE_COLUMN]]
+    # a left merge on every column (nulls match nulls) keeps each row once: `live` has no duplicates
+    found = rows.merge(live.drop_duplicates(), on=list(COLUMNS), how="left", indicator=True)
+    covered = (found["_merge"] == "both").groupby(found[FILE_COLUMN]).all()
+    return sorted(covered[covered].index), sorted(covered[~covered].index)
+
+
+def _from_compacted(frame: pd.DataFrame) -> pd.Series:
+    """Which rows of `frame` come from a compacted file (boolean also when `frame` is empty)."""
+    return frame[FILE_COLUMN].map(is_compacted).astype(bool)
 
 
 def _remove(fs: pafs.FileSystem, path: str) -> None:

@@ -147,20 +147,54 @@ def _is_hidden(path: str) -> bool:
     return any(part.startswith(HIDDEN_PREFIXES) for part in path.split("/") if part)
 
 
-def _result_files(fs: pafs.FileSystem, path: str, location: str) -> list[str]:
+def _result_files(fs: pafs.FileSystem, path: str, location: str, skip_bad: bool) -> list[str]:
+    """The Parquet files under `path`, every level, hidden names left out. A link to a directory
+    it is in (a loop, which would list every file again and again) is a bad entry, as
+    `refuse_or_skip` treats one."""
     info = fs.get_file_info(path)
     if info.type == pafs.FileType.NotFound:
         raise ResultsNotFoundError(f"results location {location!r} does not exist")
     if info.type == pafs.FileType.File:
         return [path]
-    found = fs.get_file_info(pafs.FileSelector(path, recursive=True))
-    files = [f.path for f in found if f.type == pafs.FileType.File]
+    if isinstance(fs, pafs.LocalFileSystem):  # object stores have no links
+        files, loops = _walk_local(path)
+        for loop in loops:
+            refuse_or_skip(BadResultFile(loop, f"a link to {os.path.realpath(loop)}, a directory it is in (a loop)"),
+                           location, skip_bad)
+    else:
+        found = fs.get_file_info(pafs.FileSelector(path, recursive=True))
+        files = [f.path for f in found if f.type == pafs.FileType.File]
     visible = [f for f in files if not _is_hidden(f[len(path):])]
     parquet = sorted(f for f in visible if f.endswith(PARQUET_SUFFIX))
     if not parquet:
         others = f" (it holds {len(visible)} other file(s))" if visible else ""
         raise ResultsError(f"results location {location!r} holds no {PARQUET_SUFFIX} files{others}")
     return parquet
+
+
+def _walk_local(root: str) -> tuple[list[str], list[str]]:
+    """(files, loops) under the local directory `root`, following links as pyarrow's listing does,
+    except a link to a directory it is in: such a link is one of `loops`, not followed. Hidden
+    names are not entered."""
+    files: list[str] = []
+    loops: list[str] = []
+
+    def walk(directory: str, ancestors: frozenset[str]) -> None:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.name.startswith(HIDDEN_PREFIXES):
+                    continue
+                if entry.is_dir():
+                    real = os.path.realpath(entry.path)
+                    if real in ancestors:
+                        loops.append(entry.path)
+                    else:
+                        walk(entry.path, ancestors | {real})
+                elif entry.is_file():
+                    files.append(entry.path)
+
+    walk(root, frozenset({os.path.realpath(root)}))
+    return files, sorted(loops)
 
 
 def read_file(path: str, filesystem: pafs.FileSystem) -> pa.Table:
@@ -176,6 +210,8 @@ def read_file(path: str, filesystem: pafs.FileSystem) -> pa.Table:
     problem = schema_problem(table.schema)
     if problem:
         raise BadResultFile(path, f"not a raydd results file: {problem}")
+    if table.num_rows == 0:  # raydd writes no such file: a writer lost its rows (a sweep's job file: a missing row)
+        raise BadResultFile(path, "empty: it holds no rows")
     return table.select(list(RESULT_SCHEMA.names)).cast(RESULT_SCHEMA)
 
 
@@ -192,15 +228,20 @@ def read_tables(fs: pafs.FileSystem, files: list[str], location: str, skip_bad: 
         try:
             table = read_file(path, fs)
         except BadResultFile as bad:
-            if not skip_bad:
-                raise ResultsError(f"{bad} (in {location!r}); move it away, or pass --skip-bad "
-                                   "(skip_bad=True) to read the other files") from None
-            warnings.warn(f"skipped {bad}", ResultsWarning, stacklevel=3)
+            refuse_or_skip(bad, location, skip_bad)
             continue
         tables.append(table.append_column(FILE_COLUMN, pa.array([path] * len(table), pa.string())))
     if not tables:
         raise ResultsError(f"results location {location!r} holds no readable result file")
     return tables
+
+
+def refuse_or_skip(bad: BadResultFile, location: str, skip_bad: bool) -> None:
+    """A bad entry of a results directory: a ResultsError naming it, or under `skip_bad` a warning."""
+    if not skip_bad:
+        raise ResultsError(f"{bad} (in {location!r}); move it away, or pass --skip-bad "
+                           "(skip_bad=True) to read the other files") from None
+    warnings.warn(f"skipped {bad}", ResultsWarning, stacklevel=4)
 
 
 def drop_copies(frame: pd.DataFrame) -> pd.DataFrame:
@@ -261,7 +302,7 @@ def _read_listed(fs: pafs.FileSystem, path: str, location: str, skip_bad: bool) 
     the listing and its reading (a compaction removes merged files once its own is in place)."""
     for _ in range(LISTING_ATTEMPTS):
         try:
-            files = _result_files(fs, path, location)
+            files = _result_files(fs, path, location, skip_bad)
             return pa.concat_tables(read_tables(fs, files, location, skip_bad)).to_pandas()
         except ResultsError:
             raise

@@ -10,7 +10,7 @@ import math
 import re
 from typing import Any
 
-from raydd.core.datasets import DATASETS
+from raydd.core.datasets import DATASETS, ipc_problem
 from raydd.core.distill import DistillConfig
 from raydd.core.pool import PROB_TOLERANCE, PoolSpec
 from raydd.spec.checks import Problems
@@ -111,14 +111,31 @@ def baseline_points(points: tuple[TrialPoint, ...], names: tuple[str, ...]) -> t
     )
 
 
+def ipc_places(axes: dict[str, tuple], fixed: dict) -> list[tuple[str, int]]:
+    """Each ipc of the sweep's grid (or its `distill.ipc`) with its place in the file."""
+    if "ipc" in axes:
+        return [(f"grid.ipc[{i}]", ipc) for i, ipc in enumerate(axes["ipc"])]
+    return [("distill.ipc", fixed.get("ipc", DistillConfig.ipc))]
+
+
+def check_class_sizes(places: list[tuple[str, int]], dataset: str, sizes: tuple[int, ...],
+                      problems: Problems) -> None:
+    """Every ipc of the sweep, at its place, keeps the one rule against the dataset's training
+    class `sizes` (`raydd.core.datasets.ipc_problem`), as `raydd distill` and each trial's
+    Distiller do."""
+    info = DATASETS.get(dataset).info
+    for place, ipc in places:
+        problem = ipc_problem(ipc, sizes, info)
+        if problem is not None:
+            problems.add(place, problem)
+
+
 def _sizes_fit(axes: dict[str, tuple], fixed: dict, dataset: str, problems: Problems) -> bool:
     """Every ipc's synthetic set fits in MAX_SYNSET_BYTES of float32 images of `dataset`."""
     info = DATASETS.get(dataset).info
     image_bytes = 4 * info.channels * info.image_size ** 2 * info.num_classes
-    places = ([(f"grid.ipc[{i}]", ipc) for i, ipc in enumerate(axes["ipc"])] if "ipc" in axes
-              else [("distill.ipc", fixed.get("ipc", 1))])
     fits = True
-    for place, ipc in places:
+    for place, ipc in ipc_places(axes, fixed):
         if ipc * image_bytes > MAX_SYNSET_BYTES:
             problems.add(place, f"{ipc} images per class of {dataset} make a {ipc * image_bytes / 1024**3:.0f} GiB "
                                 f"synthetic set; at most {MAX_SYNSET_BYTES // 1024**3} GiB")

@@ -13,13 +13,15 @@ from raydd.spec.checks import (
     check_name,
     check_section,
     check_storage,
+    join,
     line_map,
     yaml_problem,
 )
+from raydd.spec.data import DataMode, dataset_class_sizes
 from raydd.spec.foreign import parse_sets
-from raydd.spec.grid import baseline_points, expand, expand_evaluation
+from raydd.spec.grid import baseline_points, check_class_sizes, expand, expand_evaluation, ipc_places
 from raydd.spec.model import SpecError, SweepSpec
-from raydd.spec.search import check_corners, parse_probe, parse_search, parse_tracking
+from raydd.spec.search import check_corners, parse_probe, parse_search, parse_tracking, searched_ipc_places
 from raydd.spec.sections import (
     parse_baselines,
     parse_dataset,
@@ -38,8 +40,9 @@ MAX_FILE_BYTES = 100_000
 MAX_VALUES = 10_000  # YAML values (scalars, lists, mappings) with every alias expanded
 
 
-def load_spec(path: str | Path, *, storage: str | None = None) -> SweepSpec:
-    """Read and validate a sweep file; `storage` overrides the file's `storage:`."""
+def load_spec(path: str | Path, *, storage: str | None = None, data: DataMode = "if_present") -> SweepSpec:
+    """Read and validate a sweep file; `storage` overrides the file's `storage:`; `data` says how
+    hard to try to read the dataset's class sizes (`raydd.spec.data`)."""
     source = str(path)
     path = Path(path)
     if not path.is_file():
@@ -52,24 +55,28 @@ def load_spec(path: str | Path, *, storage: str | None = None) -> SweepSpec:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise SpecError([f"{source}: not UTF-8 text ({error.reason} at byte {error.start})"], source) from None
-    return load_spec_text(text, source, storage=storage)
+    return load_spec_text(text, source, storage=storage, data=data)
 
 
-def load_spec_text(text: str, source: str, *, storage: str | None = None) -> SweepSpec:
+def load_spec_text(text: str, source: str, *, storage: str | None = None,
+                   data: DataMode = "if_present") -> SweepSpec:
     """Validate a sweep file's text; `source` names it in every problem (e.g. the stored copy)."""
-    raw, lines = _read_yaml(text, source)
-    return _parse(raw, source, lines, storage_override=storage)
+    raw, lines, repeats = _read_yaml(text, source)
+    return _parse(raw, source, lines, storage_override=storage, data=data, repeats=repeats)
 
 
-def _read_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
-    """The parsed YAML and its line map, within MAX_VALUES: the size of the tree with aliases
-    expanded is counted on the composed graph (shared nodes counted once per use, each node's
-    size computed once) before anything is built from it, so an alias bomb costs microseconds."""
+def _read_yaml(text: str, source: str) -> tuple[Any, dict[str, int], list[tuple[str, str]]]:
+    """The parsed YAML, its line map and its repeated keys (`_repeated_keys`), within MAX_VALUES:
+    the size of the tree with aliases expanded is counted on the composed graph (shared nodes
+    counted once per use, each node's size computed once) before anything is built from it, so
+    an alias bomb costs microseconds."""
     loader = yaml.SafeLoader(text)
+    repeats: list[tuple[int, str, str]] = []
     try:
         node = loader.get_single_node()
         if node is not None:
             _expanded_size(node, {}, set(), source)
+            _repeated_keys(node, "", set(), repeats)
         raw = None if node is None else loader.construct_document(node)
     except yaml.YAMLError as error:
         raise SpecError([yaml_problem(error)], source) from None
@@ -77,7 +84,29 @@ def _read_yaml(text: str, source: str) -> tuple[Any, dict[str, int]]:
         raise SpecError([f"{source}: nested too deeply to be a sweep file"], source) from None
     finally:
         loader.dispose()
-    return raw, line_map(node)
+    return raw, line_map(node), [(place, problem) for _, place, problem in sorted(repeats)]
+
+
+def _repeated_keys(node: yaml.Node, place: str, seen: set[int], out: list[tuple[int, str, str]]) -> None:
+    """(line, place, problem) for every key given twice in one mapping, at any depth: PyYAML keeps the
+    last value without a word. Keys a merge (`<<`) brings in may be overridden: that is what a
+    merge is for. Each node is walked once, however many aliases use it."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _repeated_keys(item, f"{place}[{index}]", seen, out)
+    elif isinstance(node, yaml.MappingNode):
+        first: dict[tuple[str, str], int] = {}
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                line = key.start_mark.line + 1
+                if (key.tag, key.value) in first:
+                    out.append((line, join(place, key.value), f"is given again at line {line} (YAML would keep "
+                                                              "the last silently); give it once"))
+                first.setdefault((key.tag, key.value), line)
+            _repeated_keys(value, join(place, key.value), seen, out)
 
 
 def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int], source: str) -> int:
@@ -100,13 +129,16 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int],
     return size
 
 
-def parse_spec(raw: dict, *, source_name: str = "<sweep>") -> SweepSpec:
+def parse_spec(raw: dict, *, source_name: str = "<sweep>", data: DataMode = "if_present") -> SweepSpec:
     """Validate an already parsed sweep description (the YAML as Python objects)."""
-    return _parse(raw, source_name, {})
+    return _parse(raw, source_name, {}, data=data)
 
 
-def _parse(raw: Any, source: str, lines: dict[str, int], storage_override: str | None = None) -> SweepSpec:
+def _parse(raw: Any, source: str, lines: dict[str, int], storage_override: str | None = None,
+           data: DataMode = "if_present", repeats: list[tuple[str, str]] = ()) -> SweepSpec:
     problems = Problems()
+    for place, problem in repeats:
+        problems.add(place, problem)
     if raw is None:
         raise SpecError([f"{source}: the file is empty"], source)
     top = check_section(raw, "", problems, SWEEP_KEYS, required=("name", "dataset", "evaluation"))
@@ -131,6 +163,10 @@ def _parse(raw: Any, source: str, lines: dict[str, int], storage_override: str |
     points, baseline_sets = (), ()
     if not problems and dataset is not INVALID:
         points = expand(axes, fixed, dataset.name, problems)
+        sizes = dataset_class_sizes(dataset, data, problems) if not problems else None
+        if sizes is not None:
+            places = ipc_places(axes, fixed) + (searched_ipc_places(search) if search else [])
+            check_class_sizes(places, dataset.name, sizes, problems)
         baseline_sets = baseline_points(points, baselines) + sets
         evaluation = expand_evaluation(eval_axes, evaluation, len(points) + len(baseline_sets), problems)
     for taken in {p.trial_key for p in points} & {s.trial_key for s in sets}:

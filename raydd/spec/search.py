@@ -360,6 +360,19 @@ def _bounds_ok(kind: str, bounds: list, place: str, problems: Problems) -> bool:
     return True
 
 
+def searched_ipc_places(search: SearchSpec) -> list[tuple[str, int]]:
+    """The ipc values a search may sample, at their places: each option of a choice, the bounds
+    of a randint (whose hi is excluded: hi - 1 is the largest it samples)."""
+    places = []
+    for key, domain in search.space:
+        if key != "ipc":
+            continue
+        place = f"search.space.ipc.{domain.kind}"
+        values = domain.args if domain.kind == "choice" else (domain.args[0], domain.args[1] - 1)
+        places += [(f"{place}[{index}]", value) for index, value in enumerate(values)]
+    return places
+
+
 def check_corners(search: SearchSpec, point: TrialPoint, problems: Problems) -> None:
     """Resolve the space's lowest and highest samples at `point`: a config the core refuses (a
     pool weight the variants cannot share, ...) is a problem now, not a failed trial later."""

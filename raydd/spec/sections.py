@@ -87,7 +87,11 @@ def _val_size(value: Any, problems: Problems) -> Any:
 def distill_value(field: str, value: Any, place: str, problems: Problems) -> Any:
     if field == "pool":
         return parse_pool(value, place, problems)
-    return check_field(DistillConfig, field, value, place, problems)
+    checked = check_field(DistillConfig, field, value, place, problems)
+    if field == "iterations" and checked is not INVALID and checked < 1:  # the core takes 0 (a baseline's record)
+        problems.add(place, f"must be at least 1 (a set of 0 iterations was never distilled), got {checked}")
+        return INVALID
+    return checked
 
 
 def parse_distill(value: Any, problems: Problems) -> Any:

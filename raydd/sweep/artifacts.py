@@ -53,12 +53,11 @@ def save_teacher(net, location: str) -> None:
 def load_teacher(location: str, arch: str, info, device):
     """Rebuild `arch` for `info` and load the saved weights; frozen and in eval mode. Cached per
     process: an evaluation actor reads a teacher once and shares it, read-only, among its KD jobs."""
-    import torch
-
     from raydd.core.archs import build_net
     from raydd.core.evaluate import freeze
+    from raydd.core.torch_files import load_torch_file
 
-    state = torch.load(io.BytesIO(storage.read_bytes(location)), map_location="cpu", weights_only=True)
+    state = load_torch_file(io.BytesIO(storage.read_bytes(location)), f"teacher {location}")
     net = build_net(arch, info.channels, info.num_classes, info.image_size)
     net.load_state_dict(state)
     return freeze(net.to(device))

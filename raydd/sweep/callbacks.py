@@ -68,9 +68,10 @@ def ending(result: dict) -> str:
 class StopRequestWatcher(Callback):
     """Ends the Tune run resumably when the sweep's stop-request file appears.
 
-    Tune treats SIGINT as "save the experiment state and stop; resume later" (unfinished trials
-    stay resumable), whereas a Stopper marks them terminated for good. So the watcher raises
-    SIGINT in the driver, whose handler Tune installed. Needs the driver's main thread.
+    Tune treats SIGUSR1, as SIGINT, as "save the experiment state and stop; resume later"
+    (unfinished trials stay resumable), whereas a Stopper marks them terminated for good. So the
+    watcher raises SIGUSR1 in the driver, whose handler Tune installs for every run; SIGINT (Ctrl-C)
+    is left to `raydd sweep`'s own handler, which requests the stop. Needs the driver's main thread.
     """
 
     def __init__(self, location: str, every_s: float = 1.0):
@@ -89,4 +90,4 @@ class StopRequestWatcher(Callback):
             log.warning("stop requested, but Tune does not run in the main thread; cannot stop it")
             return
         self.raised = True
-        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGUSR1)

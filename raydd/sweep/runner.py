@@ -11,6 +11,7 @@ StopRequestWatcher).
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from ray import tune
 
 from raydd import storage
 from raydd.spec import SweepSpec, load_spec_text
+from raydd.spec.data import DataMode
 from raydd.sweep import artifacts, baselines, lease
 from raydd.sweep.callbacks import StopRequestWatcher, TrialProgressPrinter
 from raydd.sweep.context import SweepContext
@@ -33,6 +35,20 @@ from raydd.sweep.tracking import loggers
 from raydd.sweep.trial import SEARCHED, distill_trial, trial_key, trial_point
 
 WAIT_REPORT_S = 15.0  # how often the driver prints evaluation progress while it waits
+STOP_CHECK_S = 1.0  # how often it looks for a stop request meanwhile, as the trials' watcher does
+
+
+class _WithoutTuneHints(logging.Filter):
+    """Tune's own lines about an interrupted run name its API (`Tuner.restore(...)`) and its keys;
+    raydd says how the sweep stops and continues (`raydd sweep resume`) instead."""
+
+    HINTS = ("Tuner.restore", "ending Ray Tune run")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(hint in record.getMessage() for hint in self.HINTS)
+
+
+logging.getLogger("ray.tune.tune").addFilter(_WithoutTuneHints())
 
 
 @dataclass(frozen=True)
@@ -75,7 +91,7 @@ def check_same_experiment(spec: SweepSpec, paths: SweepPaths) -> None:
     """
     if not storage.exists(paths.spec):
         return
-    stored = load_stored_spec(spec.name, spec.storage)
+    stored = load_stored_spec(spec.name, spec.storage, data="skip")
     if stored.experiment_hash() != spec.experiment_hash():
         raise SweepConflictError(
             f"sweep {spec.name!r} already exists at {paths.root} with a different experiment "
@@ -83,12 +99,14 @@ def check_same_experiment(spec: SweepSpec, paths: SweepPaths) -> None:
             f"with `raydd sweep resume {spec.name} --storage {spec.storage}`")
 
 
-def load_stored_spec(name: str, storage_location: str) -> SweepSpec:
-    """The sweep stored under `storage_location`/`name`; its problems name the stored file."""
+def load_stored_spec(name: str, storage_location: str, *, data: DataMode = "if_present") -> SweepSpec:
+    """The sweep stored under `storage_location`/`name`; its problems name the stored file.
+    `data`: how hard to try to check it against its dataset (`raydd.spec.data`)."""
     paths = SweepPaths.of(storage_location, name)
     if not storage.exists(paths.spec):
         raise FileNotFoundError(f"no sweep {name!r} under {storage_location} ({paths.spec} is missing)")
-    return load_spec_text(storage.read_text(paths.spec), paths.spec, storage=storage.absolute(storage_location))
+    return load_spec_text(storage.read_text(paths.spec), paths.spec, storage=storage.absolute(storage_location),
+                          data=data)
 
 
 # ---- Tune --------------------------------------------------------------------------------------
@@ -153,12 +171,20 @@ def _dispatch_distilled(spec: SweepSpec, paths: SweepPaths, dispatcher, searched
     return sum(ray.get([dispatcher.submit.remote(p) for p in points]))
 
 
-def _wait_for_evaluations(dispatcher, echo) -> dict:
+def _wait_for_evaluations(dispatcher, echo, stop_request: str) -> tuple[dict, bool]:
+    """(the dispatcher's final status, whether a stop was requested meanwhile: then running
+    evaluations finish and queued ones are dropped, as during the trials)."""
     done_ref = dispatcher.wait_all.remote()
-    while not ray.wait([done_ref], timeout=WAIT_REPORT_S)[0]:
-        s = ray.get(dispatcher.status.remote())
-        echo(f"[eval] {s['finished']}/{s['queued']} evaluation jobs finished, {s['running']} running")
-    return ray.get(done_ref)
+    last_report = time.monotonic()
+    while not ray.wait([done_ref], timeout=STOP_CHECK_S)[0]:
+        if storage.exists(stop_request):
+            echo("[sweep] stop requested: finishing running evaluations, dropping queued ones")
+            return ray.get(dispatcher.drain.remote()), True
+        if time.monotonic() - last_report >= WAIT_REPORT_S:
+            last_report = time.monotonic()
+            s = ray.get(dispatcher.status.remote())
+            echo(f"[eval] {s['finished']}/{s['queued']} evaluation jobs finished, {s['running']} running")
+    return ray.get(done_ref), False
 
 
 def connect_ray() -> None:
@@ -211,7 +237,7 @@ def _run(spec: SweepSpec, paths: SweepPaths, resume: bool, echo) -> SweepOutcome
             evaluations = ray.get(dispatcher.drain.remote())
         else:
             _dispatch_distilled(spec, paths, dispatcher, _searched_points(results, context))
-            evaluations = _wait_for_evaluations(dispatcher, echo)
+            evaluations, stopped = _wait_for_evaluations(dispatcher, echo, paths.stop_request)
     finally:
         ray.kill(dispatcher)  # its evaluation actors go with it
     return SweepOutcome(spec.name, paths.root, trials, errors, evaluations, stopped,
@@ -276,7 +302,7 @@ def _trial_state(key: str, done: set[str], tune_states: dict[str, str]) -> str:
 
 
 def sweep_status(name: str, storage_location: str) -> SweepStatus:
-    spec = load_stored_spec(name, storage_location)
+    spec = load_stored_spec(name, storage_location, data="skip")  # runs nothing: no dataset to read
     paths = SweepPaths.of(storage_location, name)
     done_trials = {n[: -len(".done")] for n in storage.list_names(paths.trials) if n.endswith(".done")}
     searched = tuple(searched_trials(spec, paths)) if spec.search else ()

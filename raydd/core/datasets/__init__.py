@@ -4,6 +4,7 @@
     data.train.images  # float32 [N, C, H, W], normalised with data.info.mean / data.info.std
 """
 
+from raydd.core.datasets.class_sizes import check_ipc_fits, class_sizes, ipc_problem, sizes_of
 from raydd.core.datasets.loading import DATASETS, load_dataset
 from raydd.core.datasets.sources import DatasetNotFoundError, DatasetSource
 from raydd.core.datasets.splits import class_indices
@@ -16,7 +17,11 @@ __all__ = [
     "DatasetNotFoundError",
     "DatasetSource",
     "Split",
+    "check_ipc_fits",
     "class_indices",
+    "class_sizes",
     "denormalize",
+    "ipc_problem",
     "load_dataset",
+    "sizes_of",
 ]

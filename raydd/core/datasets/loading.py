@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from raydd.core.datasets.digits import DIGITS
+from raydd.core.datasets.labels import check_labels
 from raydd.core.datasets.sources import DatasetSource, RawSplits
 from raydd.core.datasets.splits import check_val_size, holdout_count, stratified_holdout
 from raydd.core.datasets.torchvision_sources import CIFAR10, CIFAR100, FASHION_MNIST, MNIST, SVHN
@@ -41,7 +42,7 @@ def load_dataset(
         raise ValueError(f"split_seed must be an int, got {split_seed!r}")
     device = _parse_device(device)
     raw = source.read(None if data_dir is None else Path(data_dir), bool(download))
-    _check_matches(raw, source.info)
+    check_matches(raw, source.info)
     count = holdout_count(val_size, len(raw.train_labels))
     kept, held = stratified_holdout(raw.train_labels, count, source.info.num_classes, int(split_seed))
     train = Split(normalize_(raw.train_images[kept], source.info), raw.train_labels[kept])
@@ -57,7 +58,7 @@ def _parse_device(device: str | torch.device) -> torch.device:
         raise ValueError(f"not a device: {device!r} ({err})") from None
 
 
-def _check_matches(raw: RawSplits, info: DatasetInfo) -> None:
+def check_matches(raw: RawSplits, info: DatasetInfo) -> None:
     """Refuse files that parse but are not this dataset (wrong size, channels or labels)."""
     for split, images, labels in (
         ("train", raw.train_images, raw.train_labels),
@@ -66,5 +67,4 @@ def _check_matches(raw: RawSplits, info: DatasetInfo) -> None:
         if tuple(images.shape[1:]) != info.shape:
             shape = tuple(images.shape[1:])
             raise ValueError(f"{info.name} {split} images are {shape}, expected {info.shape}")
-        if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < info.num_classes:
-            raise ValueError(f"{info.name} {split} labels fall outside [0, {info.num_classes})")
+        check_labels(labels, info.num_classes, f"{info.name} {split} files")

@@ -7,6 +7,8 @@ import numbers
 
 import torch
 
+from raydd.core.datasets.labels import check_labels
+
 
 def check_val_size(val_size: float | int) -> None:
     """Reject a malformed `val_size` before any data is read.
@@ -39,8 +41,7 @@ def class_indices(labels: torch.Tensor, num_classes: int) -> tuple[torch.Tensor,
     """Indices of each class's examples, in dataset order: element c holds the positions of class c."""
     if labels.ndim != 1:
         raise ValueError(f"labels must be 1-D, got shape {tuple(labels.shape)}")
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise ValueError(f"labels must lie in [0, {num_classes}), got [{int(labels.min())}, {int(labels.max())}]")
+    check_labels(labels, num_classes)
     # A stable sort groups the classes while keeping each group in dataset order.
     order = torch.argsort(labels, stable=True)
     counts = torch.bincount(labels, minlength=num_classes).tolist()

@@ -18,6 +18,7 @@ import torch
 
 from raydd.core.archs import build_net
 from raydd.core.augment import DSA
+from raydd.core.datasets.class_sizes import check_ipc_fits
 from raydd.core.distill.compiled import compiled, compiles, eager
 from raydd.core.distill.config import DistillConfig
 from raydd.core.distill.matching import DISTANCES
@@ -47,7 +48,7 @@ class Distiller:
         self.method = METHODS.get(cfg.method)
         real_images = data.train.images.to(self.device)
         sampler = ClassSampler(data.train.labels.to(self.device), self.info.num_classes)
-        _check_ipc(cfg, sampler)
+        check_ipc_fits(cfg.ipc, sampler.class_sizes, self.info)
         self.compiled = compiles(cfg.compile, cfg.iterations, len(cfg.pool.archs), self.device.type)
 
         self.pool = ModelPool(cfg.pool, derive_seed(cfg.seed, "pool"))
@@ -147,8 +148,7 @@ class Distiller:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("version") != STATE_VERSION:
             raise ValueError(f"checkpoint version {state.get('version')!r}, expected {STATE_VERSION}")
-        if state["config"] != self.cfg.to_dict():
-            raise ValueError("checkpoint was written by a run with a different configuration")
+        check_same_config(state["config"], self.cfg)
         with torch.no_grad():
             self.images.copy_(state["images"].to(self.device))
         self.state.image_optimizer.load_state_dict(state["image_optimizer"])
@@ -160,6 +160,29 @@ class Distiller:
         self.losses = list(state["losses"])
         self.archs_drawn = list(state["archs_drawn"])
         self.wall_seconds = float(state["wall_seconds"])
+
+
+def check_same_config(saved: dict[str, Any], cfg: DistillConfig, checkpoint: str = "the checkpoint") -> None:
+    """A ValueError naming every setting in which `saved` (a checkpoint's `config`) differs from
+    `cfg`, with both values: a run continues only its own checkpoint."""
+    there, here = _flat(saved), _flat(cfg.to_dict())
+    differing = [f"{key} {_shown(there.get(key))} there, {_shown(here.get(key))} here"
+                 for key in sorted(there.keys() | here.keys()) if there.get(key) != here.get(key)]
+    if differing:
+        raise ValueError(f"{checkpoint} was written by another configuration: {'; '.join(differing)}")
+
+
+def _flat(config: dict[str, Any]) -> dict[str, Any]:
+    """`{"pool": {"archs": {...}, "warmup": 0}}` -> `{"pool.archs": {...}, "pool.warmup": 0}`."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        parts = value.items() if isinstance(value, dict) else [(None, value)]
+        flat.update({key if part is None else f"{key}.{part}": item for part, item in parts})
+    return flat
+
+
+def _shown(value: Any) -> str:
+    return repr(value) if isinstance(value, (str, dict, list, tuple)) else str(value)
 
 
 def _seeded_ambient_state(seed: int, device: torch.device) -> dict[str, torch.Tensor]:
@@ -195,10 +218,3 @@ def _check_fits(cfg: DistillConfig, data: Any) -> None:
         for arch in cfg.pool.archs:
             build_net(arch, data.info.channels, data.info.num_classes, data.info.image_size)
 
-
-def _check_ipc(cfg: DistillConfig, sampler: ClassSampler) -> None:
-    if cfg.init == "real" and cfg.ipc > sampler.smallest_class:
-        raise ValueError(
-            f"ipc={cfg.ipc} with init='real' needs {cfg.ipc} real images per class, but the "
-            f"smallest class has {sampler.smallest_class}; lower ipc or use init='noise'"
-        )

@@ -17,6 +17,7 @@ from raydd.atomic import atomic_write
 from raydd.core.allocator import reuse_freed_memory_on
 from raydd.core.distill.config import DistillConfig
 from raydd.core.distill.distiller import Distiller
+from raydd.core.torch_files import RefusedTorchFile, UnreadableTorchFile, load_torch_file
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -80,7 +81,9 @@ def load_checkpoint(directory: str | os.PathLike) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return load_torch_file(path, f"checkpoint {path}")
+    except (RefusedTorchFile, UnreadableTorchFile):  # already naming the file, in raydd's words
+        raise
     except Exception as exc:  # a truncated or foreign file: say which, do not start over silently
         raise ValueError(f"cannot read checkpoint {path}: {exc}") from exc
 

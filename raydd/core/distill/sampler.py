@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import torch
 
+from raydd.core.datasets.labels import check_labels
+
 
 class ClassSampler:
     def __init__(self, labels: torch.Tensor, num_classes: int) -> None:
+        check_labels(labels, num_classes, "the training labels")
         counts = torch.bincount(labels, minlength=num_classes)
         self.class_sizes = counts.tolist()
         empty = [c for c, n in enumerate(self.class_sizes) if n == 0]
@@ -29,10 +32,6 @@ class ClassSampler:
         self._sizes = counts
         self.num_classes = num_classes
         self.class_labels = torch.arange(num_classes, device=labels.device)
-
-    @property
-    def smallest_class(self) -> int:
-        return min(self.class_sizes)
 
     def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(indices [K, m], weights [K, m]) with m = min(n, largest class); rows of weights sum to 1."""

@@ -15,6 +15,8 @@ from typing import Callable, Iterable, Sequence
 import torch
 import torch.nn as nn
 
+from raydd.core.datasets.class_sizes import check_ipc_fits
+from raydd.core.datasets.labels import check_labels
 from raydd.core.datasets.splits import class_indices
 from raydd.core.evaluate.config import EvalConfig, EvalRecord, RecordSummary
 from raydd.core.evaluate.speed import inference_batch_size, inference_channels_last, stack_pays
@@ -51,8 +53,7 @@ def check_images(images: torch.Tensor, labels: torch.Tensor, info) -> None:
         raise ValueError(f"{images.shape[0]} images but labels of shape {tuple(labels.shape)}")
     if len(labels) == 0:
         raise ValueError("the set to evaluate is empty")
-    if labels.min() < 0 or labels.max() >= info.num_classes:
-        raise ValueError(f"labels must lie in [0, {info.num_classes}) for {info.name}")
+    check_labels(labels, info.num_classes, f"the set's labels, for {info.name}")
     if not bool(torch.isfinite(images).all()):
         raise ValueError("the images hold NaN or infinite values; a set like that cannot be evaluated")
 
@@ -267,11 +268,11 @@ def random_real(data, ipc: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """
     if ipc < 1:
         raise ValueError(f"ipc must be >= 1, got {ipc}")
+    groups = class_indices(data.train.labels.cpu(), data.info.num_classes)
+    check_ipc_fits(ipc, [len(members) for members in groups], data.info)
     generator = torch.Generator().manual_seed(derive_seed(seed, "random_real"))
     chosen = []
-    for c, members in enumerate(class_indices(data.train.labels.cpu(), data.info.num_classes)):
-        if len(members) < ipc:
-            raise ValueError(f"class {c} has {len(members)} training images, fewer than ipc={ipc}")
+    for members in groups:
         chosen.append(members[torch.randperm(len(members), generator=generator)[:ipc]])
     index = torch.cat(chosen).to(data.train.labels.device)
     return data.train.images[index].clone(), data.train.labels[index].clone()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from raydd.core.datasets.labels import label_problem
 from raydd.core.datasets.types import DatasetInfo, normalize_
 from raydd.core.foreign.readers import ForeignSetError
 
@@ -54,10 +55,9 @@ def images_per_class(labels: torch.Tensor, info: DatasetInfo, where: str) -> int
     """The set's ipc: every class of the dataset, each with the same number of images."""
     if len(labels) == 0:
         raise ForeignSetError(f"{where} is empty")
-    low, high = int(labels.min()), int(labels.max())
-    if low < 0 or high >= info.num_classes:
-        raise ForeignSetError(f"{where}: labels run from {low} to {high}; {info.name} has {info.num_classes} "
-                              f"classes (0..{info.num_classes - 1})")
+    problem = label_problem(labels, info.num_classes)
+    if problem is not None:
+        raise ForeignSetError(f"{where}: {problem.replace(' classes', f' classes of {info.name}', 1)}")
     counts = torch.bincount(labels, minlength=info.num_classes)
     missing = [i for i, c in enumerate(counts.tolist()) if c == 0]
     if missing:

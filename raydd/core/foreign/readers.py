@@ -7,17 +7,18 @@
   with `labels_X.pt` beside it);
 - `image-folder`: one sub-folder per class, PNG or JPEG files, pixels read as they are.
 
-`.pt` files are read with `torch.load(weights_only=True)`: tensors, lists, dicts and numbers only,
-so a file can never run code. Checking the tensors against a dataset is `checks`' job.
+`.pt` files are read with `torch.load(weights_only=True)` (`raydd.core.torch_files`): tensors,
+lists, dicts and numbers only, so a file can never run code. Checking the tensors against a dataset is `checks`' job.
 """
 
 from __future__ import annotations
 
-import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from raydd.core.torch_files import RefusedTorchFile, UnreadableTorchFile, load_torch_file
 
 MTT_IMAGES = "images_best.pt"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -82,12 +83,9 @@ def load_pt(path: Path):
     if not path.is_file():
         raise ForeignSetError(f"{path} is missing")
     try:
-        with torch.serialization.safe_globals(_numpy_scalars()):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ForeignSetError(f"{path} holds objects other than tensors, lists, dicts and numbers, which "
-                              f"raydd does not load (they could run code): {first}") from None
+        return load_torch_file(path, str(path), allowed=_numpy_scalars())
+    except (RefusedTorchFile, UnreadableTorchFile) as exc:
+        raise ForeignSetError(str(exc)) from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise ForeignSetError(f"{path} is not a readable torch file: {' '.join(str(exc).split())[:200]}") from None
 
