@@ -242,8 +242,14 @@ def evaluate(**opts) -> None:
         click.echo(_table(results, students, kd_modes))
     if opts["out"] is not None:
         for location in write_records(opts["out"], results, synset, *_written_context(synset, opts), cfg,
-                                      resolve_device(opts["device"])):
+                                      resolve_device(opts["device"]), _info(synset, opts)):
             click.echo(f"rows -> {location}", err=True)
+
+
+def _info(synset, opts):
+    from raydd.core.datasets import DATASETS
+
+    return DATASETS.get(_dataset_name(synset, opts["dataset"])).info
 
 
 DEFAULT_CARVE = (0.1, 0)  # load_dataset's defaults, which `raydd distill` uses

@@ -20,12 +20,13 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
 
-from raydd import storage, strict_json
-from raydd.results.schema import NO_POOL
+from raydd import storage
+from raydd.core.datasets import DATASETS
 from raydd.spec import EvalPoint, EvaluationSpec, SweepSpec, TrialPoint, kd_word
 from raydd.sweep import artifacts
 from raydd.core.devices import device_label
-from raydd.sweep.context import SweepContext, node_label, worker_device
+from raydd.results.rows import node_name
+from raydd.sweep.context import SweepContext, worker_device
 from raydd.sweep.layout import SweepPaths
 
 
@@ -166,38 +167,46 @@ def set_aside_bad_results(states: dict[str, str | None], paths: SweepPaths, echo
 
 # ---- rows --------------------------------------------------------------------------------------
 def record_rows(record, job: EvalJob, context: SweepContext, synset_meta: dict,
-                computed_on: tuple[str, str]) -> list[dict]:
-    """The result row of one EvalRecord, in raydd.results' schema; `computed_on` is
-    (device, node) as `device_label` and `node_label` give them."""
-    from raydd import __version__
+                computed_on: tuple[str, str], label_bytes: int | None = None) -> list[dict]:
+    """The result row of one EvalRecord (`raydd.results.rows.result_rows`); `computed_on` is
+    (device, node) as `device_label` and `node_name` give them; `label_bytes` the storage of the
+    labels the student trained on (default: those of the job's set of ipc images per class)."""
+    from raydd.results.rows import Setting, provenance, result_rows
 
     cfg, evaluation = job.point.config, job.setting.config
-    synset_uri = context.paths.synset(job.trial_key)
     recipe = {"sweep_hash": context.experiment_hash, "trial_key": job.trial_key,
               "axes": {**job.point.axes, **job.setting.axes}, "dataset": asdict(context.dataset),
               **({"baseline": job.point.baseline, "ipc": cfg.ipc, "seed": cfg.seed} if job.point.baseline
                  else {"distill": cfg.to_dict()}),
               **({"eval_key": job.eval_key} if job.eval_key else {}), "evaluation": evaluation.to_dict()}
-    return [{
-        "sweep": context.name, "trial_key": job.trial_key, **_set_columns(job.point),
-        "dataset": context.dataset.name, "ipc": cfg.ipc, "distill_seed": cfg.seed, **record.row_fields(),
-        "device": computed_on[0], "node": computed_on[1],
-        "distill_seconds": float(synset_meta.get("wall_seconds") or 0.0), "synset_uri": synset_uri,
-        "grid_png_uri": storage.join(synset_uri, "grid.png"), "epochs": evaluation.resolved_epochs,
-        "augment": evaluation.augment, "lr": evaluation.lr, "eval_key": job.eval_key,
-        "created_at": datetime.now(timezone.utc),
-        "raydd_version": __version__, "config_json": strict_json.dumps(recipe),
-    }]
+    if label_bytes is None:
+        label_bytes = _label_bytes(job, context)
+    return result_rows(sweep=context.name, dataset=context.dataset.name,
+                       set_=_set_columns(job.point, context.paths.synset(job.trial_key), synset_meta),
+                       setting=Setting.of(evaluation, label_bytes, job.eval_key), records=[record.row_fields()],
+                       made_by=provenance(*computed_on), recipe=recipe)
 
 
-def _set_columns(point: TrialPoint) -> dict:
+def _label_bytes(job: EvalJob, context: SweepContext) -> int:
+    from raydd.core.evaluate.labels import label_bytes
+
+    info = DATASETS.get(context.dataset.name).info
+    cfg = job.setting.config
+    return label_bytes(cfg.labels, job.point.config.ipc * info.num_classes, info, cfg.teacher)
+
+
+def _set_columns(point: TrialPoint, synset_uri: str, synset_meta: dict) -> dict:
     """How the set was made: its method and pool, or, for a baseline, its name and no pool."""
+    from raydd.results.rows import set_columns
+
     cfg = point.config
+    shared = {"trial_key": point.trial_key, "ipc": cfg.ipc, "distill_seed": cfg.seed, "synset_uri": synset_uri,
+              "grid_png_uri": storage.join(synset_uri, "grid.png"),
+              "distill_seconds": float(synset_meta.get("wall_seconds") or 0.0)}
     if point.baseline is not None:
-        return {"method": point.baseline, "pool_name": NO_POOL, "pool": {}, "pool_main_weight": None,
-                "pool_warmup": 0, "iterations": 0}
-    return {"method": cfg.method, "pool_name": cfg.pool.name, "pool": dict(zip(cfg.pool.archs, cfg.pool.probs)),
-            "pool_main_weight": cfg.pool.probs[0], "pool_warmup": cfg.pool.warmup, "iterations": cfg.iterations}
+        return set_columns(method=point.baseline, **shared)
+    return set_columns(method=cfg.method, pool=dict(zip(cfg.pool.archs, cfg.pool.probs)), pool_name=cfg.pool.name,
+                       pool_warmup=cfg.pool.warmup, iterations=cfg.iterations, **shared)
 
 
 def write_job_rows(rows: list[dict], location: str, state: str | None, paths: SweepPaths) -> None:
@@ -224,7 +233,7 @@ class EvaluationWorker:
         context.enter_worker()
         self.context = context
         self.device = worker_device()
-        self.computed_on = (device_label(self.device), node_label())
+        self.computed_on = (device_label(self.device), node_name())
         self.data = context.load_data(self.device)
 
     def train_teachers(self, trial_key: str, seeds: list[int], setting: EvalPoint) -> list[str]:
