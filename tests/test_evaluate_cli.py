@@ -147,9 +147,11 @@ def test_out_writes_rows_in_the_sweep_schema_that_results_show_reads(artifact, t
     assert dc["synset_uri"].iloc[0] == str(artifact.resolve()) and set(dc["device"]) == {"cpu"}
     base = df[df["method"] == "random_real"]
     assert set(base["pool_name"]) == {"-"} and base["pool_main_weight"].isna().all() and len(base) == 4
+    assert (base["distill_seed"] == base["eval_seed"]).all()  # each seed draws its own set
     assert set(df["sweep"]) == {"raydd-evaluate"} and sorted(df["eval_seed"].unique()) == [0, 1]
     shown = CliRunner().invoke(cli, ["results", "show", str(out)])
     assert shown.exit_code == 0 and "random_real" in shown.output and "dc" in shown.output
+    assert "(2×1)" in shown.output and "(1×2)" in shown.output  # two draws of random images; one dc set
     again = _invoke(artifact, "--students", "MLP", "--kd", "off", "--seeds", 1, "--out", out, *QUICK, "--epochs", 3)
     assert again.exit_code == 0 and len(load(str(out))) == 9  # another protocol: its own file, its own row
 

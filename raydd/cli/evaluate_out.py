@@ -51,6 +51,13 @@ def source_columns(source, synset) -> dict:
                        distill_seconds=float(meta.get("wall_seconds") or 0.0), grid_png_uri=storage.join(uri, "grid.png"))
 
 
+def _fields(source, record) -> dict:
+    """A record's columns; a random-real record's set is its own draw, seeded by its seed, so its
+    `distill_seed` is that seed (tables count each draw as one set)."""
+    fields = record.row_fields()
+    return {**fields, "distill_seed": record.seed} if source.key == "random_real" else fields
+
+
 def write_records(location: str, results, synset, dataset: str, carve: tuple, cfg, device: str, info) -> list[str]:
     """One Parquet file per evaluated source under `location`; returns their locations."""
     from raydd.core.devices import device_label
@@ -67,7 +74,7 @@ def write_records(location: str, results, synset, dataset: str, carve: tuple, cf
                   **({"foreign": source.foreign} if source.foreign else {}), "evaluation": cfg.to_dict()}
         setting = Setting.of(cfg, label_bytes(cfg.labels, source.ipc * info.num_classes, info, cfg.teacher))
         rows = result_rows(sweep=SWEEP, dataset=dataset, set_=source_columns(source, synset), setting=setting,
-                           records=[record.row_fields() for record in records], made_by=made_by, recipe=recipe,
+                           records=[_fields(source, record) for record in records], made_by=made_by, recipe=recipe,
                            created_at=stamp)
         written.append(write_rows(rows, location))
     return written
