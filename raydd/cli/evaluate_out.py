@@ -58,23 +58,24 @@ def _fields(source, record) -> dict:
     return {**fields, "distill_seed": record.seed} if source.key == "random_real" else fields
 
 
-def write_records(location: str, results, synset, dataset: str, carve: tuple, cfg, device: str, info) -> list[str]:
-    """One Parquet file per evaluated source under `location`; returns their locations."""
+def write_records(location: str, results, synset, dataset: str, carve: tuple, device: str) -> list[str]:
+    """One Parquet file per evaluated source (`evaluate_cmd.Evaluated`) under `location`; returns
+    their locations."""
     from raydd.core.devices import device_label
-    from raydd.core.evaluate.labels import label_bytes
     from raydd.results import write_rows
     from raydd.results.rows import Setting, provenance, result_rows
 
     stamp = datetime.now(timezone.utc)
     made_by = provenance(device_label(device))
     written = []
-    for source, records in results:
+    for result in results:
+        source, cfg = result.source, result.config
         recipe = {"source": source.label, "dataset": {"name": dataset, "val_size": carve[0], "split_seed": carve[1]},
                   "distill": synset.meta.get("config") if synset is not None and source.artifact else None,
                   **({"foreign": source.foreign} if source.foreign else {}), "evaluation": cfg.to_dict()}
-        setting = Setting.of(cfg, label_bytes(cfg.labels, source.ipc * info.num_classes, info, cfg.teacher))
-        rows = result_rows(sweep=SWEEP, dataset=dataset, set_=source_columns(source, synset), setting=setting,
-                           records=[_fields(source, record) for record in records], made_by=made_by, recipe=recipe,
-                           created_at=stamp)
+        rows = result_rows(sweep=SWEEP, dataset=dataset, set_=source_columns(source, synset),
+                           setting=Setting.of(cfg, result.label_bytes),
+                           records=[_fields(source, record) for record in result.records], made_by=made_by,
+                           recipe=recipe, created_at=stamp)
         written.append(write_rows(rows, location))
     return written

@@ -41,16 +41,6 @@ def check_soft_labels(soft: torch.Tensor, images: int, num_classes: int, where: 
     return soft.to(torch.float32)
 
 
-def training_labels(regime: str, labels: torch.Tensor, soft: torch.Tensor | None, where: str) -> torch.Tensor:
-    """What students of `regime` fit besides a teacher: class labels, or the stored soft labels."""
-    if regime != "soft":
-        return labels
-    if soft is None:
-        raise ValueError(f"{where} stores no soft labels; labels: soft needs a set that carries them "
-                         "(use hard or relabel)")
-    return soft
-
-
 def label_bytes(regime: str, images: int, info, teacher: str) -> int:
     """Bytes the labels of `images` images take under `regime` (see the module docstring)."""
     if regime == "hard":
@@ -66,3 +56,23 @@ def _weight_bytes(arch: str, channels: int, num_classes: int, image_size: int) -
 
     net = build_net(arch, channels, num_classes, image_size)
     return sum(t.numel() * t.element_size() for t in net.state_dict().values() if t.is_floating_point())
+
+
+def check_training_split(data, what: str) -> None:
+    """A ValueError when `data` has no training images to train `what` on."""
+    if len(data.train) == 0:
+        raise ValueError(f"{data.info.name} has no training split (0 images after the validation carve): "
+                         f"{what} needs one")
+
+
+def needs_whole_teacher(cfg, has_soft_labels: bool) -> bool:
+    """Whether a set's regime needs the whole-data teacher: to relabel every batch, or to give the
+    soft labels of a set that stores none."""
+    return (cfg.labels == "relabel" and cfg.relabel_teacher == "whole") or (cfg.labels == "soft" and not has_soft_labels)
+
+
+@torch.no_grad()
+def teacher_probabilities(teacher, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """The teacher's probabilities (softmax, T = 1) on `images`: soft labels given by a teacher."""
+    logits = torch.cat([teacher(images[s : s + batch_size]) for s in range(0, len(images), batch_size)])
+    return torch.softmax(logits.float(), dim=1)

@@ -47,6 +47,7 @@ class ForeignSet:
     stated: str  # what was asked: yes, no or auto
     experiment: int | None = None
     experiments: int | None = None
+    soft_labels: torch.Tensor | None = None  # float32 [N, classes] probability rows, when the set carries them
 
     def describe(self) -> dict:
         """Its provenance as plain values (a result row's recipe carries it)."""
