@@ -39,9 +39,11 @@ from raydd.spec.model import DatasetSpec, EvaluationSpec, ResourceSpec, kd_mode
 DATASET_KEYS = ("name", "data_dir", "download", "val_size")
 LISTED_POOL_KEYS = ("archs", "probabilities", "warmup", "normalize")
 MAIN_POOL_KEYS = ("main", "others", "main_weight", "warmup")
-# Sets a distilled one must beat, evaluated beside it: `random_real` draws ipc real training
-# images per class (seeded by the grid's seed), as the DC/DSA/DM papers' "Random" column.
-BASELINES = ("random_real",)
+# Sets a distilled one is measured against, evaluated beside it: `random_real` draws ipc real
+# training images per class (seeded by the grid's seed), as the DC/DSA/DM papers' "Random" column;
+# `whole_dataset` trains each student on the whole training split (hard labels, KD off, for
+# `evaluation.whole_epochs`), the upper bound that HLR measures sets against.
+BASELINES = ("random_real", "whole_dataset")
 # EvalConfig fields a grid may vary: all but how fast accuracy is measured, which never changes it.
 EVAL_AXES = tuple(f.name for f in dataclasses.fields(EvalConfig) if f.name != "eval_batch_size")
 CANDIDATE_AXES = ("alphas", "temperatures")  # KD candidates: each axis value is one candidate list
