@@ -153,8 +153,9 @@ def evaluate(**opts) -> None:
 
     SET is a raydd set's directory, or a set made by another code, evaluated on the dataset
     that --dataset names: a DC/DSA/DM `res_*.pt` file (or a .pt dict of image_syn and label_syn),
-    an MTT-style directory of images_best.pt and labels_best.pt, or an image folder with one
-    sub-folder per class. SET may be left out when --random-real or --whole-dataset gives
+    an MTT-style directory of images_best.pt and labels_best.pt, a DD-Ranking directory of
+    images.pt (and labels.pt), or an image folder with one sub-folder per class (`raydd export`
+    writes each). SET may be left out when --random-real or --whole-dataset gives
     something to evaluate; with SET, those baselines add rows beside it. Examples:
 
     \b
