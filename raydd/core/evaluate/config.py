@@ -122,7 +122,7 @@ class EvalConfig:
         out = asdict(self)
         out["epochs"] = self.resolved_epochs
         for name, default in LATER_DEFAULTS.items():
-            if out[name] == default:
+            if out[name] == default and not (name == "relabel_teacher" and self.labels == "relabel"):
                 del out[name]
         return out
 
