@@ -3,6 +3,8 @@ baseline on the actor pool, test-max rows, and DD-Ranking's scores over a tiny s
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from click.testing import CliRunner
 from sweep_support import tiny_sweep, write_sweep
@@ -37,6 +39,17 @@ def test_whole_dataset_is_one_baseline_trained_kd_off_under_hard_labels_only(tmp
     relabel = [j for j in jobs_for(spec.points[0], spec.evaluation) if j.setting.config.labels == "relabel"]
     assert relabel and not any(j.kd for j in relabel)  # relabelling is a teacher's labels already: no KD
     assert len({j.name for j in all_jobs(spec)}) == len(all_jobs(spec))
+
+
+def test_the_whole_split_may_have_fewer_evaluation_seeds(tmp_path):
+    spec = _spec(tmp_path, "fewer", seeds=3, whole_seeds=1, whole_epochs=1)
+    whole = next(p for p in spec.baselines if p.baseline == "whole_dataset")
+    assert {j.seed for j in jobs_for(whole, spec.evaluation)} == {0}
+    assert {j.seed for j in jobs_for(spec.points[0], spec.evaluation)} == {0, 1, 2}
+    plain = _spec(tmp_path, "plain")
+    assert "whole_seeds" not in json.dumps(plain.describe())  # absent: the sweep's hash as before
+    with pytest.raises(SpecError, match="evaluation.whole_seeds: must be a positive integer, got 0"):
+        _spec(tmp_path, "zero", whole_seeds=0)
 
 
 def test_the_whole_data_teacher_is_keyed_by_its_own_training(tmp_path):

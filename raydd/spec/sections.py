@@ -203,16 +203,20 @@ def _kd_mode(value: Any, place: str, problems: Problems) -> Any:
 
 def parse_evaluation(value: Any, problems: Problems) -> Any:
     before = len(problems)
-    entry = check_section(value, "evaluation", problems, ["students", "kd", "seeds", "sets", *_eval_fields()],
-                          required=("students",))
+    entry = check_section(value, "evaluation", problems, ["students", "kd", "seeds", "whole_seeds", "sets",
+                                                          *_eval_fields()], required=("students",))
     if entry is INVALID:
         return INVALID
     students = check_list(entry.get("students", []), "evaluation.students", problems, check_arch)
     kd_modes = check_list(entry.get("kd", [False]), "evaluation.kd", problems, _kd_mode)
     seeds = check_int(entry.get("seeds", 1), "evaluation.seeds", problems)
+    whole_seeds = entry.get("whole_seeds")
+    if whole_seeds is not None:
+        whole_seeds = check_int(whole_seeds, "evaluation.whole_seeds", problems)
     if "teacher" in entry:
         check_arch(entry["teacher"], "evaluation.teacher", problems)
-    settings = {k: v for k, v in entry.items() if k not in ("students", "kd", "seeds", "sets")}  # sets: spec.foreign
+    settings = {k: v for k, v in entry.items()
+                if k not in ("students", "kd", "seeds", "whole_seeds", "sets")}  # sets: spec.foreign
     config_fields = {k: check_field(EvalConfig, k, v, join("evaluation", k), problems)
                      for k, v in settings.items()}
     if len(problems) > before:
@@ -222,7 +226,7 @@ def parse_evaluation(value: Any, problems: Problems) -> Any:
     except ValueError as error:
         problems.add(field_place(str(error), EvalConfig, "evaluation", settings), str(error))
         return INVALID
-    return EvaluationSpec(students, config.teacher, kd_modes, seeds, config)
+    return EvaluationSpec(students, config.teacher, kd_modes, seeds, config, whole_seeds=whole_seeds)
 
 
 # ---- baselines ---------------------------------------------------------------------------------

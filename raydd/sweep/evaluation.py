@@ -71,7 +71,7 @@ def jobs_for(point: TrialPoint, evaluation: EvaluationSpec) -> list[EvalJob]:
         for kd in sorted(evaluation.kd_modes)
         for setting in regimes.settings_for(point, evaluation.settings)
         if regimes.runs(point, setting, kd)
-        for seed in range(evaluation.seeds)
+        for seed in range(evaluation.seeds_of(regimes.is_whole(point)))
         for student in evaluation.students
     ]
 
