@@ -14,6 +14,10 @@ import numpy as np
 
 SPREAD_DDOF = 0
 SPREAD_NOTE = "std = population std over seeds (ddof 0, as numpy's np.std and the DC/DSA/DM papers)"
+# How a results table aggregates: evaluation seeds within a set first, then the distilled sets.
+UNIT_NOTE = ("n = d×e: d distilled sets (distillation seeds) × e evaluation seeds each; a set's "
+             "evaluation seeds are averaged first, then mean ± std are over the sets' means "
+             "(over the evaluation seeds where d = 1)")
 
 
 @dataclass(frozen=True)
@@ -38,19 +42,20 @@ def mean_std(values: Iterable[float]) -> MeanStd:
 # at least MIN_N_FOR_TEST seeds on each side (two seeds give no usable variance).
 SIGNIFICANCE_LEVEL = 0.05
 MIN_N_FOR_TEST = 3
-SIGNIFICANCE_NOTE = (f"† = differs from its baseline at p < {SIGNIFICANCE_LEVEL} "
-                     f"(Welch's two-sided t-test over seeds, n >= {MIN_N_FOR_TEST} on each side)")
+SIGNIFICANCE_NOTE = (f"† = differs from its baseline at p < {SIGNIFICANCE_LEVEL} (Welch's two-sided "
+                     "t-test over the sets' means, >= 2 distilled sets on each side); ‡ = the same test over "
+                     f"evaluation seeds only (a side has one set; n >= {MIN_N_FOR_TEST} on each side)")
 
-BEST_NOTE = (f"marked only where it leads the runner-up at p < {SIGNIFICANCE_LEVEL} "
-             f"(Welch, n >= {MIN_N_FOR_TEST} on each side)")
+BEST_NOTE = (f"marked only where it leads the runner-up at p < {SIGNIFICANCE_LEVEL} (Welch over the sets' "
+             f"means with >= 2 sets a side, else over evaluation seeds only with n >= {MIN_N_FOR_TEST})")
 
 
-def welch_p_value(a: MeanStd, b: MeanStd) -> float:
-    """Two-sided p of Welch's t-test that two groups of seeds share a mean, from their summaries
-    (population stds, as `mean_std` gives them); NaN with fewer than MIN_N_FOR_TEST on a side."""
+def welch_p_value(a: MeanStd, b: MeanStd, min_n: int = MIN_N_FOR_TEST) -> float:
+    """Two-sided p of Welch's t-test that two groups share a mean, from their summaries
+    (population stds, as `mean_std` gives them); NaN with fewer than `min_n` on a side."""
     from scipy.stats import ttest_ind_from_stats
 
-    if min(a.n, b.n) < MIN_N_FOR_TEST:
+    if min(a.n, b.n) < max(min_n, 2):
         return float("nan")
     sample_std = [s.std * np.sqrt(s.n / (s.n - 1)) for s in (a, b)]  # ddof 0 -> ddof 1
     if sample_std[0] == 0 and sample_std[1] == 0:

@@ -11,7 +11,7 @@ import raydd.core.distill as distill_module
 from raydd.cli.main import cli
 from raydd.core.datasets import DATASETS, class_sizes, load_dataset, sizes_of
 from raydd.core.distill import DistillConfig, Distiller
-from raydd.core.evaluate.protocol import random_real
+from raydd.core.evaluate.sets import random_real
 from raydd.spec import SpecError, load_spec, parse_spec
 from sweep_support import tiny_sweep, write_sweep
 

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 import torch.nn as nn
 
 import raydd.core.evaluate.protocol as protocol
+import raydd.core.evaluate.sets as sets
 from raydd.core.datasets import Dataset, Split, load_dataset
 from raydd.core.evaluate import (
     EvalConfig,
@@ -260,7 +261,7 @@ def test_a_kd_student_is_closer_to_its_teacher_than_without_kd(data):
 
 def test_one_teacher_per_seed_is_shared_by_every_student(data, monkeypatch):
     trained, taught = [], []
-    real_train_teachers, real_evaluate_seeds = protocol.train_teachers, protocol.evaluate_seeds
+    real_train_teachers, real_evaluate_seeds = sets.train_teachers, sets.evaluate_seeds
 
     def train_teachers(*args, **kwargs):
         teachers = real_train_teachers(*args, **kwargs)
@@ -272,8 +273,8 @@ def test_one_teacher_per_seed_is_shared_by_every_student(data, monkeypatch):
         taught.append(None if teachers is None else [id(t) for t in teachers])
         return real_evaluate_seeds(*args, **kwargs)
 
-    monkeypatch.setattr(protocol, "train_teachers", train_teachers)
-    monkeypatch.setattr(protocol, "evaluate_seeds", evaluate_seeds)
+    monkeypatch.setattr(sets, "train_teachers", train_teachers)
+    monkeypatch.setattr(sets, "evaluate_seeds", evaluate_seeds)
     cfg = EvalConfig(epochs=2, teacher="MLP", temperatures=(2.0,))
     images, labels = random_real(data, 1, seed=0)
     records = evaluate_synset(images, labels, data, ["MLP", "LeNet"], cfg, [0, 1], (False, True), "cpu")

@@ -147,9 +147,11 @@ def test_out_writes_rows_in_the_sweep_schema_that_results_show_reads(artifact, t
     assert dc["synset_uri"].iloc[0] == str(artifact.resolve()) and set(dc["device"]) == {"cpu"}
     base = df[df["method"] == "random_real"]
     assert set(base["pool_name"]) == {"-"} and base["pool_main_weight"].isna().all() and len(base) == 4
+    assert (base["distill_seed"] == base["eval_seed"]).all()  # each seed draws its own set
     assert set(df["sweep"]) == {"raydd-evaluate"} and sorted(df["eval_seed"].unique()) == [0, 1]
     shown = CliRunner().invoke(cli, ["results", "show", str(out)])
     assert shown.exit_code == 0 and "random_real" in shown.output and "dc" in shown.output
+    assert "(2×1)" in shown.output and "(1×2)" in shown.output  # two draws of random images; one dc set
     again = _invoke(artifact, "--students", "MLP", "--kd", "off", "--seeds", 1, "--out", out, *QUICK, "--epochs", 3)
     assert again.exit_code == 0 and len(load(str(out))) == 9  # another protocol: its own file, its own row
 
@@ -166,6 +168,15 @@ def test_a_bad_out_is_refused_before_training(artifact, tmp_path, no_training, m
     assert not out.is_dir() or sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
 
-def test_out_with_the_whole_dataset_is_refused(tmp_path, no_training):
-    result = _invoke("--whole-dataset", "--students", "MLP", "--out", tmp_path / "rows", *QUICK)
-    assert result.exit_code == 2 and "--whole-dataset has none" in result.output
+def test_out_writes_whole_dataset_rows_with_their_own_epochs(artifact, tmp_path):
+    from raydd.results import load
+
+    out = tmp_path / "rows"
+    result = _invoke(artifact, "--whole-dataset", "--whole-epochs", 1, "--students", "MLP", "--kd", "off",
+                     "--seeds", 1, "--out", out, *QUICK)
+    assert result.exit_code == 0, result.output
+    whole = load(str(out)).set_index("method").loc["whole_dataset"]
+    train = len(load_dataset("digits").train)
+    assert (whole["ipc"], whole["epochs"], whole["labels"], whole["label_bytes"]) == (0, 1, "hard", 8 * train)
+    shown = CliRunner().invoke(cli, ["results", "show", str(out)])
+    assert shown.exit_code == 0 and "whole_dataset" in shown.output  # its epochs (1, not 2) on its own row

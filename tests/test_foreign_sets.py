@@ -193,10 +193,10 @@ def _nine_folders(tmp_path, real, data):
     return save_folder(tmp_path / "nine", images[keep], labels[keep])
 
 
-def _soft_labels(tmp_path, real, data):
+def _soft_scores(tmp_path, real, data):
     images, labels = real[0]
-    soft = torch.softmax(torch.randn(len(labels), 10), dim=1)
-    return save_mtt(tmp_path / "soft", images, soft)
+    scores = torch.rand(len(labels), 10) + 0.5  # soft labels are probability rows: scores are refused
+    return save_mtt(tmp_path / "soft", images, scores)
 
 
 def _zca(tmp_path, real, data):
@@ -216,7 +216,7 @@ def _labels_missing(tmp_path, real, data):
     (_wrong_shape_tensor, r"images have shape \[20, 3, 32, 32\]; digits images are \[1, 28, 28\]"),
     (_hundred_classes, r"label 10 at index 20 is not one of the 10 classes of digits \(0\.\.9\)"),
     (_nine_folders, "has 9 class folder\\(s\\); digits has 10 classes"),
-    (_soft_labels, "holds soft labels"),
+    (_soft_scores, r"soft label row \d+ sums to \d+\.\d+, not 1"),
     (_zca, "looks ZCA-whitened"),
     (_labels_missing, "labels_best.pt is missing"),
     (lambda tmp_path, real, data: tmp_path / "nowhere.pt", "no synthetic set at .*nowhere.pt"),

@@ -26,7 +26,7 @@ def test_show_prints_the_table(location):
     result = run("show", location)
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[0].split() == ["pool_name", "kd", "ConvNet", "MLP", "mean"]
-    assert "36.00 ± 1.00 (2)" in result.output and "(2) *" not in result.output  # 2 seeds: no best mark
+    assert "36.00 ± 1.00 (1×2)" in result.output and "(1×2) *" not in result.output  # 2 seeds: no best mark
 
 
 def test_show_json_with_baseline_and_metric(location):

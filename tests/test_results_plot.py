@@ -65,11 +65,11 @@ def test_legend_labels_are_short_and_never_the_full_pool():
 
 def test_the_caption_gives_n_and_the_spread_convention(results_sample):
     caption = bar_figure(results_sample).get_supxlabel().replace("\n", " ")
-    assert "n = 2 seeds per bar" in caption
+    assert "n = 1×2 per bar" in caption and "d distilled sets (distillation seeds)" in caption
     assert "population std over seeds (ddof 0" in caption
     uneven = _rows({("ConvNet=1.0", False): 0.8}, seeds=(0, 1, 2))
     uneven = pd.concat([uneven, _rows({(POOL_THREE, False): 0.8})])
-    assert "n = 2-3 seeds per bar" in bar_figure(uneven).get_supxlabel().replace("\n", " ")
+    assert "n = 1×2, 1×3 per bar" in bar_figure(uneven).get_supxlabel().replace("\n", " ")
 
 
 def test_differences_to_a_baseline(results_sample):
@@ -84,14 +84,14 @@ def test_differences_to_a_baseline(results_sample):
     assert [round(seg[1][1] - seg[0][1], 6) for seg in errors] == [round(2 * 2 ** 0.5, 6)] * 2  # ± sqrt(1 + 1)
     assert ax.get_ylabel() == "test accuracy - baseline (points)"
     assert "difference to the baseline pool_name=ConvNet=1.0;kd=false" in fig.get_supxlabel().replace("\n", " ")
-    assert not [t for t in ax.texts if t.get_text() == "†"]  # n = 2: never significant
+    assert not [t for t in ax.texts if t.get_text() in ("†", "‡")]  # n = 2: never significant
 
 
 def test_a_significant_difference_is_marked_and_a_noisy_one_is_not():
     seeds = (0, 1, 2)
     clear = _rows({("ConvNet=1.0", False): 0.80, (POOL_THREE, False): 0.86}, seeds=seeds, spread=0.002, students=("MLP",))
     noisy = _rows({("ConvNet=1.0", False): 0.80, (POOL_THREE, False): 0.81}, seeds=seeds, spread=0.04, students=("MLP",))
-    for frame, marks in ((clear, ["†"]), (noisy, [])):
+    for frame, marks in ((clear, ["‡"]), (noisy, [])):  # one set a side: evaluation seeds only
         ax = bar_figure(frame, baseline={"pool_name": "ConvNet=1.0"}).axes[0]
         assert [t.get_text() for t in ax.texts] == marks
 

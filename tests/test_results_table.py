@@ -73,9 +73,9 @@ def test_text_rendering_aligns_and_marks_nothing_on_two_seeds(results_sample):
     lines = text.splitlines()
     assert lines[0].split() == ["pool_name", "kd", "ConvNet", "MLP", "mean"]
     assert lines[3].split()[:2] == [POOL_MIXED, "True"]
-    assert "52.00 ± 1.00 (2)" in lines[3] and "36.00 ± 1.00 (2)" in lines[3] and lines[3].endswith("44.00")
+    assert "52.00 ± 1.00 (1×2)" in lines[3] and "36.00 ± 1.00 (1×2)" in lines[3] and lines[3].endswith("44.00")
     assert not any("*" in line for line in lines[2:6])
-    assert "marked only where it leads the runner-up at p < 0.05 (Welch, n >= 3 on each side)" in lines[-1]
+    assert "marked only where it leads the runner-up at p < 0.05 (Welch over the sets' means" in lines[-1]
     plus_minus = {tuple(i for i, ch in enumerate(line) if ch == "±") for line in lines[2:6]}
     assert len(plus_minus) == 1  # every row's numbers sit in the same columns
 
@@ -96,8 +96,8 @@ def test_best_is_marked_only_where_it_leads_the_runner_up_beyond_noise(tmp_path)
     assert clear.best("MLP") == {1} and noisy.best("MLP") == set()
     assert clear.best("mean") == set()  # the mean over students has no spread over seeds: never marked
     text = render(clear, "table").splitlines()
-    assert "36.00 ± 0.41 (3) *" in text[3] and "*" not in text[2] + text[4]
-    assert "| B=1.0 | **36.00 ± 0.41 (3)** |" in render(clear, "markdown")
+    assert "36.00 ± 0.41 (1×3) *" in text[3] and "*" not in text[2] + text[4]
+    assert "| B=1.0 | **36.00 ± 0.41 (1×3)** |" in render(clear, "markdown")
     assert "**" not in render(noisy, "markdown")
 
 
@@ -108,7 +108,7 @@ def test_csv_and_json_carry_the_numbers(results_sample):
     doc = json.loads(render(table, "json"))
     assert doc["unit"] == "percent" and doc["students"] == ["ConvNet", "MLP"]
     assert doc["rows"][2]["setting"] == {"pool_name": POOL_SINGLE, "kd": False}
-    expected = {"mean": 50.0, "std": round(SPREAD_PCT, 4), "n": 2, "best": False}
+    expected = {"mean": 50.0, "std": round(SPREAD_PCT, 4), "n": 2, "sets": 1, "seeds": "2", "best": False}
     assert doc["rows"][2]["cells"]["ConvNet"] == expected
 
 
@@ -246,7 +246,7 @@ def test_a_difference_beyond_the_spread_is_marked_significant_by_welchs_test(tmp
     assert list(table.p_value["MLP"].iloc[1:]) == pytest.approx(expected)
     assert [table.significant(r, "MLP") for r in range(3)] == [False, True, False]
     text = render(table, "table")
-    assert "[+10.50]†" in text and "[ +0.50] " in text and "Welch's two-sided t-test" in text
+    assert "[+10.50]‡" in text and "[ +0.50] " in text and "Welch's two-sided t-test" in text  # one set a side
     cells = json.loads(render(table, "json"))["rows"][1]["cells"]["MLP"]
     assert cells["p"] == pytest.approx(round(expected[0], 4))
 
@@ -255,7 +255,7 @@ def test_two_seeds_are_too_few_for_a_significance_mark(tmp_path):
     write_rows(_seed_rows("A=1.0", [0.30, 0.31]) + _seed_rows("B=1.0", [0.60, 0.61]), str(tmp_path))
     table = results_table(load(str(tmp_path)), by=["pool_name"], baseline={"pool_name": "A=1.0"})
     assert table.p_value["MLP"].isna().all() and not table.significant(1, "MLP")
-    assert "†" not in render(table, "table").split("\n\n")[0]
+    assert not {"†", "‡"} & set(render(table, "table").split("\n\n")[0])
 
 
 def test_latex_is_a_booktabs_tabular_with_escaped_labels(tmp_path):
@@ -264,4 +264,4 @@ def test_latex_is_a_booktabs_tabular_with_escaped_labels(tmp_path):
     latex = render(table, "latex")
     assert latex.startswith("% test_acc in %") and "\\toprule" in latex and latex.rstrip().endswith("\\end{tabular}")
     assert "pool\\_name & MLP & mean \\\\" in latex and "A\\_x=1.0 (baseline)" in latex
-    assert "\\textbf{40.00 $\\pm$ 0.82} {\\scriptsize(+10.00$^\\dagger$)}" in latex
+    assert "\\textbf{40.00 $\\pm$ 0.82 {\\scriptsize($1{\\times}3$)}} {\\scriptsize(+10.00$^\\ddagger$)}" in latex

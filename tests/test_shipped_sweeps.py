@@ -79,3 +79,21 @@ def test_search_quickstart_is_an_optuna_pool_search_with_asha_on_cpu() -> None:
     # the 10-minute CPU budget: one small set per trial, few iterations, cheap probes
     assert len(spec.points) == 1 and spec.points[0].config.ipc == 1 and spec.points[0].config.iterations <= 50
     assert spec.probe.epochs <= 50 and spec.evaluation.seeds == 1
+
+
+def test_the_standard_study_has_distillation_seeds_baselines_and_the_six_students() -> None:
+    """The evaluation-standard study: pool off/on x 3 distillation seeds, KD off/on x 3 evaluation
+    seeds, random real images per seed and the whole split, hard labels, validation selection."""
+    from raydd.sweep.evaluation import all_jobs
+
+    spec = load_spec(SWEEPS / "fashion_mnist_standard.yaml")
+    assert spec.dataset.name == "fashion_mnist" and len(spec.points) == 6
+    assert {p.config.seed for p in spec.points} == {0, 1, 2} and {p.config.ipc for p in spec.points} == {1}
+    assert len({p.config.pool for p in spec.points}) == 2 and all(p.config.method == "dc" for p in spec.points)
+    assert [p.trial_key for p in spec.baselines] == [f"random_real-ipc1-seed{s}" for s in range(3)] + ["whole_dataset"]
+    ev = spec.evaluation
+    assert len(ev.students) == 6 and ev.kd_modes == (False, True) and ev.seeds == 3
+    assert (ev.config.labels, ev.config.selection, ev.config.epochs) == ("hard", "validation", 300)
+    whole = [j for j in all_jobs(spec) if j.point.baseline == "whole_dataset"]
+    assert len(whole) == 6 * ev.whole_seeds and not any(j.kd for j in whole)  # six students, KD off
+    assert len(all_jobs(spec)) == 9 * 6 * 2 * 3 + len(whole)

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import click
 
 from raydd import strict_json
 from raydd.cli.evaluate_out import check_out, write_records
+from raydd.cli.evaluate_sources import (
+    Source,
+    foreign_source,
+    is_raydd_set,
+    random_real_source,
+    synset_source,
+    whole_dataset_source,
+)
 from raydd.cli.options import FINITE_FLOAT, finite_floats, resolve_device
 
 DEFAULT_STUDENTS = "ConvNet,MLP,LeNet,AlexNet,VGG11,ResNet18"
@@ -37,90 +44,14 @@ def _kd_modes(text: str) -> tuple[bool, ...]:
     return tuple(dict.fromkeys(modes))
 
 
-@dataclass(frozen=True)
-class Source:
-    """One row group of the table: what is evaluated, and how to run it."""
-
-    label: str
-    key: str  # its name in result rows (`trial_key`): the set's directory or file name, or the baseline's
-    ipc: int | None
-    run: Callable  # (data, students, cfg, seeds, kd, device, on_record) -> records
-    artifact: str | None = None  # the synthetic set's directory (or file), if any
-    foreign: dict | None = None  # a set made by another code: its format and provenance
-
-
-def _synset_source(directory: Path) -> tuple[Source, object]:
-    from raydd.core.artifact import ArtifactError, load_synset
-    from raydd.core.evaluate import evaluate_synset
-
-    try:
-        synset = load_synset(directory)
-    except ArtifactError as exc:
-        raise click.ClickException(f"cannot evaluate {directory}: {exc}") from None
-    label = f"{synset.meta['method']} ipc{synset.ipc}"
-
-    def run(data, *args):
-        return evaluate_synset(synset.images, synset.labels, data, *args)
-
-    return Source(label, Path(directory).resolve().name, synset.ipc, run, str(directory)), synset
-
-
-def _is_raydd_set(path: Path) -> bool:
-    """A directory holding any of a raydd artifact's files is read (and checked) as one."""
-    from raydd.core.artifact import ARTIFACT_FILES
-
-    return path.is_dir() and any((path / name).exists() for name in ARTIFACT_FILES)
-
-
-def _foreign_source(path: Path, dataset: str | None, normalized: str | None, experiment: int | None) -> Source:
-    """A set made by another code, read and checked against `dataset` before anything loads."""
-    from raydd.core.datasets import DATASETS
-    from raydd.core.evaluate import evaluate_synset
-    from raydd.core.foreign import load_foreign_set, require_exists
-
-    require_exists(path)
-    if dataset is None:
-        raise click.UsageError(f"{path} is not a raydd set: name the dataset it was made for with --dataset")
-    try:
-        info = DATASETS.get(dataset).info
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    foreign = load_foreign_set(path, info, normalized=normalized or "auto", experiment=experiment)
-    click.echo(f"{foreign.name}: {foreign.summary()}", err=True)
-
-    def run(data, *args):
-        return evaluate_synset(foreign.images, foreign.labels, data, *args)
-
-    return Source(f"{foreign.name} ipc{foreign.ipc}", foreign.name, foreign.ipc, run, foreign.path,
-                  foreign.describe())
-
-
 def _set_source(path: Path, opts) -> tuple[Source, object]:
     """The SET argument: a raydd artifact (its synset returned too), or a foreign set (None)."""
-    if not _is_raydd_set(path):
-        return _foreign_source(path, opts["dataset"], opts["normalized"], opts["experiment"]), None
+    if not is_raydd_set(path):
+        return foreign_source(path, opts["dataset"], opts["normalized"], opts["experiment"]), None
     for flag in ("normalized", "experiment"):
         if opts[flag] is not None:
             raise click.UsageError(f"--{flag} applies to sets made by other codes; {path} is a raydd set")
-    return _synset_source(path)
-
-
-def _random_real_source(ipc: int) -> Source:
-    from raydd.core.evaluate import evaluate_random_real
-
-    def run(data, *args):
-        return evaluate_random_real(data, ipc, *args)
-
-    return Source(f"random real ipc{ipc}", "random_real", ipc, run)
-
-
-def _whole_dataset_source() -> Source:
-    from raydd.core.evaluate import evaluate_synset
-
-    def run(data, *args):
-        return evaluate_synset(data.train.images, data.train.labels, data, *args)
-
-    return Source("whole dataset", "whole_dataset", None, run)
+    return synset_source(path)
 
 
 def _dataset_name(synset, option: str | None) -> str:
@@ -133,20 +64,35 @@ def _dataset_name(synset, option: str | None) -> str:
     return name
 
 
-def _table(results: list[tuple[Source, list]], students: list[str], kd_modes: tuple[bool, ...]) -> str:
+@dataclass(frozen=True)
+class Evaluated:
+    """One source's records, the setting its students were trained under, and their label storage."""
+
+    source: Source
+    records: list
+    config: object  # EvalConfig
+    label_bytes: int
+
+
+def _table(results: list[Evaluated], students: list[str], kd_modes: tuple[bool, ...]) -> str:
     """One row per (set, kd), one cell per student ('-' when missing), as `raydd results show`."""
     from raydd.core.evaluate import summarise_records
-    from raydd.results.render import MISSING, aligned_text
+    from raydd.results.render import MISSING, TEST_MAX_NOTE, aligned_text
     from raydd.spec import kd_word
     from raydd.stats import SPREAD_NOTE
 
     rows = []
-    for source, records in results:
-        summaries = summarise_records(records)
+    for result in results:
+        summaries = summarise_records(result.records)
         for kd in kd_modes:
             cells = {s.student: s.cell() for s in summaries if s.kd == kd}
-            rows.append([f"{source.label}, kd {kd_word(kd)}", *(cells.get(s, MISSING) for s in students)])
-    note = f"test accuracy in %, mean ± std (n) over seeds; {SPREAD_NOTE}"
+            if cells:
+                rows.append([f"{result.source.label}, kd {kd_word(kd)}", *(cells.get(s, MISSING) for s in students)])
+    config = results[0].config
+    note = (f"test accuracy in %, mean ± std (n) over seeds; {SPREAD_NOTE}; labels {config.labels}"
+            + (f" (relabelled by the {config.relabel_teacher} teacher)" if config.labels == "relabel" else ""))
+    if config.selection == "test-max":
+        note = f"{TEST_MAX_NOTE}. {note}"
     return f"{aligned_text(['', *students], rows, keys=1)}\n\n{note}"
 
 
@@ -166,7 +112,20 @@ def _table(results: list[tuple[Source, list]], students: list[str], kd_modes: tu
               help="KD temperature candidates, chosen on validation.")
 @click.option("--random-real", type=click.IntRange(min=1), default=None, metavar="IPC",
               help="Also evaluate IPC random real training images per class (a fresh draw per seed).")
-@click.option("--whole-dataset", is_flag=True, help="Also evaluate the whole training split (needs --epochs).")
+@click.option("--whole-dataset", is_flag=True,
+              help="Also evaluate the whole training split, with class labels (needs --whole-epochs or --epochs).")
+@click.option("--whole-epochs", type=click.IntRange(min=1), default=None,
+              help="Epochs of a training on the whole training split (--whole-dataset, the whole-data teacher) "
+                   "[default: --epochs].")
+@click.option("--labels", type=click.Choice(["hard", "soft", "relabel"]), default="hard", show_default=True,
+              help="What students fit: class labels; the set's soft labels (the whole-data teacher's "
+                   "probabilities where it stores none); or a teacher's labels on every batch.")
+@click.option("--relabel-teacher", type=click.Choice(["whole", "set"]), default="whole", show_default=True,
+              help="Under --labels relabel: the teacher trained on the whole training split, or the KD teacher "
+                   "trained on the set.")
+@click.option("--selection", type=click.Choice(["validation", "test-max"]), default="validation", show_default=True,
+              help="validation: the final student, every choice on the validation split. test-max: the best test "
+                   "accuracy over epochs, as published numbers often were taken (comparison only; marked).")
 @click.option("--dataset", default=None,
               help="Dataset of a set made by another code, or when no SET is given [default: digits].")
 @click.option("--normalized", type=click.Choice(["yes", "no", "auto"]), default=None,
@@ -197,8 +156,9 @@ def evaluate(**opts) -> None:
 
     SET is a raydd set's directory, or a set made by another code, evaluated on the dataset
     that --dataset names: a DC/DSA/DM `res_*.pt` file (or a .pt dict of image_syn and label_syn),
-    an MTT-style directory of images_best.pt and labels_best.pt, or an image folder with one
-    sub-folder per class. SET may be left out when --random-real or --whole-dataset gives
+    an MTT-style directory of images_best.pt and labels_best.pt, a DD-Ranking directory of
+    images.pt (and labels.pt), or an image folder with one sub-folder per class (`raydd export`
+    writes each). SET may be left out when --random-real or --whole-dataset gives
     something to evaluate; with SET, those baselines add rows beside it. Examples:
 
     \b
@@ -214,16 +174,15 @@ def evaluate(**opts) -> None:
         cfg = EvalConfig(
             epochs=opts["epochs"], lr=opts["lr"], batch_size=opts["batch_size"], augment=opts["augment"],
             teacher=opts["teacher"], alphas=finite_floats(opts["alphas"], "--alphas"),
-            temperatures=finite_floats(opts["temperatures"], "--temperatures"),
+            temperatures=finite_floats(opts["temperatures"], "--temperatures"), labels=opts["labels"],
+            relabel_teacher=opts["relabel_teacher"], selection=opts["selection"], whole_epochs=opts["whole_epochs"],
         )
-        check_architectures(students + ([cfg.teacher] if any(kd_modes) else []))
+        check_architectures(students + ([cfg.teacher] if any(kd_modes) or cfg.labels != "hard" else []))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    if opts["whole_dataset"] and opts["epochs"] is None:
-        raise click.UsageError("--whole-dataset needs an explicit --epochs (the protocol's 300 is hours on CPU)")
+    if cfg.labels == "relabel" and any(kd_modes):
+        raise click.UsageError("--labels relabel trains every student on a teacher's labels already: use --kd off")
     if opts["out"] is not None:
-        if opts["whole_dataset"]:
-            raise click.UsageError("--out writes rows per synthetic-set size (ipc); --whole-dataset has none")
         try:
             check_out(opts["out"])
         except (ValueError, OSError) as exc:
@@ -234,19 +193,32 @@ def evaluate(**opts) -> None:
         source, synset = _set_source(opts["set_path"], opts)
         sources.append(source)
     if opts["random_real"] is not None:
-        sources.append(_random_real_source(opts["random_real"]))
+        sources.append(random_real_source(opts["random_real"]))
     if opts["whole_dataset"]:
-        sources.append(_whole_dataset_source())
+        sources.append(whole_dataset_source())
     if not sources:
         raise click.UsageError("nothing to evaluate: give SET, --random-real IPC or --whole-dataset")
+    _check_whole_epochs(cfg, sources, opts)
 
     results = _run(sources, synset, students, cfg, seeds, kd_modes, opts)
     if not opts["as_json"]:
         click.echo(_table(results, students, kd_modes))
     if opts["out"] is not None:
-        for location in write_records(opts["out"], results, synset, *_written_context(synset, opts), cfg,
+        for location in write_records(opts["out"], results, synset, *_written_context(synset, opts),
                                       resolve_device(opts["device"])):
             click.echo(f"rows -> {location}", err=True)
+
+
+def _check_whole_epochs(cfg, sources: list[Source], opts) -> None:
+    """A training on the whole training split at the protocol's 300 epochs is hours on a CPU: its
+    epochs are asked for explicitly, for --whole-dataset and for the whole-data teacher."""
+    from raydd.core.evaluate.labels import needs_whole_teacher
+
+    teacher = any(needs_whole_teacher(cfg, s.has_soft_labels) for s in sources if s.ipc is not None)
+    if (opts["whole_dataset"] or teacher) and opts["whole_epochs"] is None and opts["epochs"] is None:
+        what = "--whole-dataset" if opts["whole_dataset"] else f"--labels {cfg.labels} (its whole-data teacher)"
+        raise click.UsageError(f"{what} needs --whole-epochs (or an explicit --epochs): the protocol's 300 epochs "
+                               "over the whole training split take hours on a CPU")
 
 
 DEFAULT_CARVE = (0.1, 0)  # load_dataset's defaults, which `raydd distill` uses
@@ -272,12 +244,15 @@ def _carve(synset, val_size, split_seed) -> tuple:
     return tuple(chosen)
 
 
-def _run(sources, synset, students, cfg, seeds, kd_modes, opts) -> list:
+def _run(sources, synset, students, cfg, seeds, kd_modes, opts) -> list[Evaluated]:
     from raydd.core.datasets import check_ipc_fits, load_dataset, sizes_of
+    from raydd.core.evaluate.labels import check_training_split, label_bytes, needs_whole_teacher
     from raydd.core.evaluate.protocol import check_images
+    from raydd.core.evaluate.sets import train_whole_teacher
 
     device = resolve_device(opts["device"])
     name = _dataset_name(synset, opts["dataset"])
+    needs_teacher = any(needs_whole_teacher(cfg, s.has_soft_labels) for s in sources if s.ipc is not None)
     try:
         val_size, split_seed = _carve(synset, opts["val_size"], opts["split_seed"])
         data = load_dataset(name, data_dir=opts["data_dir"], download=opts["download"],
@@ -287,14 +262,23 @@ def _run(sources, synset, students, cfg, seeds, kd_modes, opts) -> list:
         if opts["random_real"] is not None:  # the one rule of an ipc against the class sizes
             check_ipc_fits(opts["random_real"], sizes_of(data.train.labels, data.info.num_classes), data.info,
                            "--random-real")
+        if opts["whole_dataset"] or needs_teacher:
+            check_training_split(data, "--whole-dataset" if opts["whole_dataset"] else "the whole-data teacher")
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(f"evaluating on {name} ({device}): {cfg.resolved_epochs} epochs, augment {cfg.augment}, "
-               f"seeds {seeds[0]}..{seeds[-1]}", err=True)
+               f"labels {cfg.labels}, selection {cfg.selection}, seeds {seeds[0]}..{seeds[-1]}", err=True)
+    whole_teacher = None
+    if needs_teacher:
+        click.echo(f"training the whole-data teacher ({cfg.teacher}, {cfg.resolved_whole_epochs} epochs)", err=True)
+        whole_teacher = train_whole_teacher(data, cfg, device)
     results = []
     for source in sources:
-        on_record = _record_printer(source, name, cfg, opts["as_json"])
-        results.append((source, source.run(data, students, cfg, seeds, kd_modes, device, on_record)))
+        config = source.config(cfg)
+        on_record = _record_printer(source, name, config, opts["as_json"])
+        records = source.run(data, students, config, seeds, kd_modes, device, on_record, whole_teacher)
+        size = label_bytes(config.labels, source.images(data), data.info, config.teacher)
+        results.append(Evaluated(source, records, config, size))
     return results
 
 

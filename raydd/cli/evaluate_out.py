@@ -3,12 +3,10 @@
 
 from __future__ import annotations
 
-import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
-from raydd import storage, strict_json
-from raydd.results.schema import NO_POOL
+from raydd import storage
 
 SWEEP = "raydd-evaluate"  # the `sweep` column of rows written by `raydd evaluate`
 
@@ -35,41 +33,49 @@ def check_out(location: str) -> str:
 def source_columns(source, synset) -> dict:
     """The columns that describe the evaluated set: a synthetic set's recipe, or a baseline's or
     foreign set's (made without a raydd recipe: no pool, no iterations)."""
+    from raydd.results.rows import set_columns
+
     if source.artifact is None or source.foreign is not None:
         from raydd.core.foreign import FOREIGN_METHOD
 
-        return {"trial_key": source.key, "method": FOREIGN_METHOD if source.foreign else source.key,
-                "pool_name": NO_POOL, "pool": {}, "pool_main_weight": None, "pool_warmup": 0, "iterations": 0,
-                "distill_seed": 0, "distill_seconds": 0.0, "synset_uri": source.artifact or source.key,
-                "grid_png_uri": None}
+        return set_columns(trial_key=source.key, method=FOREIGN_METHOD if source.foreign else source.key,
+                           ipc=source.ipc or 0, synset_uri=source.artifact or source.key)
     from raydd.core.pool import PoolSpec
 
     meta = synset.meta
     pool = PoolSpec.from_dict(meta["pool"])
     uri = str(Path(source.artifact).resolve())
-    return {"trial_key": source.key, "method": meta["method"], "pool_name": pool.name,
-            "pool": dict(zip(pool.archs, pool.probs)), "pool_main_weight": pool.probs[0],
-            "pool_warmup": pool.warmup, "iterations": int(meta.get("iterations_done") or 0),
-            "distill_seed": int(meta.get("seed") or 0), "distill_seconds": float(meta.get("wall_seconds") or 0.0),
-            "synset_uri": uri, "grid_png_uri": storage.join(uri, "grid.png")}
+    return set_columns(trial_key=source.key, method=meta["method"], ipc=source.ipc, synset_uri=uri,
+                       distill_seed=int(meta.get("seed") or 0), pool=dict(zip(pool.archs, pool.probs)),
+                       pool_name=pool.name, pool_warmup=pool.warmup, iterations=int(meta.get("iterations_done") or 0),
+                       distill_seconds=float(meta.get("wall_seconds") or 0.0), grid_png_uri=storage.join(uri, "grid.png"))
 
 
-def write_records(location: str, results, synset, dataset: str, carve: tuple, cfg, device: str) -> list[str]:
-    """One Parquet file per evaluated source under `location`; returns their locations."""
-    from raydd import __version__
+def _fields(source, record) -> dict:
+    """A record's columns; a random-real record's set is its own draw, seeded by its seed, so its
+    `distill_seed` is that seed (tables count each draw as one set)."""
+    fields = record.row_fields()
+    return {**fields, "distill_seed": record.seed} if source.key == "random_real" else fields
+
+
+def write_records(location: str, results, synset, dataset: str, carve: tuple, device: str) -> list[str]:
+    """One Parquet file per evaluated source (`evaluate_cmd.Evaluated`) under `location`; returns
+    their locations."""
     from raydd.core.devices import device_label
     from raydd.results import write_rows
+    from raydd.results.rows import Setting, provenance, result_rows
 
     stamp = datetime.now(timezone.utc)
-    on = {"device": device_label(device), "node": socket.gethostname()}
+    made_by = provenance(device_label(device))
     written = []
-    for source, records in results:
+    for result in results:
+        source, cfg = result.source, result.config
         recipe = {"source": source.label, "dataset": {"name": dataset, "val_size": carve[0], "split_seed": carve[1]},
                   "distill": synset.meta.get("config") if synset is not None and source.artifact else None,
                   **({"foreign": source.foreign} if source.foreign else {}), "evaluation": cfg.to_dict()}
-        base = {"sweep": SWEEP, **source_columns(source, synset), "dataset": dataset, "ipc": source.ipc, **on,
-                "epochs": cfg.resolved_epochs, "augment": cfg.augment, "lr": cfg.lr, "eval_key": None,
-                "created_at": stamp,
-                "raydd_version": __version__, "config_json": strict_json.dumps(recipe)}
-        written.append(write_rows([{**base, **record.row_fields()} for record in records], location))
+        rows = result_rows(sweep=SWEEP, dataset=dataset, set_=source_columns(source, synset),
+                           setting=Setting.of(cfg, result.label_bytes),
+                           records=[_fields(source, record) for record in result.records], made_by=made_by,
+                           recipe=recipe, created_at=stamp)
+        written.append(write_rows(rows, location))
     return written

@@ -14,6 +14,7 @@ COMMANDS = {
     "list": "raydd.cli.list_cmd:list_group",
     "distill": "raydd.cli.distill_cmd:distill",
     "evaluate": "raydd.cli.evaluate_cmd:evaluate",
+    "export": "raydd.cli.export_cmd:export",
     "sweep": "raydd.cli.sweep_cmd:sweep",
     "results": "raydd.cli.results_cmd:results",
 }
@@ -36,6 +37,6 @@ def cli() -> None:
     """raydd: dataset distillation with model pools and KD evaluation, swept on Ray.
 
     Distill a synthetic set (`raydd distill`), judge it on many architectures
-    (`raydd evaluate`), run whole grids of both on Ray (`raydd sweep`), and read the
-    Parquet results (`raydd results`).
+    (`raydd evaluate`), run whole grids of both on Ray (`raydd sweep`), read the
+    Parquet results (`raydd results`), and write a set for other codes (`raydd export`).
     """

@@ -70,9 +70,12 @@ def results() -> None:
 @METRIC_OPTION
 @click.option("--images", is_flag=True,
               help="List each trial's synthetic-image grid PNG instead of the table.")
+@click.option("--scores", is_flag=True,
+              help="Print DD-Ranking's scores instead (HLR, IOR, LRS, ARS per set and student, then over the "
+                   "distilled sets); needs random_real and whole_dataset rows beside the sets (docs/evaluation.md).")
 @SKIP_BAD_OPTION
 def show(locations: tuple[str, ...], by: str | None, fmt: str, baseline: tuple[str, ...], where: str | None,
-         metric: str, images: bool, skip_bad: bool) -> None:
+         metric: str, images: bool, scores: bool, skip_bad: bool) -> None:
     """Table of mean ± std (n) accuracy in % per setting (rows) and student (columns).
 
     The best cell of each column is marked and a last column averages the students.
@@ -83,12 +86,25 @@ def show(locations: tuple[str, ...], by: str | None, fmt: str, baseline: tuple[s
 
     from raydd.results import image_grids, parse_baseline, query, render, results_table
 
+    if scores:
+        from raydd.results.score_tables import SCORE_FORMATS
+
+        if images or baseline or by:
+            raise ValueError("--scores prints DD-Ranking's scores per set and student; it takes no --images, "
+                             "--vs-baseline or --by")
+        if fmt not in SCORE_FORMATS:
+            raise ValueError(f"--scores prints {', '.join(SCORE_FORMATS)}, not {fmt}")
     base = parse_baseline(baseline) if baseline else None
     df = _load_all(locations, skip_bad)
     if where is not None:
         df = query(df, where)
     if images:
         click.echo(image_grids(df).to_string(index=False, na_rep="-"))
+        return
+    if scores:
+        from raydd.results.score_tables import render_scores
+
+        click.echo(render_scores(df, fmt, metric), nl=False)
         return
     table = results_table(df, by=_split(by), baseline=base, metric=metric)
     click.echo(render(table, fmt), nl=False)

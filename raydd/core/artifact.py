@@ -1,6 +1,7 @@
 """The synthetic-set artifact: the one hand-off between distillation and evaluation.
 
-A directory holding `images.safetensors` (images + labels), `meta.json` (everything needed to
+A directory holding `images.safetensors` (images + labels, and soft labels for a set that carries
+them), `meta.json` (everything needed to
 interpret and reproduce the set) and `grid.png` (one row per class, for eyes). `save_synset`
 writes into a temporary sibling directory and renames it into place, so a reader never sees a
 half-written artifact; `load_synset` refuses anything missing, truncated or foreign.
@@ -35,11 +36,14 @@ class ArtifactError(ValueError):
 
 @dataclass(frozen=True, eq=False)
 class SyntheticSet:
-    """Images float32 [N, C, H, W] (normalised like the dataset), labels int64 [N], and `meta`."""
+    """Images float32 [N, C, H, W] (normalised like the dataset), labels int64 [N] (each image's
+    class), `meta`, and optionally soft labels float32 [N, classes] (probability rows) that
+    students fit under `labels: soft` (raydd.core.evaluate.labels)."""
 
     images: torch.Tensor
     labels: torch.Tensor
     meta: dict[str, Any]
+    soft_labels: torch.Tensor | None = None
 
     @property
     def ipc(self) -> int:
@@ -110,7 +114,7 @@ def save_synset(synset: SyntheticSet, directory: str | os.PathLike) -> Path:
     An existing target is replaced only when `check_target` allows it (empty, or an earlier
     artifact); the earlier artifact's files are removed by name, nothing else.
     """
-    _check_consistent(synset.images, synset.labels, synset.meta, "synthetic set")
+    _check_consistent(synset.images, synset.labels, synset.meta, "synthetic set", synset.soft_labels)
     meta_text = _strict_json(synset.meta)
     target = check_target(directory)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -176,6 +180,8 @@ def _write_files(synset: SyntheticSet, meta_text: str, directory: Path) -> None:
 
     tensors = {"images": synset.images.detach().cpu().contiguous(),
                "labels": synset.labels.detach().cpu().contiguous()}
+    if synset.soft_labels is not None:
+        tensors["soft_labels"] = synset.soft_labels.detach().cpu().to(torch.float32).contiguous()
     save_file(tensors, str(directory / IMAGES_FILE), metadata={"format": FORMAT_NAME})
     (directory / META_FILE).write_text(meta_text)
     save_grid(synset, directory / GRID_FILE)
@@ -203,9 +209,9 @@ def load_synset(directory: str | os.PathLike) -> SyntheticSet:
     if not directory.is_dir():
         raise ArtifactError(f"no synthetic set at {directory}: not a directory")
     meta = _read_meta(directory)
-    images, labels = _read_tensors(directory)
-    _check_consistent(images, labels, meta, str(directory))
-    return SyntheticSet(images, labels, meta)
+    images, labels, soft = _read_tensors(directory)
+    _check_consistent(images, labels, meta, str(directory), soft)
+    return SyntheticSet(images, labels, meta, soft)
 
 
 def _read_meta(directory: Path) -> dict[str, Any]:
@@ -265,7 +271,7 @@ def _meta_problem(meta: dict[str, Any]) -> str | None:
     return None
 
 
-def _read_tensors(directory: Path) -> tuple[torch.Tensor, torch.Tensor]:
+def _read_tensors(directory: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -279,10 +285,11 @@ def _read_tensors(directory: Path) -> tuple[torch.Tensor, torch.Tensor]:
     missing = {"images", "labels"} - set(tensors)
     if missing:
         raise ArtifactError(f"{path} lacks tensors {sorted(missing)}")
-    return tensors["images"], tensors["labels"]
+    return tensors["images"], tensors["labels"], tensors.get("soft_labels")
 
 
-def _check_consistent(images: torch.Tensor, labels: torch.Tensor, meta: dict[str, Any], where: str) -> None:
+def _check_consistent(images: torch.Tensor, labels: torch.Tensor, meta: dict[str, Any], where: str,
+                      soft_labels: torch.Tensor | None = None) -> None:
     d = meta["dataset"]
     expected = (d["num_classes"] * meta["ipc"], d["channels"], d["image_size"], d["image_size"])
     if images.dtype != torch.float32 or tuple(images.shape) != expected:
@@ -297,3 +304,10 @@ def _check_consistent(images: torch.Tensor, labels: torch.Tensor, meta: dict[str
     counts = torch.bincount(labels.cpu(), minlength=d["num_classes"])
     if bool((counts != meta["ipc"]).any()):
         raise ArtifactError(f"{where}: expected {meta['ipc']} images of each of {d['num_classes']} classes")
+    if soft_labels is not None:
+        from raydd.core.evaluate.labels import check_soft_labels
+
+        try:
+            check_soft_labels(soft_labels, expected[0], d["num_classes"], where)
+        except ValueError as err:
+            raise ArtifactError(str(err)) from None

@@ -23,7 +23,8 @@ from matplotlib.figure import Figure
 from raydd.results.schema import NO_POOL
 from raydd.results.select import image_grids
 from raydd.results.table import ResultsTable, default_by, order_students, results_table, summarise
-from raydd.stats import SIGNIFICANCE_NOTE, SPREAD_NOTE
+from raydd.results.render import TEST_MAX_NOTE
+from raydd.stats import SIGNIFICANCE_NOTE, SPREAD_NOTE, UNIT_NOTE
 
 DPI = 100  # pixels = figsize (inches) x DPI, so a figure's pixel size is predictable
 HEIGHT_IN = 5.0
@@ -81,16 +82,20 @@ class _Bars:
     rows: list[int]  # positions in the table
     heights: np.ndarray  # settings x students
     errors: np.ndarray
-    marks: np.ndarray  # bool, settings x students: significant difference to the baseline
+    marks: np.ndarray  # str, settings x students: a significant difference's mark (†, ‡) or ""
     ylabel: str
     caption: str
 
 
-def _n_text(n: pd.DataFrame) -> str:
-    counts = n.to_numpy(dtype=float)
-    counts = counts[~np.isnan(counts)].astype(int)
-    low, high = (counts.min(), counts.max()) if counts.size else (0, 0)
-    return f"n = {low}" if low == high else f"n = {low}-{high}"
+def _n_text(table: ResultsTable) -> str:
+    """`n = d×e` of the bars (a range of them when cells differ)."""
+    counts = sorted({table.cell(r, s).n_text() for r in range(len(table.mean)) for s in table.students
+                     if not np.isnan(float(table.mean[s].iloc[r]))})
+    return f"n = {counts[0]}" if len(counts) == 1 else f"n = {', '.join(counts)}"
+
+
+def _caption_head(table: ResultsTable) -> str:
+    return f"{TEST_MAX_NOTE}. " if table.test_max else ""
 
 
 def _zoomed_bottom(heights: np.ndarray, errors: np.ndarray) -> float:
@@ -104,8 +109,9 @@ def _zoomed_bottom(heights: np.ndarray, errors: np.ndarray) -> float:
 def _absolute_bars(table: ResultsTable) -> _Bars:
     heights = table.mean.to_numpy(dtype=float)
     errors = np.nan_to_num(table.std.to_numpy(dtype=float))  # n=1: no error bar
-    caption = (f"{_n_text(table.n)} seeds per bar; error bars: ± std over seeds, {SPREAD_NOTE}")
-    return _Bars(list(range(len(heights))), heights, errors, np.zeros(heights.shape, bool),
+    caption = (f"{_caption_head(table)}{_n_text(table)} per bar; {UNIT_NOTE}; error bars: ± that std, "
+               f"{SPREAD_NOTE}")
+    return _Bars(list(range(len(heights))), heights, errors, np.full(heights.shape, ""),
                  _METRIC_LABELS[table.metric], caption)
 
 
@@ -118,10 +124,11 @@ def _difference_bars(table: ResultsTable, baseline: dict) -> _Bars:
     std = table.std.to_numpy(dtype=float)
     base = [base_of[r] for r in rows]
     errors = np.nan_to_num(np.sqrt(std[rows] ** 2 + std[base] ** 2))
-    marks = np.array([[table.significant(r, s) for s in table.students] for r in rows], dtype=bool)
+    marks = np.array([[table.mark(r, s) for s in table.students] for r in rows], dtype=object)
     named = ";".join(f"{k}={v}" for k, v in baseline.items())
-    caption = (f"bars: difference to the baseline {named} (points); {_n_text(table.n)} seeds per bar; "
-               f"error bars: ± sqrt(std² + std of the baseline²), {SPREAD_NOTE}; {SIGNIFICANCE_NOTE}")
+    caption = (f"{_caption_head(table)}bars: difference to the baseline {named} (points); {_n_text(table)} "
+               f"per bar; {UNIT_NOTE}; error bars: ± sqrt(std² + std of the baseline²), {SPREAD_NOTE}; "
+               f"{SIGNIFICANCE_NOTE}")
     return _Bars(rows, table.diff.to_numpy(dtype=float)[rows], errors, marks,
                  f"{_METRIC_LABELS[table.metric][:-4]} - baseline (points)", caption)
 
@@ -159,7 +166,7 @@ def bar_figure(df: pd.DataFrame, by: list[str] | None = None, metric: str = "tes
         ax.bar(centres, heights, width, yerr=bars.errors[i], capsize=3, color=colours[i], label=label)
         for centre, top, marked in zip(centres, heights + bars.errors[i], bars.marks[i]):
             if marked:
-                ax.annotate("†", (centre, top), ha="center", va="bottom")
+                ax.annotate(marked, (centre, top), ha="center", va="bottom")
     if baseline:
         ax.axhline(0.0, color="black", linewidth=0.8)
     else:
@@ -167,7 +174,8 @@ def bar_figure(df: pd.DataFrame, by: list[str] | None = None, metric: str = "tes
     ax.set_xticks(x, students)
     ax.set_xlabel("student architecture")
     ax.set_ylabel(bars.ylabel)
-    ax.set_title(f"{_METRIC_LABELS[metric][:-4]} per student" + (", against the baseline" if baseline else ""))
+    ax.set_title(f"{_METRIC_LABELS[metric][:-4]} per student" + (", against the baseline" if baseline else "")
+                 + (" (TEST-MAX: best over epochs on the test set, comparison only)" if table.test_max else ""))
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     fig.legend(loc="outside right upper", fontsize="small")

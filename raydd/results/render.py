@@ -1,12 +1,15 @@
 """A ResultsTable as text: aligned plain text, Markdown, CSV or JSON.
 
-Cells read `mean ± std (n)` in percent with 2 decimals, the std being `raydd.stats`' population
-std (ddof 0), which every footer states; the best cell of each column, within each dataset,
-ipc and evaluation setting, carries `*` (bold in Markdown and LaTeX); with a baseline each cell adds `[+d.dd]`, its
-difference to the baseline row in percentage points, marked `†` when Welch's t-test over the
-seeds puts it beyond the spread (`raydd.stats.welch_p_value`), and the baseline row is labelled
-`(baseline)`. CSV and JSON carry the same numbers as plain fields (percent, rounded to 4
-decimals) with `best` flags and each difference's p; LaTeX is a booktabs tabular.
+Cells read `mean ± std (d×e)` in percent with 2 decimals: d distilled sets (distillation seeds)
+× e evaluation seeds each, the mean and std being over the sets' means (`raydd.results.cells`;
+`raydd.stats`' population std, ddof 0), which every footer states; the best cell of each column,
+within each dataset, ipc and evaluation setting, carries `*` (bold in Markdown and LaTeX); with a
+baseline each cell adds `[+d.dd]`, its difference to the baseline row in percentage points, marked
+`†` when Welch's t-test over the sets' means puts it beyond the spread, `‡` when only evaluation
+seeds could be tested (a side has one set), and the baseline row is labelled `(baseline)`. CSV and
+JSON carry the same numbers as plain fields (percent, rounded to 4 decimals) with `best` flags and
+each difference's p and its level; LaTeX is a booktabs tabular. Rows whose test accuracy is the
+best over epochs (`selection` test-max) are announced in every format as for comparison only.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ from dataclasses import dataclass
 
 from raydd.registry import Registry
 from raydd.results.table import BLOCK_AXES, ResultsTable
-from raydd.stats import BEST_NOTE, SIGNIFICANCE_NOTE, SPREAD_NOTE
+from raydd.stats import BEST_NOTE, SIGNIFICANCE_NOTE, SPREAD_NOTE, UNIT_NOTE
+
+TEST_MAX_NOTE = ("TEST-MAX rows (selection test-max): test accuracy is the best over epochs, measured on "
+                 "the test set, as published numbers were often taken; for comparison only, never a result")
 
 RENDERERS: Registry = Registry("table format")
 MISSING = "-"
@@ -38,8 +44,8 @@ class _Marks:
     pad: bool = False
 
 
-def _signed(value: float | None, marks: _Marks, is_baseline: bool, significant: bool = False) -> str:
-    dagger = "†" if significant else (" " if marks.pad else "")
+def _signed(value: float | None, marks: _Marks, is_baseline: bool, mark: str = "") -> str:
+    dagger = mark or (" " if marks.pad else "")
     if is_baseline:
         return " " * len(" [+00.00] ") if marks.pad else ""
     if value is None or math.isnan(value):
@@ -65,11 +71,10 @@ def _cell_text(table: ResultsTable, row: int, student: str, marks: _Marks) -> st
     mean = float(table.mean[student].iloc[row])
     if math.isnan(mean):
         return MISSING
-    std = float(table.std[student].iloc[row])
-    n = int(table.n[student].iloc[row])
-    text = _marked(f"{mean:.2f} ± {_pct(std)} ({n})", row in table.best(student), marks)
+    cell = table.cell(row, student)
+    text = _marked(f"{mean:.2f} ± {_pct(cell.std)} ({cell.n_text()})", row in table.best(student), marks)
     diff = None if table.diff is None else float(table.diff[student].iloc[row])
-    return text + _signed(diff, marks, row in table.baseline, table.significant(row, student))
+    return text + _signed(diff, marks, row in table.baseline, table.mark(row, student))
 
 
 def _mean_text(table: ResultsTable, row: int, marks: _Marks) -> str:
@@ -96,12 +101,12 @@ def _within(table: ResultsTable) -> str:
 
 def _footer(table: ResultsTable) -> str:
     covered = ", ".join(table.mean_students) or "none (no student is in every row)"
-    note = (f"{table.metric} in %, mean ± std (n) over seeds; {SPREAD_NOTE}; * best per column"
+    note = (f"{table.metric} in %, mean ± std (d×e); {UNIT_NOTE}; {SPREAD_NOTE}; * best per column"
             f"{_within(table)}, {BEST_NOTE}; "
             f"mean over students: {covered}")
     if table.baseline:
         note += f"; [+d] = difference to the baseline row in percentage points; {SIGNIFICANCE_NOTE}"
-    return note
+    return f"{TEST_MAX_NOTE}. {note}" if table.test_max else note
 
 
 def aligned_text(header: list[str], body: list[list[str]], keys: int) -> str:
@@ -146,12 +151,14 @@ def _records(table: ResultsTable) -> list[dict]:
     for row, setting in enumerate(table.settings):
         cells = {}
         for s in table.students:
-            cells[s] = {"mean": _number(table.mean[s].iloc[row]), "std": _number(table.std[s].iloc[row]),
-                        "n": None if math.isnan(table.n[s].iloc[row]) else int(table.n[s].iloc[row]),
+            cell = table.cell(row, s)
+            cells[s] = {"mean": _number(cell.mean), "std": _number(cell.std), "n": cell.runs or None,
+                        "sets": cell.sets or None, "seeds": cell.n_text().split("×")[1] if cell.sets else None,
                         "best": row in table.best(s)}
             if table.diff is not None:
                 cells[s]["diff"] = _number(table.diff[s].iloc[row])
                 cells[s]["p"] = _number(table.p_value[s].iloc[row])
+                cells[s]["p_level"] = table.p_level[s].iloc[row]
         record = {"setting": setting, "cells": cells, "mean": _number(table.row_mean.iloc[row]),
                   "mean_best": row in table.best("mean"), "baseline": row in table.baseline}
         if table.mean_diff is not None:
@@ -162,16 +169,19 @@ def _records(table: ResultsTable) -> list[dict]:
 
 @RENDERERS.register("json")
 def render_json(table: ResultsTable) -> str:
-    """{metric, unit, spread, by, students, mean_over, rows: [{setting, cells: {student: {...}}, ...}]}."""
-    doc = {"metric": table.metric, "unit": "percent", "spread": SPREAD_NOTE, "by": list(table.by),
+    """{metric, unit, aggregation, spread, selection, comparison_only, by, students, mean_over,
+    rows: [{setting, cells: {student: {mean, std, n, sets, seeds, best[, diff, p, p_level]}}, ...}]}."""
+    doc = {"metric": table.metric, "unit": "percent", "aggregation": UNIT_NOTE, "spread": SPREAD_NOTE,
+           "selection": list(table.selections), "comparison_only": table.test_max, "by": list(table.by),
            "students": list(table.students), "mean_over": list(table.mean_students), "rows": _records(table)}
     return json.dumps(doc, indent=2, default=str) + "\n"
 
 
 @RENDERERS.register("csv")
 def render_csv(table: ResultsTable) -> str:
-    """One line per setting: keys, then `<student> mean/std/n/best[/diff]` per student, then mean."""
-    stats = ["mean", "std", "n", "best"] + (["diff", "p"] if table.diff is not None else [])
+    """One line per setting: keys, then `<student> mean/std/n/sets/seeds/best[/diff/p/p_level]` per
+    student, then mean (a `selection` column where the rows do not vary in it)."""
+    stats = ["mean", "std", "n", "sets", "seeds", "best"] + (["diff", "p", "p_level"] if table.diff is not None else [])
     header = list(table.by or ["setting"]) + [f"{s} {k}" for s in table.students for k in stats]
     header += ["mean", "mean best"] + (["mean diff"] if table.diff is not None else []) + ["baseline"]
     out = io.StringIO()
@@ -191,6 +201,7 @@ LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", 
 
 
 DAGGER_LATEX = "$^\\dagger$"
+LATEX_MARKS = {"†": DAGGER_LATEX, "‡": "$^\\ddagger$"}
 
 
 def _latex_text(text: str) -> str:
@@ -198,23 +209,24 @@ def _latex_text(text: str) -> str:
 
 
 def _latex_cell(table: ResultsTable, row: int, student: str | None) -> str:
-    """`mean ± std` (LaTeX), bold when best, then the difference to the baseline (dagger: significant)."""
+    """`mean ± std (d×e)` (LaTeX), bold when best, then the difference to the baseline with its
+    mark (dagger: over distillation seeds; double dagger: over evaluation seeds only)."""
+    mark = ""
     if student is None:
         mean, best = float(table.row_mean.iloc[row]), row in table.best("mean")
         text = MISSING if math.isnan(mean) else f"{mean:.2f}"
         diff = None if table.mean_diff is None else float(table.mean_diff.iloc[row])
-        significant = False
     else:
-        mean, best = float(table.mean[student].iloc[row]), row in table.best(student)
-        if math.isnan(mean):
+        cell, best = table.cell(row, student), row in table.best(student)
+        if math.isnan(cell.mean):
             return MISSING
-        text = f"{mean:.2f} $\\pm$ {float(table.std[student].iloc[row]):.2f}"
+        d, e = cell.n_text().split("×")
+        text = f"{cell.mean:.2f} $\\pm$ {cell.std:.2f} {{\\scriptsize(${d}{{\\times}}{e}$)}}"
         diff = None if table.diff is None else float(table.diff[student].iloc[row])
-        significant = table.significant(row, student)
+        mark = table.mark(row, student)
     text = f"\\textbf{{{text}}}" if best else text
     if diff is not None and not math.isnan(diff) and row not in table.baseline:
-        dagger = DAGGER_LATEX if significant else ""
-        text += f" {{\\scriptsize({diff:+.2f}{dagger})}}"
+        text += f" {{\\scriptsize({diff:+.2f}{LATEX_MARKS.get(mark, '')})}}"
     return text
 
 
@@ -223,7 +235,7 @@ def render_latex(table: ResultsTable) -> str:
     """A booktabs tabular for a paper (needs \\usepackage{booktabs}); the footer as a comment."""
     header, _ = _grid(table, _Marks("", ""))
     keys = len(header) - len(table.students) - 1
-    lines = ["% " + _footer(table).replace("†", DAGGER_LATEX),
+    lines = ["% " + _footer(table).replace("†", DAGGER_LATEX).replace("‡", LATEX_MARKS["‡"]),
              f"\\begin{{tabular}}{{{'l' * keys}{'r' * (len(header) - keys)}}}", "\\toprule",
              " & ".join(_latex_text(h) for h in header) + r" \\", "\\midrule"]
     for row in range(len(table.mean)):

@@ -7,9 +7,9 @@ and plots print them in percent):
 |-------------------|-----------------------|-------|-----------------------------------------------------------|
 | sweep             | string                | no    | sweep name (the directory under the storage root)         |
 | trial_key         | string                | no    | grid point of the evaluated set (`TrialPoint.trial_key`)  |
-| method            | string                | no    | distillation method: dc, dsa, dm (or `random_real`; `foreign`: a set made by another code, `raydd evaluate SET --dataset` or a sweep's `evaluation.sets`) |
+| method            | string                | no    | distillation method: dc, dsa, dm (or a baseline: `random_real`, `whole_dataset`; `foreign`: a set made by another code, `raydd evaluate SET --dataset` or a sweep's `evaluation.sets`) |
 | dataset           | string                | no    | dataset name: digits, mnist, fashion_mnist, cifar10, ...  |
-| ipc               | int32                 | no    | synthetic images per class                                |
+| ipc               | int32                 | no    | synthetic images per class (0 for `whole_dataset`: the whole training split) |
 | pool_name         | string                | no    | model pool as written in a sweep: `ConvNet=0.9,ConvNetW64=0.1`; `-` for a baseline |
 | pool              | string (JSON object)  | no    | the same pool as `{"ConvNet": 0.9, "ConvNetW64": 0.1}`, main arch first |
 | pool_main_weight  | double                | yes   | probability of the first (main) pool architecture; null for a baseline (pool `{}`) |
@@ -26,7 +26,7 @@ and plots print them in percent):
 | test_acc          | double                | no    | accuracy on the test split (reported once, never selected on) |
 | train_seconds     | double                | no    | wall time to train and evaluate this student              |
 | device            | string                | yes   | what trained it: `cpu` or `cuda:<GPU name>` (null in files written before it was recorded) |
-| node              | string                | yes   | the Ray node (IP address) that trained it (null likewise) |
+| node              | string                | yes   | host name of the machine that trained it, in a sweep and in `raydd evaluate` alike (null likewise; sweeps before this version wrote the Ray node's IP address) |
 | distill_seconds   | double                | no    | wall time of the distillation that made the set           |
 | synset_uri        | string                | no    | directory of the synthetic-set artifact                   |
 | grid_png_uri      | string                | yes   | the artifact's image grid (`grid.png`)                    |
@@ -34,8 +34,13 @@ and plots print them in percent):
 | augment           | string                | no    | augmentation during student training (`none`, `dsa`, ...) |
 | lr                | double                | yes   | students' SGD learning rate (null in files written before it was recorded) |
 | eval_key          | string                | yes   | the evaluation setting: point of the grid's evaluation axes (`augment_dsa`); null without them |
+| labels            | string                | no    | label regime the students trained under: `hard` (class labels), `soft` (the set's stored soft labels, soft cross-entropy), `relabel` (a teacher labels every batch); `hard` in files written before it was recorded |
+| label_bytes       | int64                 | yes   | bytes the labels take to store: int64 class labels (8 per image), float32 soft labels (4 x classes per image), or the relabelling teacher's float32 weights; null in files written before it was recorded |
+| selection         | string                | no    | how test accuracy was taken: `validation` (the final student, every choice made on the validation split) or `test-max` (the best test accuracy over epochs, as published numbers often were: for comparison only); `validation` in files written before it was recorded |
 | created_at        | timestamp[us, UTC]    | no    | when the row was produced (timezone-aware)                |
-| raydd_version     | string                | no    | `raydd.__version__` of the writer                         |
+| raydd_version     | string                | no    | version of the installed raydd package that wrote the row |
+| raydd_commit      | string                | yes   | the git commit raydd ran from (`-dirty`: its files differed from it); null outside a git checkout and in files written before it was recorded |
+| torch_version     | string                | yes   | version of the installed torch that trained the student (null in files written before it was recorded) |
 | config_json       | string (JSON object)  | no    | the row's own resolved recipe (below)                     |
 
 `pool` is a JSON string rather than an Arrow `map<string, double>`: pandas turns a map column into
@@ -55,7 +60,12 @@ when the grid has evaluation axes, and the resolved `EvalConfig.to_dict()` this 
 trained by (its evaluation setting's). Its size does not grow with the number of grid points.
 
 Files written before the trial key's column was named `trial_key` call it `trial_id`; they are
-read with the column renamed (`FORMER_NAMES`).
+read with the column renamed (`FORMER_NAMES`). Files written before a later column existed are read
+with the value it implicitly had (`LATER_COLUMNS`): `labels` hard and `selection` validation (raydd
+trained on class labels and took the final student before either could be chosen), and null where
+nothing was recorded (device, node, lr, eval_key, label_bytes, raydd_commit, torch_version).
+
+All rows are built by one function, `raydd.results.rows.result_rows`.
 """
 
 from __future__ import annotations
@@ -103,8 +113,13 @@ _FIELDS = [
     ("augment", pa.string(), False),
     ("lr", pa.float64(), True),
     ("eval_key", pa.string(), True),
+    ("labels", pa.string(), False),
+    ("label_bytes", pa.int64(), True),
+    ("selection", pa.string(), False),
     ("created_at", pa.timestamp("us", tz="UTC"), False),
     ("raydd_version", pa.string(), False),
+    ("raydd_commit", pa.string(), True),
+    ("torch_version", pa.string(), True),
     ("config_json", pa.string(), False),
 ]
 
@@ -118,19 +133,25 @@ KD_ONLY_COLUMNS = ("teacher", "alpha", "temperature")  # null exactly when kd is
 JSON_COLUMNS = ("pool", "config_json")
 FORMER_NAMES = {"trial_id": "trial_key"}  # column name in older files -> its name now
 NO_POOL = "-"  # pool_name of a baseline's rows: its set was drawn, not distilled through a pool
-# added after the first files were written: null in those
-LATER_COLUMNS = ("device", "node", "lr", "eval_key")
+LABEL_REGIMES = ("hard", "soft", "relabel")
+SELECTIONS = ("validation", "test-max")
+TEST_MAX = "test-max"  # the comparability mode: every table, plot and score marks its rows
+# added after the first files were written -> the value rows of those files implicitly had
+LATER_COLUMNS = {"device": None, "node": None, "lr": None, "eval_key": None, "labels": "hard",
+                 "label_bytes": None, "selection": "validation", "raydd_commit": None, "torch_version": None}
 
 
 def with_current_names(table: pa.Table) -> pa.Table:
     """A file's table with its columns under today's names (`FORMER_NAMES`), unless the file
-    already holds a column of the new name, and with the `LATER_COLUMNS` it predates as nulls."""
+    already holds a column of the new name, and with the `LATER_COLUMNS` it predates holding the
+    value its rows implicitly had."""
     names = table.column_names
     table = table.rename_columns([FORMER_NAMES[n] if n in FORMER_NAMES and FORMER_NAMES[n] not in names else n
                                   for n in names])
-    for name in LATER_COLUMNS:
+    for name, value in LATER_COLUMNS.items():
         if name not in table.column_names:
-            table = table.append_column(RESULT_SCHEMA.field(name), pa.nulls(len(table), RESULT_SCHEMA.field(name).type))
+            field = RESULT_SCHEMA.field(name)
+            table = table.append_column(field, pa.array([value] * len(table), field.type))
     return table
 
 
@@ -164,6 +185,7 @@ def _is_aware_datetime(v: Any) -> bool:
 # Arrow type -> (accepts a Python value?, words for the error message)
 _CHECKS: dict[pa.DataType, tuple[Callable[[Any], bool], str]] = {
     pa.int32(): (_is_int, "an integer"),
+    pa.int64(): (_is_int, "an integer"),
     pa.float64(): (_is_float, "a finite number"),
     pa.bool_(): (_is_bool, "a bool"),
     pa.string(): (_is_str, "a string"),
@@ -224,7 +246,15 @@ def _column_values(field: pa.Field, records: list[dict]) -> list[Any]:
 
 
 def _check_semantics(table: pa.Table) -> None:
-    """Rules one row's types cannot express: accuracies are fractions, KD fields follow `kd`."""
+    """Rules one row's types cannot express: accuracies are fractions, KD fields follow `kd`,
+    the label regime and selection are known words, label storage is not negative."""
+    for name, known in (("labels", LABEL_REGIMES), ("selection", SELECTIONS)):
+        for i, value in enumerate(table.column(name).to_pylist()):
+            if value not in known:
+                raise ValueError(f"row {i}: column {name!r} is {value!r}; known: {', '.join(known)}")
+    for i, size in enumerate(table.column("label_bytes").to_pylist()):
+        if size is not None and size < 0:
+            raise ValueError(f"row {i}: column 'label_bytes' is {size}; a storage size is >= 0")
     for name in ACCURACY_COLUMNS:
         for i, acc in enumerate(table.column(name).to_pylist()):
             if not 0.0 <= acc <= 1.0:

@@ -30,9 +30,11 @@ HIDDEN_PREFIXES = (".", "_")  # temp files, _SUCCESS markers and the like are ne
 # stable order so that tables and exports do not depend on file listing order
 _SORT_COLUMNS = ["created_at", "trial_key", "student", "kd", "eval_seed"]
 # One row is one evaluation: a set (sweep, trial: what was distilled, how) x student x KD mode x
-# evaluation seed x protocol (evaluation setting). Two rows with the same key are copies of one evaluation.
+# evaluation seed x protocol (evaluation setting, label regime, selection). Two rows with the same key are
+# copies of one evaluation.
 ROW_KEY = ("sweep", "trial_key", "method", "dataset", "ipc", "pool_name", "pool_warmup", "iterations",
-           "distill_seed", "student", "kd", "eval_seed", "epochs", "augment", "lr", "eval_key")
+           "distill_seed", "student", "kd", "eval_seed", "epochs", "augment", "lr", "eval_key", "labels",
+           "selection")
 MEASURED = ("teacher", "alpha", "temperature", "val_acc", "test_acc")  # what copies must agree on
 _NAMING = ("sweep", "trial_key", "student", "kd", "eval_seed")  # enough to name a row in a message
 FILE_COLUMN = "__file"  # which file a row came from, while loading

@@ -7,22 +7,28 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from raydd.results.schema import ACCURACY_COLUMNS, is_missing
-from raydd.stats import SIGNIFICANCE_LEVEL, MeanStd, mean_std, welch_p_value
+from raydd.results.cells import EMPTY, MARKS, CellStats, cell_stats, compare, is_significant, set_names
+from raydd.results.schema import ACCURACY_COLUMNS, TEST_MAX, is_missing
+from raydd.stats import MeanStd
 
 # Columns that describe how students were trained: a sweep's evaluation setting. `eval_key` names the
 # whole setting, so it tells apart settings that differ in what no column holds (KD candidates, ...).
-EVAL_COLUMNS = ("epochs", "lr", "augment", "eval_key")
+EVAL_COLUMNS = ("epochs", "lr", "augment", "labels", "selection", "eval_key")
 # Columns that describe a setting of the grid, in the order a table's rows are keyed by them;
 # kd last so each setting reads "..., kd". Seeds are replicates, not settings.
 GRID_AXES = ("method", "dataset", "ipc", "iterations", "pool_name", "pool_warmup", *EVAL_COLUMNS, "teacher", "kd")
 # the seed paper's student order; other architectures follow in order of first appearance
 CANONICAL_STUDENTS = ("ConvNet", "MLP", "LeNet", "AlexNet", "VGG11", "ResNet18")
 # Rows are only ranked against rows of the same dataset, images-per-class budget and evaluation
-# setting: a larger ipc, or a longer or augmented training, always wins, and that says nothing about
-# the settings compared (pool, KD, ...).
+# setting: a larger ipc, or a longer or augmented training, soft labels or test-set selection
+# always win, and that says nothing about the settings compared (pool, KD, ...).
 BLOCK_AXES = ("dataset", "ipc", *EVAL_COLUMNS)
 METRICS = ACCURACY_COLUMNS
+# Columns whose values are never averaged together: a cell mixing label regimes or selection modes
+# would average numbers taken in different ways.
+NEVER_POOLED = ("labels", "selection")
+# The statistics `summarise` gives per metric (`<metric>_<stat>`), CellStats' fields.
+CELL_STATS = ("mean", "std", "n", "sets", "seeds_min", "seeds_max", "pooled_mean", "pooled_std")
 
 
 def _check_columns(df: pd.DataFrame, names: list[str], what: str) -> None:
@@ -37,24 +43,30 @@ def _check_metric(metric: str) -> None:
 
 
 def summarise(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """Mean, std and n of val_acc and test_acc per `by` x student, by `raydd.stats.mean_std`
-    (population std, ddof 0: 0 for a single row; NaN accuracies are left out of all three).
-
-    All rows of a group are pooled: several distillation seeds x several evaluation seeds give
-    one spread, as the DC/DSA papers report it. Columns: the keys, then `val_acc_mean`,
-    `val_acc_std`, `val_acc_n`, `test_acc_mean`, ... (fractions, like the rows).
-    """
+    """Statistics of val_acc and test_acc per `by` x student, with distilled sets as the unit
+    (`raydd.results.cells`): the evaluation seeds of each set (`SET_KEY`) are averaged first,
+    then `<metric>_mean` and `<metric>_std` (population std, ddof 0) are over those sets' means
+    (over the evaluation seeds when there is one set). `<metric>_n` counts the runs, `_sets`
+    the sets (d), `_seeds_min`/`_seeds_max` the evaluation seeds per set (e), and
+    `_pooled_mean`/`_pooled_std` summarise every run pooled. NaN accuracies are left out."""
     keys = [k for k in by if k != "student"] + ["student"]
     _check_columns(df, keys, "group-by")
-    columns = keys + [f"{metric}_{stat}" for metric in ACCURACY_COLUMNS for stat in ("mean", "std", "n")]
+    columns = keys + [f"{metric}_{stat}" for metric in ACCURACY_COLUMNS for stat in CELL_STATS]
+    df = df.reset_index(drop=True)  # frames concatenated from several loads repeat index labels
+    sets = set_names(df)
     rows = []
     for key, group in df.groupby(keys, dropna=False, sort=True):
         row = dict(zip(keys, key))
         for metric in ACCURACY_COLUMNS:
-            stats = mean_std(group[metric])
-            row.update({f"{metric}_mean": stats.mean, f"{metric}_std": stats.std, f"{metric}_n": stats.n})
+            row.update(_stat_columns(metric, cell_stats(group[metric], sets.loc[group.index])))
         rows.append(row)
     return pd.DataFrame(rows, columns=columns)
+
+
+def _stat_columns(metric: str, cell: CellStats) -> dict:
+    values = {"mean": cell.mean, "std": cell.std, "n": cell.runs, "sets": cell.sets, "seeds_min": cell.seeds_min,
+              "seeds_max": cell.seeds_max, "pooled_mean": cell.pooled.mean, "pooled_std": cell.pooled.std}
+    return {f"{metric}_{stat}": values[stat] for stat in CELL_STATS}
 
 
 def default_by(df: pd.DataFrame) -> list[str]:
@@ -84,11 +96,13 @@ def order_students(students) -> list[str]:
 class ResultsTable:
     """Settings (rows) x students (columns) of one metric, in percent.
 
-    `mean`, `std` and `n` are DataFrames indexed by the setting keys with one column per
-    student; `row_mean` is the mean over `mean_students` (the students every row has, so
-    that rows stay comparable); `diff` and `mean_diff` hold each row minus the baseline row
-    (percentage points) when a baseline was given: the baseline row of each group of rows
-    that agree on the keys the baseline does not name.
+    `mean` and `std` (over the distilled sets' means, `raydd.results.cells`), `n` (runs), `sets`
+    (d), `seeds_min`/`seeds_max` (e) and `pooled_mean`/`pooled_std` (every run pooled) are
+    DataFrames indexed by the setting keys with one column per student; `row_mean` is the mean over
+    `mean_students` (the students every row has, so that rows stay comparable); `diff` and
+    `mean_diff` hold each row minus the baseline row (percentage points) when a baseline was given:
+    the baseline row of each group of rows that agree on the keys the baseline does not name, with
+    each cell's `p_value` and the level its test was taken at (`p_level`).
     """
 
     metric: str
@@ -99,17 +113,46 @@ class ResultsTable:
     n: pd.DataFrame
     row_mean: pd.Series
     mean_students: tuple[str, ...]
+    sets: pd.DataFrame
+    seeds_min: pd.DataFrame
+    seeds_max: pd.DataFrame
+    pooled_mean: pd.DataFrame
+    pooled_std: pd.DataFrame
     baseline: tuple[int, ...] = ()  # positions of the baseline rows (one per group of other keys)
     diff: pd.DataFrame | None = None
     mean_diff: pd.Series | None = None
     p_value: pd.DataFrame | None = None  # Welch's t-test of each cell against its baseline cell
+    p_level: pd.DataFrame | None = None  # cells.SET_LEVEL or cells.SEED_LEVEL (None: no test)
+    selections: tuple[str, ...] = ()  # the `selection` values of the rows tabulated
+
+    @property
+    def test_max(self) -> bool:
+        """Whether any row took its test accuracy as the best over epochs (comparison only)."""
+        return TEST_MAX in self.selections
+
+    def cell(self, row: int, student: str) -> CellStats:
+        """One cell's statistics (in percent); `cells.EMPTY` where the setting lacks the student."""
+        mean = float(self.mean[student].iloc[row])
+        if np.isnan(mean):
+            return EMPTY
+        def at(frame: pd.DataFrame) -> float:
+            return float(frame[student].iloc[row])
+
+        return CellStats(mean, at(self.std), int(at(self.sets)), int(at(self.seeds_min)), int(at(self.seeds_max)),
+                         MeanStd(at(self.pooled_mean), at(self.pooled_std), int(at(self.n))))
 
     def significant(self, row: int, student: str) -> bool:
         """Whether the cell differs from its baseline cell at `SIGNIFICANCE_LEVEL`."""
         if self.p_value is None:
             return False
-        p = float(self.p_value[student].iloc[row])
-        return not np.isnan(p) and p < SIGNIFICANCE_LEVEL
+        return is_significant(float(self.p_value[student].iloc[row]))
+
+    def mark(self, row: int, student: str) -> str:
+        """`†` for a significant difference over distillation seeds, `‡` over evaluation seeds
+        only, "" when not significant."""
+        if not self.significant(row, student):
+            return ""
+        return MARKS[self.p_level[student].iloc[row]]
 
     @property
     def settings(self) -> list[dict]:
@@ -124,9 +167,10 @@ class ResultsTable:
     def best(self, column: str) -> set[int]:
         """Row positions of the best mean in a student column, one per block of rows sharing
         dataset, ipc and evaluation setting (`BLOCK_AXES`), marked only when it beats the block's
-        runner-up at `SIGNIFICANCE_LEVEL` (Welch's test over seeds, n >= MIN_N_FOR_TEST on each
-        side): a lead inside the seeds' noise, a tie, or a block of one row gets no mark. The mean
-        over students has no spread over seeds of its own, so that column is never marked."""
+        runner-up at `SIGNIFICANCE_LEVEL` (`cells.compare`: Welch's test over the sets' means, or
+        over evaluation seeds only where a side has one set): a lead inside the noise, a tie, or a
+        block of one row gets no mark. The mean over students has no spread of its own, so that
+        column is never marked."""
         if column == "mean":
             return set()
         best: set[int] = set()
@@ -136,14 +180,10 @@ class ResultsTable:
             if len(ranked) < 2:
                 continue
             (_, top), (_, runner_up) = ranked[0], ranked[1]
-            p = welch_p_value(self._cell(top, column), self._cell(runner_up, column))
-            if not np.isnan(p) and p < SIGNIFICANCE_LEVEL and ranked[0][0] > ranked[1][0]:
+            p, _ = compare(self.cell(top, column), self.cell(runner_up, column))
+            if is_significant(p) and ranked[0][0] > ranked[1][0]:
                 best.add(top)
         return best
-
-    def _cell(self, row: int, column: str) -> MeanStd:
-        return MeanStd(float(self.mean[column].iloc[row]), float(self.std[column].iloc[row]),
-                       int(self.n[column].iloc[row]))
 
     def blocks(self) -> list[list[int]]:
         """Row positions grouped by the values of the `BLOCK_AXES` among the row keys, in row order."""
@@ -178,16 +218,29 @@ def results_table(df: pd.DataFrame, by: list[str] | None = None, baseline: dict 
     if "student" in by:
         raise ValueError("'student' is the table's columns; leave it out of `by`")
     _check_columns(df, by, "group-by")
+    check_not_pooled(df, by)
     frame = df.assign(_all="all")
     stats = summarise(frame, by or ["_all"])
     students = order_students(df["student"])
-    pct = {stat: _pivot(stats, by, f"{metric}_{stat}", students) for stat in ("mean", "std")}
-    mean, std = pct["mean"] * 100.0, pct["std"] * 100.0
-    n = _pivot(stats, by, f"{metric}_n", students)
-    common = _common_students(mean)
-    row_mean = mean[common].mean(axis=1) if common else pd.Series(np.nan, index=mean.index)
-    table = ResultsTable(metric, tuple(by), tuple(students), mean, std, n, row_mean, tuple(common))
+    pivots = {stat: _pivot(stats, by, f"{metric}_{stat}", students) for stat in CELL_STATS}
+    for stat in ("mean", "std", "pooled_mean", "pooled_std"):  # fractions -> percent
+        pivots[stat] = pivots[stat] * 100.0
+    common = _common_students(pivots["mean"])
+    row_mean = pivots["mean"][common].mean(axis=1) if common else pd.Series(np.nan, index=pivots["mean"].index)
+    selections = tuple(sorted(df["selection"].dropna().unique())) if "selection" in df.columns else ()
+    table = ResultsTable(metric, tuple(by), tuple(students), pivots["mean"], pivots["std"], pivots["n"], row_mean,
+                         tuple(common), **{stat: pivots[stat] for stat in CELL_STATS[3:]}, selections=selections)
     return _with_baseline(table, baseline) if baseline else table
+
+
+def check_not_pooled(df: pd.DataFrame, by: list[str]) -> None:
+    """A ValueError, in one line, when rows of different label regimes or selection modes would
+    share a cell: `by` must split them (the default does)."""
+    for column in NEVER_POOLED:
+        values = sorted(df[column].dropna().unique()) if column in df.columns else []
+        if len(values) > 1 and column not in by:
+            raise ValueError(f"the rows mix {column} {', '.join(map(str, values))}, which are never averaged "
+                             f"together: add {column} to the row keys (--by) or keep one with --where")
 
 
 def _matches(settings: list[dict], baseline: dict) -> list[int]:
@@ -234,22 +287,23 @@ def _with_baseline(table: ResultsTable, baseline: dict) -> ResultsTable:
     base_rows = [base_of_group[g] for g in groups]
     diff = table.mean - table.mean.iloc[base_rows].to_numpy()
     mean_diff = table.row_mean - table.row_mean.iloc[base_rows].to_numpy()
+    p_value, p_level = _p_values(table, base_rows)
     return ResultsTable(**{**table.__dict__, "baseline": tuple(sorted(set(base_rows))), "diff": diff,
-                           "mean_diff": mean_diff, "p_value": _p_values(table, base_rows)})
+                           "mean_diff": mean_diff, "p_value": p_value, "p_level": p_level})
 
 
-def _p_values(table: ResultsTable, base_rows: list[int]) -> pd.DataFrame:
-    def cell(row: int, student: str) -> MeanStd:
-        n = table.n[student].iloc[row]
-        return MeanStd(float(table.mean[student].iloc[row]), float(table.std[student].iloc[row]),
-                       0 if np.isnan(n) else int(n))
-
+def _p_values(table: ResultsTable, base_rows: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each cell's p against its baseline cell (`cells.compare`), and the level of that test."""
     p = table.mean.copy()
+    level = pd.DataFrame(None, index=table.mean.index, columns=table.mean.columns, dtype=object)
     for row, base in enumerate(base_rows):
         for student in table.students:
-            p.iloc[row, p.columns.get_loc(student)] = (
-                float("nan") if row == base else welch_p_value(cell(row, student), cell(base, student)))
-    return p
+            column = p.columns.get_loc(student)
+            if row == base:
+                p.iloc[row, column] = float("nan")
+                continue
+            p.iloc[row, column], level.iloc[row, column] = compare(table.cell(row, student), table.cell(base, student))
+    return p, level
 
 
 def parse_baseline(specs: str | list[str] | tuple[str, ...]) -> dict[str, str]:

@@ -70,7 +70,8 @@ def _set_point(entry: Any, place: str, dataset: Any, problems: Problems) -> Any:
         return INVALID
     key = shorten_key(KEY_UNSAFE.sub("_", foreign.name))
     config = DistillConfig(dataset=dataset.name, ipc=foreign.ipc, iterations=0)
-    return TrialPoint(key, config, {**axes, "ipc": foreign.ipc}, FOREIGN_METHOD)
+    soft = {"soft_labels": True} if foreign.soft_labels is not None else {}
+    return TrialPoint(key, config, {**axes, "ipc": foreign.ipc, **soft}, FOREIGN_METHOD)
 
 
 def read_axes(axes: dict, info):

@@ -22,6 +22,7 @@ MAX_POINTS = 10_000  # a grid larger than this is a typo (an axis of ranges), no
 # A synthetic set beyond this is a typo, not an experiment (CIFAR-100 at ipc 50 is 61 MB): refused
 # before a trial tries to allocate it.
 MAX_SYNSET_BYTES = 2 * 1024**3
+WHOLE_DATASET = "whole_dataset"  # the baseline of the whole training split: its point's key
 
 
 def expand(axes: dict[str, tuple], fixed: dict, dataset: str, problems: Problems) -> tuple[TrialPoint, ...]:
@@ -100,15 +101,20 @@ def _teacher_keys(combos: list[dict[str, Any]]) -> list[str]:
 
 
 def baseline_points(points: tuple[TrialPoint, ...], names: tuple[str, ...]) -> tuple[TrialPoint, ...]:
-    """One point per baseline and per (ipc, seed) of the distilled points, in grid order: the
-    random-real set of ipc 10 and seed 0 stands beside every ipc-10, seed-0 distillation."""
+    """The baselines' points, in grid order: `random_real` one per (ipc, seed) of the distilled
+    points (the random-real set of ipc 10 and seed 0 stands beside every ipc-10, seed-0
+    distillation); `whole_dataset` one for the sweep (the training split has no ipc, no seed)."""
     firsts: dict[tuple[int, int], TrialPoint] = {}
     for point in points:
         firsts.setdefault((point.config.ipc, point.config.seed), point)
-    return tuple(
-        TrialPoint(f"{name}-ipc{ipc}-seed{seed}", point.config, {"baseline": name, "ipc": ipc, "seed": seed}, name)
-        for name in names for (ipc, seed), point in firsts.items()
-    )
+    out = []
+    for name in names:
+        if name == WHOLE_DATASET:
+            out += [TrialPoint(WHOLE_DATASET, points[0].config, {"baseline": name}, name)] if points else []
+            continue
+        out += [TrialPoint(f"{name}-ipc{ipc}-seed{seed}", point.config, {"baseline": name, "ipc": ipc, "seed": seed},
+                           name) for (ipc, seed), point in firsts.items()]
+    return tuple(out)
 
 
 def ipc_places(axes: dict[str, tuple], fixed: dict) -> list[tuple[str, int]]:

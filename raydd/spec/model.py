@@ -80,6 +80,13 @@ class EvaluationSpec:
     seeds: int  # evaluation seeds 0 .. seeds-1
     config: EvalConfig  # the `evaluation:` section's settings
     grid: tuple[EvalPoint, ...] = ()  # one point per evaluation setting of the grid; () without evaluation axes
+    # evaluation seeds of the whole_dataset baseline (a student on the whole split costs hours on a
+    # CPU); None: `seeds`
+    whole_seeds: int | None = None
+
+    def seeds_of(self, whole: bool) -> int:
+        """How many evaluation seeds a set gets: `whole_seeds` for the whole split, else `seeds`."""
+        return self.whole_seeds if whole and self.whole_seeds is not None else self.seeds
 
     @property
     def settings(self) -> tuple[EvalPoint, ...]:
@@ -89,6 +96,8 @@ class EvaluationSpec:
     def describe(self) -> dict[str, Any]:
         d = {"students": list(self.students), "teacher": self.teacher, "kd_modes": list(self.kd_modes),
              "seeds": self.seeds, "config": self.config.to_dict()}
+        if self.whole_seeds is not None:  # only when given, so that a sweep without it keeps its hash
+            d["whole_seeds"] = self.whole_seeds
         # only with evaluation axes, so that a sweep without them keeps its experiment hash
         return {**d, "grid": [p.to_dict() for p in self.grid]} if self.grid else d
 

@@ -39,9 +39,11 @@ from raydd.spec.model import DatasetSpec, EvaluationSpec, ResourceSpec, kd_mode
 DATASET_KEYS = ("name", "data_dir", "download", "val_size")
 LISTED_POOL_KEYS = ("archs", "probabilities", "warmup", "normalize")
 MAIN_POOL_KEYS = ("main", "others", "main_weight", "warmup")
-# Sets a distilled one must beat, evaluated beside it: `random_real` draws ipc real training
-# images per class (seeded by the grid's seed), as the DC/DSA/DM papers' "Random" column.
-BASELINES = ("random_real",)
+# Sets a distilled one is measured against, evaluated beside it: `random_real` draws ipc real
+# training images per class (seeded by the grid's seed), as the DC/DSA/DM papers' "Random" column;
+# `whole_dataset` trains each student on the whole training split (hard labels, KD off, for
+# `evaluation.whole_epochs`), the upper bound that HLR measures sets against.
+BASELINES = ("random_real", "whole_dataset")
 # EvalConfig fields a grid may vary: all but how fast accuracy is measured, which never changes it.
 EVAL_AXES = tuple(f.name for f in dataclasses.fields(EvalConfig) if f.name != "eval_batch_size")
 CANDIDATE_AXES = ("alphas", "temperatures")  # KD candidates: each axis value is one candidate list
@@ -205,16 +207,20 @@ def _kd_mode(value: Any, place: str, problems: Problems) -> Any:
 
 def parse_evaluation(value: Any, problems: Problems) -> Any:
     before = len(problems)
-    entry = check_section(value, "evaluation", problems, ["students", "kd", "seeds", "sets", *_eval_fields()],
-                          required=("students",))
+    entry = check_section(value, "evaluation", problems, ["students", "kd", "seeds", "whole_seeds", "sets",
+                                                          *_eval_fields()], required=("students",))
     if entry is INVALID:
         return INVALID
     students = check_list(entry.get("students", []), "evaluation.students", problems, check_arch)
     kd_modes = check_list(entry.get("kd", [False]), "evaluation.kd", problems, _kd_mode)
     seeds = check_int(entry.get("seeds", 1), "evaluation.seeds", problems)
+    whole_seeds = entry.get("whole_seeds")
+    if whole_seeds is not None:
+        whole_seeds = check_int(whole_seeds, "evaluation.whole_seeds", problems)
     if "teacher" in entry:
         check_arch(entry["teacher"], "evaluation.teacher", problems)
-    settings = {k: v for k, v in entry.items() if k not in ("students", "kd", "seeds", "sets")}  # sets: spec.foreign
+    settings = {k: v for k, v in entry.items()
+                if k not in ("students", "kd", "seeds", "whole_seeds", "sets")}  # sets: spec.foreign
     config_fields = {k: check_field(EvalConfig, k, v, join("evaluation", k), problems)
                      for k, v in settings.items()}
     if len(problems) > before:
@@ -224,7 +230,7 @@ def parse_evaluation(value: Any, problems: Problems) -> Any:
     except ValueError as error:
         problems.add(field_place(str(error), EvalConfig, "evaluation", settings), str(error))
         return INVALID
-    return EvaluationSpec(students, config.teacher, kd_modes, seeds, config)
+    return EvaluationSpec(students, config.teacher, kd_modes, seeds, config, whole_seeds=whole_seeds)
 
 
 # ---- baselines ---------------------------------------------------------------------------------

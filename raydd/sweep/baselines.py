@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from raydd.core.foreign import FOREIGN_METHOD
 from raydd.spec import TrialPoint
+from raydd.spec.grid import WHOLE_DATASET
 from raydd.sweep import artifacts
 from raydd.sweep.context import SweepContext
 
 
 def materialize(points: tuple[TrialPoint, ...], context: SweepContext) -> int:
-    """Store every baseline or foreign set not yet on storage; returns how many were stored."""
-    missing = [p for p in points if not artifacts.synset_complete(context.paths.synset(p.trial_key))]
+    """Store every baseline or foreign set not yet on storage; returns how many were stored. The
+    whole_dataset baseline is the training split itself: the actors read it, nothing is stored."""
+    missing = [p for p in points if p.baseline != WHOLE_DATASET
+               and not artifacts.synset_complete(context.paths.synset(p.trial_key))]
     if not missing:
         return 0
     data = context.load_data("cpu")
@@ -49,4 +52,4 @@ def _foreign(point: TrialPoint, data, context: SweepContext):
                          f"not {point.config.ipc}")
     meta = build_meta(point.config, data.info, 0, 0.0, val_size=context.dataset.val_size, split_seed=0)
     meta.update(method=FOREIGN_METHOD, pool={}, config=None, final_loss=None, foreign=foreign.describe())
-    return SyntheticSet(foreign.images, foreign.labels, meta)
+    return SyntheticSet(foreign.images, foreign.labels, meta, foreign.soft_labels)

@@ -69,10 +69,3 @@ def worker_device() -> str:
     import torch
 
     return "cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu"
-
-
-def node_label() -> str:
-    """The Ray node this process runs on, as its IP address (what `ray status` shows)."""
-    import ray
-
-    return ray.util.get_node_ip_address()

@@ -1,7 +1,8 @@
 """The evaluation dispatcher: a named async actor that feeds a pool of evaluation actors.
 
 Trials hand it a finished set by its grid point (the artifact is on storage); it trains one KD
-teacher per (set, evaluation setting's teacher key, eval seed) on the pool, then runs every
+teacher per (set, evaluation setting's teacher key, eval seed) on the pool (and a label regime's
+whole-data teacher once per sweep and setting, `raydd.sweep.regimes`), then runs every
 (evaluation setting x student x kd x seed) job of the set that is not done yet on whichever actor
 is free, while other trials are still distilling. Jobs that differ only in their seed go to one
 actor call where training them as one stack pays on the pool's device (`job_groups`). The actors
@@ -18,6 +19,7 @@ import ray
 
 from raydd.core.datasets import DATASETS
 from raydd.spec import ResourceSpec, TrialPoint
+from raydd.sweep import regimes
 from raydd.sweep.context import SweepContext
 from raydd.sweep.evaluation import EvalJob, EvaluationWorker, job_groups, jobs_for, stacking_pays
 
@@ -54,6 +56,7 @@ class EvaluationDispatcher:
         self.jobs: dict[str, asyncio.Task] = {}
         self.running: set[str] = set()
         self.teachers: dict[tuple[str, str, int], asyncio.Task] = {}
+        self.whole_teachers: dict[str, asyncio.Task] = {}
         self.written = 0
         self.failed: dict[str, str] = {}
 
@@ -114,11 +117,24 @@ class EvaluationDispatcher:
         # shielded: a cancelled waiter must not cancel a teacher that other jobs wait for
         await asyncio.gather(*(asyncio.shield(self.teachers[key]) for key in keys))
 
+    async def _whole_teacher(self, setting) -> None:
+        """Wait for the whole-data teacher of `setting` (`raydd.sweep.regimes`); the first job group
+        needing it starts its training, later ones wait for the same call."""
+        key = regimes.whole_teacher_key(setting)
+        if key not in self.whole_teachers:
+            self.whole_teachers[key] = asyncio.ensure_future(
+                self._on_worker(lambda w: w.train_whole_teacher.remote(setting)))
+        await asyncio.shield(self.whole_teachers[key])
+
     async def _run(self, jobs: list[EvalJob]) -> None:
-        """Run jobs of one (set, setting, student, kd), one per seed, in one actor call."""
+        """Run jobs of one (set, setting, student, kd), one per seed, in one actor call, once the
+        teachers they need are trained."""
         names = [job.name for job in jobs]
+        first = jobs[0]
         try:
-            if jobs[0].kd:
+            if regimes.needs_whole(first.point, first.setting):
+                await self._whole_teacher(first.setting)
+            if regimes.needs_set_teachers(first.kd, first.setting):
                 await self._teachers(jobs)
 
             async def evaluate(worker):

@@ -16,16 +16,17 @@ before the job's work (a call retried after its actor died may find its rows alr
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 
 
-from raydd import storage, strict_json
-from raydd.results.schema import NO_POOL
+from raydd import storage
+from raydd.core.datasets import DATASETS
 from raydd.spec import EvalPoint, EvaluationSpec, SweepSpec, TrialPoint, kd_word
-from raydd.sweep import artifacts
+from raydd.sweep import artifacts, regimes
 from raydd.core.devices import device_label
-from raydd.sweep.context import SweepContext, node_label, worker_device
+from raydd.results.rows import node_name
+from raydd.sweep.context import SweepContext, worker_device
 from raydd.sweep.layout import SweepPaths
 
 
@@ -63,12 +64,14 @@ JOB_COLUMNS = ("trial_key", "eval_key", "student", "kd", "eval_seed")  # which j
 
 
 def jobs_for(point: TrialPoint, evaluation: EvaluationSpec) -> list[EvalJob]:
-    """Every job of one set, KD-off first (they need no teacher, so start at once)."""
+    """Every job of one set, KD-off first (they need no teacher, so start at once); the label
+    regimes and the whole-dataset baseline leave some out (`raydd.sweep.regimes`)."""
     return [
         EvalJob(point, student, kd, seed, setting)
         for kd in sorted(evaluation.kd_modes)
-        for setting in evaluation.settings
-        for seed in range(evaluation.seeds)
+        for setting in regimes.settings_for(point, evaluation.settings)
+        if regimes.runs(point, setting, kd)
+        for seed in range(evaluation.seeds_of(regimes.is_whole(point)))
         for student in evaluation.students
     ]
 
@@ -77,7 +80,8 @@ def stacking_pays(arch: str, job: EvalJob, trainings: int, device_type: str, num
     """Whether `trainings` of `arch` on `job`'s set run faster as one stack (`speed.stack_pays`)."""
     from raydd.core.evaluate.speed import stack_pays
 
-    batch = min(job.setting.config.batch_size, job.point.config.ipc * num_classes)
+    images = None if regimes.is_whole(job.point) else job.point.config.ipc * num_classes
+    batch = job.setting.config.batch_size if images is None else min(job.setting.config.batch_size, images)
     return stack_pays(arch, device_type, trainings, batch)
 
 
@@ -166,38 +170,49 @@ def set_aside_bad_results(states: dict[str, str | None], paths: SweepPaths, echo
 
 # ---- rows --------------------------------------------------------------------------------------
 def record_rows(record, job: EvalJob, context: SweepContext, synset_meta: dict,
-                computed_on: tuple[str, str]) -> list[dict]:
-    """The result row of one EvalRecord, in raydd.results' schema; `computed_on` is
-    (device, node) as `device_label` and `node_label` give them."""
-    from raydd import __version__
+                computed_on: tuple[str, str], label_bytes: int | None = None) -> list[dict]:
+    """The result row of one EvalRecord (`raydd.results.rows.result_rows`); `computed_on` is
+    (device, node) as `device_label` and `node_name` give them; `label_bytes` the storage of the
+    labels the student trained on (default: those of the job's set of ipc images per class)."""
+    from raydd.results.rows import Setting, provenance, result_rows
 
-    cfg, evaluation = job.point.config, job.setting.config
-    synset_uri = context.paths.synset(job.trial_key)
+    cfg, evaluation = job.point.config, regimes.job_config(job.point, job.setting)
     recipe = {"sweep_hash": context.experiment_hash, "trial_key": job.trial_key,
               "axes": {**job.point.axes, **job.setting.axes}, "dataset": asdict(context.dataset),
               **({"baseline": job.point.baseline, "ipc": cfg.ipc, "seed": cfg.seed} if job.point.baseline
                  else {"distill": cfg.to_dict()}),
               **({"eval_key": job.eval_key} if job.eval_key else {}), "evaluation": evaluation.to_dict()}
-    return [{
-        "sweep": context.name, "trial_key": job.trial_key, **_set_columns(job.point),
-        "dataset": context.dataset.name, "ipc": cfg.ipc, "distill_seed": cfg.seed, **record.row_fields(),
-        "device": computed_on[0], "node": computed_on[1],
-        "distill_seconds": float(synset_meta.get("wall_seconds") or 0.0), "synset_uri": synset_uri,
-        "grid_png_uri": storage.join(synset_uri, "grid.png"), "epochs": evaluation.resolved_epochs,
-        "augment": evaluation.augment, "lr": evaluation.lr, "eval_key": job.eval_key,
-        "created_at": datetime.now(timezone.utc),
-        "raydd_version": __version__, "config_json": strict_json.dumps(recipe),
-    }]
+    if label_bytes is None:
+        label_bytes = _label_bytes(job, context)
+    return result_rows(sweep=context.name, dataset=context.dataset.name,
+                       set_=_set_columns(job.point, context.paths.synset(job.trial_key), synset_meta),
+                       setting=Setting.of(evaluation, label_bytes, job.eval_key), records=[record.row_fields()],
+                       made_by=provenance(*computed_on), recipe=recipe)
 
 
-def _set_columns(point: TrialPoint) -> dict:
+def _label_bytes(job: EvalJob, context: SweepContext) -> int:
+    from raydd.core.evaluate.labels import label_bytes
+
+    info = DATASETS.get(context.dataset.name).info
+    cfg = job.setting.config
+    if regimes.is_whole(job.point):  # needs the split's size: the worker passes it
+        raise ValueError("the label storage of a whole_dataset job needs the training split's size")
+    return label_bytes(cfg.labels, job.point.config.ipc * info.num_classes, info, cfg.teacher)
+
+
+def _set_columns(point: TrialPoint, synset_uri: str, synset_meta: dict) -> dict:
     """How the set was made: its method and pool, or, for a baseline, its name and no pool."""
+    from raydd.results.rows import set_columns
+
     cfg = point.config
+    whole = regimes.is_whole(point)  # the training split itself: no ipc, no seed, no artifact
+    shared = {"trial_key": point.trial_key, "ipc": 0 if whole else cfg.ipc, "distill_seed": 0 if whole else cfg.seed,
+              "synset_uri": synset_uri, "grid_png_uri": None if whole else storage.join(synset_uri, "grid.png"),
+              "distill_seconds": float(synset_meta.get("wall_seconds") or 0.0)}
     if point.baseline is not None:
-        return {"method": point.baseline, "pool_name": NO_POOL, "pool": {}, "pool_main_weight": None,
-                "pool_warmup": 0, "iterations": 0}
-    return {"method": cfg.method, "pool_name": cfg.pool.name, "pool": dict(zip(cfg.pool.archs, cfg.pool.probs)),
-            "pool_main_weight": cfg.pool.probs[0], "pool_warmup": cfg.pool.warmup, "iterations": cfg.iterations}
+        return set_columns(method=point.baseline, **shared)
+    return set_columns(method=cfg.method, pool=dict(zip(cfg.pool.archs, cfg.pool.probs)), pool_name=cfg.pool.name,
+                       pool_warmup=cfg.pool.warmup, iterations=cfg.iterations, **shared)
 
 
 def write_job_rows(rows: list[dict], location: str, state: str | None, paths: SweepPaths) -> None:
@@ -224,20 +239,55 @@ class EvaluationWorker:
         context.enter_worker()
         self.context = context
         self.device = worker_device()
-        self.computed_on = (device_label(self.device), node_label())
+        self.computed_on = (device_label(self.device), node_name())
         self.data = context.load_data(self.device)
+
+    def _set(self, point: TrialPoint):
+        """The set a job trains on: its artifact, or the training split for `whole_dataset`."""
+        if regimes.is_whole(point):
+            from raydd.core.artifact import SyntheticSet
+            from raydd.core.evaluate.labels import check_training_split
+
+            check_training_split(self.data, "the whole_dataset baseline")
+            return SyntheticSet(self.data.train.images, self.data.train.labels, {})
+        return artifacts.load_synset_from(self.context.paths.synset(point.trial_key))
+
+    def train_whole_teacher(self, setting: EvalPoint) -> str:
+        """The whole-data teacher of `setting` (`raydd.sweep.regimes`), trained unless saved already;
+        returns its location."""
+        from raydd.core.evaluate.sets import train_whole_teacher
+
+        location = self.context.paths.whole_teacher(regimes.whole_teacher_key(setting))
+        if not storage.exists(location):
+            artifacts.save_teacher(train_whole_teacher(self.data, setting.config, self.device), location)
+        return location
+
+    def _targets(self, config, setting: EvalPoint, synset, seeds: list[int], set_teachers=None):
+        """(what the students fit, the relabelling teachers) under `config`'s label regime, with
+        the setting's whole-data teacher where the regime needs it (trained by `train_whole_teacher`)."""
+        from raydd.core.evaluate.labels import needs_whole_teacher
+        from raydd.core.evaluate.sets import regime_inputs
+
+        whole = None
+        if needs_whole_teacher(config, synset.soft_labels is not None):
+            location = self.context.paths.whole_teacher(regimes.whole_teacher_key(setting))
+            whole = artifacts.load_teacher(location, config.teacher, self.data.info, self.device)
+        return regime_inputs(config, synset.images, synset.labels, synset.soft_labels, self.data, seeds, self.device,
+                             whole, set_teachers)
 
     def train_teachers(self, trial_key: str, seeds: list[int], setting: EvalPoint) -> list[str]:
         """The set's KD teachers for `seeds` under `setting`, trained in one `train_teachers` call
-        (stacked where that pays) unless saved already; returns their locations, in order."""
+        (stacked where that pays) on what the setting's students fit (`taught_on`), unless saved
+        already; returns their locations, in order."""
         from raydd.core.evaluate import train_teachers
 
         locations = [self.context.paths.teacher(trial_key, seed, setting.teacher_key) for seed in seeds]
         missing = [(seed, loc) for seed, loc in zip(seeds, locations) if not storage.exists(loc)]
         if missing:
             synset = artifacts.load_synset_from(self.context.paths.synset(trial_key))
-            nets = train_teachers(synset.images, synset.labels, self.data, setting.config,
-                                  [seed for seed, _ in missing], self.device)
+            fresh = [seed for seed, _ in missing]
+            targets, _ = self._targets(taught_on(setting.config), setting, synset, fresh)
+            nets = train_teachers(synset.images, targets, self.data, setting.config, fresh, self.device)
             for net, (_, location) in zip(nets, missing):
                 artifacts.save_teacher(net, location)
         return locations
@@ -247,9 +297,10 @@ class EvaluationWorker:
         pays) and write each job's rows; returns how many rows were written (jobs already done
         are skipped, so a retried call redoes only what is missing)."""
         from raydd.core.evaluate import evaluate_seeds
+        from raydd.core.evaluate.labels import label_bytes
 
         paths, first = self.context.paths, jobs[0]
-        cfg = first.setting.config
+        cfg = regimes.job_config(first.point, first.setting)
         todo = []
         for job in jobs:
             target = paths.result_file(job.name)
@@ -258,16 +309,25 @@ class EvaluationWorker:
                 todo.append((job, target, state))
         if not todo:
             return 0
-        synset = artifacts.load_synset_from(paths.synset(first.trial_key))
-        teachers = None
-        if first.kd:
-            teachers = [artifacts.load_teacher(paths.teacher(job.trial_key, job.seed, job.setting.teacher_key),
-                                               cfg.teacher, self.data.info, self.device) for job, _, _ in todo]
-        records = evaluate_seeds(synset.images, synset.labels, self.data, first.student, cfg,
-                                 [job.seed for job, _, _ in todo], self.device, teachers)
+        synset = self._set(first.point)
+        seeds = [job.seed for job, _, _ in todo]
+        set_teachers = None
+        if regimes.needs_set_teachers(first.kd, first.setting):
+            set_teachers = [artifacts.load_teacher(paths.teacher(job.trial_key, job.seed, job.setting.teacher_key),
+                                                   cfg.teacher, self.data.info, self.device) for job, _, _ in todo]
+        targets, relabelers = self._targets(cfg, first.setting, synset, seeds, set_teachers)
+        records = evaluate_seeds(synset.images, targets, self.data, first.student, cfg, seeds, self.device,
+                                 set_teachers if first.kd else None, relabelers=relabelers)
+        size = label_bytes(cfg.labels, len(synset.images), self.data.info, cfg.teacher)
         written = 0
         for (job, target, state), record in zip(todo, records):
-            rows = record_rows(record, job, self.context, synset.meta, self.computed_on)
+            rows = record_rows(record, job, self.context, synset.meta, self.computed_on, size)
             write_job_rows(rows, target, state, paths)
             written += len(rows)
         return written
+
+
+def taught_on(config):
+    """The setting a set's KD teacher (also `relabel_teacher: set`) fits: the set's soft labels
+    under `soft`, its class labels otherwise."""
+    return config if config.labels == "soft" else replace(config, labels="hard")

@@ -6,6 +6,7 @@
     <storage>/<name>/synsets/<trial_key>/teachers/seed<k>.pt   the shared KD teacher per eval seed
     <storage>/<name>/synsets/<trial_key>/teachers/<teacher_key>/seed<k>.pt   the same, per evaluation
                                                      setting that trains its own (EvalPoint.teacher_key)
+    <storage>/<name>/teachers/whole/<key>.pt         the whole-data teacher of a label regime (raydd.sweep.regimes)
     <storage>/<name>/trials/<trial_key>.done         a trial distilled its set and handed it over
     <storage>/<name>/results/<job>.parquet           the rows of one evaluation job (name = job)
     <storage>/<name>/quarantine/<job>.parquet.<time> a bad result file, moved aside (never deleted)
@@ -74,6 +75,9 @@ class SweepPaths:
 
     def teacher(self, trial_key: str, seed: int, teacher_key: str = "") -> str:
         return join(self.synset(trial_key), "teachers", *([teacher_key] if teacher_key else []), f"seed{seed}.pt")
+
+    def whole_teacher(self, key: str) -> str:
+        return join(self.root, "teachers", "whole", f"{key}.pt")
 
     def trial_done(self, trial_key: str) -> str:
         return join(self.trials, f"{trial_key}.done")

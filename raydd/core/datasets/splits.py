@@ -31,6 +31,9 @@ def check_val_size(val_size: float | int) -> None:
 def holdout_count(val_size: float | int, total: int) -> int:
     """How many of `total` training examples go to validation; the rest must stay non-empty."""
     check_val_size(val_size)
+    if total == 0:
+        raise ValueError("the dataset has no training split (0 training images): nothing to carve a validation "
+                         "split from, to distil from or to train a whole_dataset baseline on")
     count = int(val_size) if isinstance(val_size, numbers.Integral) else round(float(val_size) * total)
     if count >= total:
         raise ValueError(f"val_size {val_size!r} leaves no training data (only {total} examples)")

@@ -6,17 +6,15 @@ from raydd.core.evaluate.kd import kd_loss
 from raydd.core.evaluate.protocol import (
     Trained,
     check_architectures,
-    evaluate_random_real,
     evaluate_seeds,
     evaluate_student,
-    evaluate_synset,
-    random_real,
     summarise_records,
     train_group,
     train_student,
     train_teacher,
     train_teachers,
 )
+from raydd.core.evaluate.sets import evaluate_random_real, evaluate_synset, random_real
 from raydd.core.evaluate.stack import NetStack, OneNet
 from raydd.core.evaluate.train import Member, freeze, member_accuracies, predict, train_members, train_net
 

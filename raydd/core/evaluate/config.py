@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 # Protocol of the DC/DSA/DM papers: students train 300 epochs on plain images and 1000 epochs
 # when every batch is augmented (augmentation needs more steps to converge).
 DEFAULT_EPOCHS = {"none": 300, "dc": 1000, "dsa": 1000}
+# Label regimes (raydd.core.evaluate.labels): class labels; the set's stored soft labels; a teacher's
+# probabilities on every batch.
+LABEL_REGIMES = ("hard", "soft", "relabel")
+# Who relabels: a teacher trained on the whole training split (as SRe2L and RDED evaluate), or the
+# KD teacher trained on the set itself.
+RELABEL_TEACHERS = ("whole", "set")
+# How the reported test accuracy is taken: the final student, every choice made on the validation
+# split; or the best test accuracy over epochs, as many published numbers were taken (comparison only).
+SELECTIONS = ("validation", "test-max")
+TEST_MAX_EVERY = 10  # epochs between test measurements under test-max (DD-Ranking's interval), and the last
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,13 @@ class EvalConfig:
     # N, one fixed subset of N drawn with a fixed seed, the same for every candidate, seed,
     # student and set of a dataset carve (`protocol.validation_subset`).
     val_images: int | None = None
+    labels: str = "hard"  # one of LABEL_REGIMES
+    relabel_teacher: str = "whole"  # one of RELABEL_TEACHERS; used under labels=relabel only
+    selection: str = "validation"  # one of SELECTIONS
+    # Epochs of a training on the whole training split (the whole_dataset baseline's students and the
+    # whole-data relabelling teacher); None: `epochs`. The protocol's 300 epochs over 50,000 images
+    # take hours per student on a CPU, so a sweep usually sets fewer and every table states them.
+    whole_epochs: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "alphas", tuple(float(a) for a in self.alphas))
@@ -50,6 +67,12 @@ class EvalConfig:
         problems = []
         if self.augment not in DEFAULT_EPOCHS:
             problems.append(f"augment must be one of {', '.join(DEFAULT_EPOCHS)}, got {self.augment!r}")
+        for name, known in (("labels", LABEL_REGIMES), ("relabel_teacher", RELABEL_TEACHERS),
+                            ("selection", SELECTIONS)):
+            if getattr(self, name) not in known:
+                problems.append(f"{name} must be one of {', '.join(known)}, got {getattr(self, name)!r}")
+        if self.whole_epochs is not None and self.whole_epochs < 1:
+            problems.append(f"whole_epochs must be >= 1 (or None for epochs), got {self.whole_epochs}")
         if self.epochs is not None and self.epochs < 1:
             problems.append(f"epochs must be >= 1 (or None for the protocol default), got {self.epochs}")
         for name in ("lr", "batch_size", "lr_decay"):
@@ -80,14 +103,31 @@ class EvalConfig:
         """First epoch trained at `lr * lr_decay` (see `train.lr_scheduler`)."""
         return int(self.resolved_epochs * self.lr_decay_at)
 
+    @property
+    def resolved_whole_epochs(self) -> int:
+        """Epochs of a training on the whole training split: `whole_epochs`, else `resolved_epochs`."""
+        return self.whole_epochs if self.whole_epochs is not None else self.resolved_epochs
+
+    def for_whole_data(self) -> "EvalConfig":
+        """The setting a training on the whole training split uses: `whole_epochs`, class labels."""
+        return replace(self, epochs=self.resolved_whole_epochs, whole_epochs=None, labels="hard")
+
     def candidates(self) -> list[tuple[float, float]]:
         """Every (alpha, temperature) pair that KD chooses among on the validation split."""
         return [(a, t) for a in self.alphas for t in self.temperatures]
 
     def to_dict(self) -> dict:
+        """Every field, `epochs` resolved; the fields added with label regimes and test-max only
+        when they differ from their defaults, so that a sweep written before them keeps its hash."""
         out = asdict(self)
         out["epochs"] = self.resolved_epochs
+        for name, default in LATER_DEFAULTS.items():
+            if out[name] == default and not (name == "relabel_teacher" and self.labels == "relabel"):
+                del out[name]
         return out
+
+
+LATER_DEFAULTS = {"labels": "hard", "relabel_teacher": "whole", "selection": "validation", "whole_epochs": None}
 
 
 @dataclass(frozen=True)

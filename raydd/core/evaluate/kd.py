@@ -33,13 +33,14 @@ def member_losses(
     alpha: torch.Tensor | None = None,
     temperature: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The loss of every member [M]: logits [M, B, classes], labels [M, B].
+    """The loss of every member [M]: logits [M, B, classes], labels [M, B] class indices or
+    [M, B, classes] probabilities (soft labels: the cross-entropy to them).
 
     Without `teacher_logits`, the cross-entropy; with them, `kd_loss` with each member's own
     `alpha` [M] and `temperature` [M].
     """
-    members, batch = labels.shape
-    hard = F.cross_entropy(logits.flatten(0, 1), labels.flatten(), reduction="none").view(members, batch).mean(1)
+    members, batch = labels.shape[:2]
+    hard = F.cross_entropy(logits.flatten(0, 1), labels.flatten(0, 1), reduction="none").view(members, batch).mean(1)
     if teacher_logits is None:
         return hard
     t = temperature.view(-1, 1, 1)

@@ -1,4 +1,5 @@
-"""Teachers, students, seeds and baselines: the evaluation protocol built on `train_net`.
+"""Teachers, students and seeds: the evaluation protocol built on `train_net` (a whole set under a
+label regime, and the baselines, are `raydd.core.evaluate.sets`).
 
 Seeding: a student's initial weights come from `(seed, "init", student)` and its shuffles and
 augmentation draws from `(seed, "data", student)`. KD on and off, and every KD candidate, thus
@@ -15,10 +16,8 @@ from typing import Callable, Iterable, Sequence
 import torch
 import torch.nn as nn
 
-from raydd.core.datasets.class_sizes import check_ipc_fits
 from raydd.core.datasets.labels import check_labels
-from raydd.core.datasets.splits import class_indices
-from raydd.core.evaluate.config import EvalConfig, EvalRecord, RecordSummary
+from raydd.core.evaluate.config import TEST_MAX_EVERY, EvalConfig, EvalRecord, RecordSummary
 from raydd.core.evaluate.speed import inference_batch_size, inference_channels_last, stack_pays
 from raydd.core.evaluate.stack import Members, NetStack, OneNet
 from raydd.core.evaluate.train import (
@@ -31,6 +30,8 @@ from raydd.core.evaluate.train import (
 )
 from raydd.core.seeding import derive_seed
 from raydd.stats import mean_std
+
+TEST_MAX = "test-max"
 
 RecordHook = Callable[[EvalRecord], None]
 
@@ -90,13 +91,15 @@ def train_group(
     candidates: Sequence[tuple[float, float]] = ((0.0, 1.0),),
     role: str = "student",
     stacked: bool | None = None,
+    after_epoch: Callable[[int, Members, int], None] | None = None,
 ) -> Trained:
     """Train `arch` once per seed and (alpha, T) candidate; member order: seed-major.
 
     Member (seed, candidate) starts from the weights `(seed, role, "init", arch)` and reads the
     batches and draws of `(seed, role, "data", arch)`, with KD from `teachers[i]` (one per seed)
     when given. `stacked`: train all members as one `NetStack` (True), one after another (False),
-    or as `speed.stack_pays` rules for the architecture and device (None).
+    or as `speed.stack_pays` rules for the architecture and device (None). `after_epoch(epoch,
+    model, first)` sees every model after every epoch, `first` its first member's position.
     """
     images, labels = images.to(device), labels.to(device)
     if teachers is not None and len(teachers) != len(seeds):
@@ -111,14 +114,19 @@ def train_group(
 
     if stacked is None:
         stacked = stack_pays(arch, torch.device(device).type, len(members), min(cfg.batch_size, len(images)))
+    def watcher(first: int):
+        return None if after_epoch is None else (lambda epoch, model: after_epoch(epoch, model, first))
+
     if stacked:
         model = NetStack([nets[m.stream] for m in members])
-        seconds = train_members(model, images, labels, cfg, [generator(i) for i in range(len(seeds))], members)
+        seconds = train_members(model, images, labels, cfg, [generator(i) for i in range(len(seeds))], members,
+                                after_epoch=watcher(0))
         return Trained([model], [seconds / len(members)] * len(members))
     models, seconds = [], []
-    for m in members:
+    for position, m in enumerate(members):
         model = OneNet(copy.deepcopy(nets[m.stream]))
-        seconds.append(train_members(model, images, labels, cfg, [generator(m.stream)], [replace(m, stream=0)]))
+        seconds.append(train_members(model, images, labels, cfg, [generator(m.stream)], [replace(m, stream=0)],
+                                     after_epoch=watcher(position)))
         models.append(model)
     return Trained(models, seconds)
 
@@ -188,36 +196,68 @@ def evaluate_seeds(
     device,
     teachers: Sequence[nn.Module] | None = None,
     stacked: bool | None = None,
+    *,
+    relabelers: Sequence[nn.Module] | None = None,
 ) -> list[EvalRecord]:
     """Train `student` on the set once per seed; one record per seed, in order, with accuracy on
     the validation and test splits.
 
-    With `teachers` (one per seed, built from `cfg.teacher`, see `train_teachers`) each seed's
-    student is trained once per (alpha, T) candidate, the candidate with the best validation
-    accuracy is kept (ties: the first listed), and only that one is measured on the test split.
-    Every training of the call is one group (`train_group`): stacked where that pays.
+    `labels` are what the students fit: class indices, or soft labels [N, classes] under
+    `labels: soft` (`raydd.core.evaluate.labels`). With `teachers` (KD; one per seed, built from
+    `cfg.teacher`, see `train_teachers`) each seed's student is trained once per (alpha, T)
+    candidate, the candidate with the best validation accuracy is kept (ties: the first listed),
+    and only that one is measured on the test split. With `relabelers` (`labels: relabel`; one per
+    seed) every batch is labelled by the seed's relabeller, and there is no KD candidate. Under
+    `selection: test-max` the test split is measured every `TEST_MAX_EVERY` epochs and at the end,
+    and each record holds the best of those (the KD candidate chosen by it too): the comparability
+    mode, never a result. Every training of the call is one group (`train_group`): stacked where
+    that pays.
     """
+    if teachers is not None and relabelers is not None:
+        raise ValueError("labels relabel trains on a teacher's labels already; it takes no KD teacher (kd off)")
     images, labels = images.to(device), labels.to(device)
-    candidates = cfg.candidates() if teachers is not None else [(None, None)]
+    kd = teachers is not None
+    candidates = cfg.candidates() if kd else [(1.0, 1.0)] if relabelers is not None else [(None, None)]
     if len(candidates) > 1 and len(data.val) == 0:
         raise ValueError("choosing the KD alpha/temperature needs a validation split; val is empty")
-    trained = train_group(images, labels, data, student, cfg, seeds, device, teachers=teachers,
-                          candidates=candidates, stacked=stacked)
     device_type = torch.device(device).type
     batch_size = cfg.eval_batch_size or inference_batch_size(student, device_type)
+    best_test = TestMax(data.test, cfg, batch_size, device) if cfg.selection == TEST_MAX else None
+    trained = train_group(images, labels, data, student, cfg, seeds, device,
+                          teachers=teachers if kd else relabelers, candidates=candidates, stacked=stacked,
+                          after_epoch=None if best_test is None else best_test.watch)
     channels_last = inference_channels_last(student, device_type)
     val = trained.accuracies(validation_subset(data.val, cfg.val_images), batch_size, device, channels_last)
     k = len(candidates)
-    chosen = [i * k + _best(val[i * k : (i + 1) * k]) for i in range(len(seeds))]
-    test = trained.select(chosen).accuracies(data.test, batch_size, device, channels_last)
-    kd = teachers is not None
+    chooser = val if best_test is None else [best_test.best[m] for m in range(len(val))]
+    chosen = [i * k + _best(chooser[i * k : (i + 1) * k]) for i in range(len(seeds))]
+    if best_test is None:
+        test = trained.select(chosen).accuracies(data.test, batch_size, device, channels_last)
+    else:
+        test = [best_test.best[m] for m in chosen]
     records = []
     for i, (seed, m) in enumerate(zip(seeds, chosen)):
-        alpha, temperature = candidates[m - i * k]
+        alpha, temperature = candidates[m - i * k] if kd else (None, None)
         seconds = sum(trained.seconds[i * k : (i + 1) * k])
         records.append(EvalRecord(student, cfg.teacher if kd else None, kd, alpha, temperature, seed,
                                   val[m], test[i], seconds))
     return records
+
+
+class TestMax:
+    """`selection: test-max`: each member's best test accuracy over epochs, measured every
+    `TEST_MAX_EVERY` epochs and after the last (as DD-Ranking measures; DC and MTT measure once)."""
+
+    def __init__(self, split, cfg: EvalConfig, batch_size: int, device) -> None:
+        self.images, self.labels = split.images.to(device), split.labels.to(device)
+        self.every, self.epochs, self.batch_size = TEST_MAX_EVERY, cfg.resolved_epochs, batch_size
+        self.best: dict[int, float] = {}
+
+    def watch(self, epoch: int, model: Members, first: int) -> None:
+        if (epoch + 1) % self.every and epoch + 1 != self.epochs:
+            return
+        for j, acc in enumerate(member_accuracies(model, self.images, self.labels, self.batch_size)):
+            self.best[first + j] = max(self.best.get(first + j, float("-inf")), acc)
 
 
 def evaluate_student(
@@ -226,75 +266,6 @@ def evaluate_student(
     """`evaluate_seeds` for one seed (with its `teacher` for KD)."""
     teachers = None if teacher is None else [teacher]
     return evaluate_seeds(images, labels, data, student, cfg, [seed], device, teachers)[0]
-
-
-def evaluate_synset(
-    images,
-    labels,
-    data,
-    students: Sequence[str],
-    cfg: EvalConfig,
-    seeds: Sequence[int],
-    kd: Sequence[bool] = (False, True),
-    device="cpu",
-    on_record: RecordHook | None = None,
-) -> list[EvalRecord]:
-    """Every (student x kd x seed) record of one set; one teacher per seed, shared by the students,
-    and the seeds (and KD candidates) of each (student, kd) trained together (`evaluate_seeds`).
-
-    Names and shapes are checked before any training. `on_record` sees each record as it lands.
-    """
-    check_architectures(list(students) + ([cfg.teacher] if any(kd) else []))
-    check_images(images, labels, data.info)
-    if not students or not seeds or not kd:
-        raise ValueError("need at least one student, one seed and one kd setting")
-    images, labels = images.to(device), labels.to(device)
-    teachers = train_teachers(images, labels, data, cfg, seeds, device) if any(kd) else None
-    records = []
-    for student in students:
-        for use_kd in kd:
-            for record in evaluate_seeds(images, labels, data, student, cfg, seeds, device,
-                                         teachers if use_kd else None):
-                records.append(record)
-                if on_record is not None:
-                    on_record(record)
-    return records
-
-
-def random_real(data, ipc: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """`ipc` random training images of every class (the baseline a synthetic set must beat).
-
-    Drawn from `data.train` only (never val or test), grouped by class, reproducible from `seed`.
-    """
-    if ipc < 1:
-        raise ValueError(f"ipc must be >= 1, got {ipc}")
-    groups = class_indices(data.train.labels.cpu(), data.info.num_classes)
-    check_ipc_fits(ipc, [len(members) for members in groups], data.info)
-    generator = torch.Generator().manual_seed(derive_seed(seed, "random_real"))
-    chosen = []
-    for members in groups:
-        chosen.append(members[torch.randperm(len(members), generator=generator)[:ipc]])
-    index = torch.cat(chosen).to(data.train.labels.device)
-    return data.train.images[index].clone(), data.train.labels[index].clone()
-
-
-def evaluate_random_real(
-    data,
-    ipc: int,
-    students: Sequence[str],
-    cfg: EvalConfig,
-    seeds: Sequence[int],
-    kd: Sequence[bool] = (False,),
-    device="cpu",
-    on_record: RecordHook | None = None,
-) -> list[EvalRecord]:
-    """`evaluate_synset` on `random_real(data, ipc, seed)`: a fresh draw of real images per seed."""
-    check_architectures(list(students) + ([cfg.teacher] if any(kd) else []))
-    records = []
-    for seed in seeds:
-        images, labels = random_real(data, ipc, seed)
-        records += evaluate_synset(images, labels, data, students, cfg, [seed], kd, device, on_record)
-    return records
 
 
 def summarise_records(records: Iterable[EvalRecord]) -> list[RecordSummary]:

@@ -26,6 +26,9 @@ from raydd.core.evaluate.speed import inference_batch_size
 from raydd.core.evaluate.stack import Members, OneNet
 
 EpochHook = Callable[[int, torch.optim.Optimizer], None]
+# Called after every epoch with (epoch, the model being trained); may measure it (the training
+# loop puts it back in train mode afterwards).
+AfterEpoch = Callable[[int, Members], None]
 
 
 def make_generator(seed: int) -> torch.Generator:
@@ -120,6 +123,7 @@ def train_members(
     generators: Sequence[torch.Generator],
     members: Sequence[Member],
     on_epoch: EpochHook | None = None,
+    after_epoch: AfterEpoch | None = None,
 ) -> float:
     """Train every member of `model` in place by the protocol of `cfg`; returns the seconds.
 
@@ -127,7 +131,9 @@ def train_members(
     `generators[stream]`. With teachers, its loss is `kd_loss` against its teacher's logits on the
     very same augmented batch. SGD with weight decay and momentum is elementwise, so one optimizer
     over the stacked weights steps every member exactly as its own optimizer would.
-    `on_epoch(epoch, optimizer)` is called at the start of every epoch, its learning rate set.
+    `on_epoch(epoch, optimizer)` is called at the start of every epoch, its learning rate set;
+    `after_epoch(epoch, model)` at its end (its time counts: it measures, it does not train).
+    Labels are class indices [N] or probability rows [N, classes] (soft labels).
     """
     if len(members) != model.size:
         raise ValueError(f"{len(members)} members for a model of {model.size}")
@@ -167,6 +173,9 @@ def train_members(
             loss.backward()
             optimizer.step()
         scheduler.step()
+        if after_epoch is not None:
+            after_epoch(epoch, model)
+            model.train(True)
     if images.is_cuda:
         torch.cuda.synchronize(images.device)
     model.train(False)

@@ -21,11 +21,11 @@ from raydd.core.foreign.checks import (
     NORMALIZED_CHOICES,
     check_shape,
     decide_normalized,
-    hard_labels,
     images_per_class,
     normalised,
+    read_labels,
 )
-from raydd.core.foreign.readers import ForeignSetError, read_set, require_exists
+from raydd.core.foreign.readers import MAY_BE_WHITENED, ForeignSetError, read_set, require_exists
 
 FOREIGN_METHOD = "foreign"  # the `method` of a foreign set's result rows
 
@@ -42,16 +42,22 @@ class ForeignSet:
     ipc: int
     name: str  # its file or folder name (with `-expK` for one of several experiments)
     path: str  # absolute
-    format: str  # dc, tensors, mtt, image-folder
+    format: str  # dc, tensors, mtt, dd-ranking, image-folder
     normalized: str  # how it was saved: yes (normalised) or no (pixels in [0, 1])
     stated: str  # what was asked: yes, no or auto
     experiment: int | None = None
     experiments: int | None = None
+    soft_labels: torch.Tensor | None = None  # float32 [N, classes] probability rows, when the set carries them
+    learned_lr: float | None = None  # a learning rate distilled with the set (MTT's, DD-Ranking's lr file)
+    self_described: bool = False  # its normalisation was read from its own description (`raydd export`)
 
     def describe(self) -> dict:
         """Its provenance as plain values (a result row's recipe carries it)."""
-        return {"format": self.format, "path": self.path, "experiment": self.experiment,
-                "experiments": self.experiments, "normalized": self.normalized, "stated": self.stated}
+        described = {"format": self.format, "path": self.path, "experiment": self.experiment,
+                     "experiments": self.experiments, "normalized": self.normalized, "stated": self.stated}
+        if self.soft_labels is not None:
+            described["soft_labels"] = True
+        return {**described, "learned_lr": self.learned_lr} if self.learned_lr is not None else described
 
     def summary(self) -> str:
         """One line for the user: what was read, and what was decided."""
@@ -59,7 +65,13 @@ class ForeignSet:
         if self.experiments is not None:
             parts.append(f"experiment {self.experiment} of {self.experiments} (--experiment 0..{self.experiments - 1})")
         how = "saved normalised" if self.normalized == "yes" else "pixels in [0, 1], normalised here"
-        parts.append(f"{how} ({'from its statistics' if self.stated == 'auto' else '--normalized ' + self.stated})")
+        why = ("as its own description says" if self.self_described
+               else "from its statistics" if self.stated == "auto" else "--normalized " + self.stated)
+        parts.append(f"{how} ({why})")
+        if self.soft_labels is not None:
+            parts.append("soft labels (fitted under --labels soft)")
+        if self.learned_lr is not None:
+            parts.append(f"a learned lr of {self.learned_lr:g} (recorded; students train at --lr)")
         return ", ".join(parts)
 
 
@@ -72,11 +84,13 @@ def load_foreign_set(path: str | Path, info: DatasetInfo, *, normalized: str = "
         raise ForeignSetError(f"normalized must be one of {', '.join(NORMALIZED_CHOICES)}, got {normalized!r}")
     path = Path(path)
     raw = read_set(path, info, experiment)
-    labels = hard_labels(raw.labels, info, str(path))
+    labels, soft = read_labels(raw.labels, info, str(path), logits=raw.logits)
     images = check_shape(raw.images, labels, info, str(path))
     ipc = images_per_class(labels, info, str(path))
     if raw.pixels and normalized == "yes":
         raise ForeignSetError(f"{path}: image files hold pixels, not normalised values; drop --normalized yes")
-    is_normalised = False if raw.pixels else decide_normalized(images, info, normalized, str(path))
+    is_normalised = False if raw.pixels else decide_normalized(
+        images, info, normalized, str(path), may_be_whitened=raw.format in MAY_BE_WHITENED, own=raw.own)
     return ForeignSet(normalised(images, info, is_normalised), labels, ipc, raw.name, str(path.resolve()),
-                      raw.format, "yes" if is_normalised else "no", normalized, raw.experiment, raw.experiments)
+                      raw.format, "yes" if is_normalised else "no", normalized, raw.experiment, raw.experiments,
+                      soft, raw.learned_lr, raw.own is not None and not raw.pixels)

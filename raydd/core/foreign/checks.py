@@ -1,11 +1,17 @@
-"""A foreign set's tensors against the dataset it is evaluated on: hard labels covering every
-class equally, images of the dataset's shape, and whether they are saved normalised.
+"""A foreign set's tensors against the dataset it is evaluated on: labels covering every class
+equally (class indices, one-hot rows, or soft labels kept for `labels: soft`), images of the
+dataset's shape, and whether they are saved normalised.
 
 Normalisation (`--normalized yes|no|auto`): raydd trains students on images normalised with the
 dataset's per-channel mean and std. `no` means the set holds pixels in [0, 1], which raydd then
 normalises; `yes` means it is saved normalised already (DC, DSA, DM and MTT without ZCA save so).
 `auto` decides from the set's statistics and stops, saying which flag to pass, when they do not
-clearly say one or the other.
+clearly say one or the other. A set that describes itself (`raydd export`) is taken at its word.
+
+ZCA: raydd does not undo whitening, so a set that looks whitened is refused, but only in a format
+whose code can whiten (`readers.MAY_BE_WHITENED`): the DatasetCondensation code never does, and a
+set it distilled from its default noise initialisation keeps uncorrelated neighbouring pixels that
+only look whitened.
 """
 
 from __future__ import annotations
@@ -32,23 +38,33 @@ STD_RANGE = (0.5, 2.0)
 ZCA_CORRELATION = 0.5
 
 
-def hard_labels(labels: torch.Tensor, info: DatasetInfo, where: str) -> torch.Tensor:
-    """int64 [N] class indices from integer labels or one-hot rows; soft labels are refused."""
+def read_labels(labels: torch.Tensor, info: DatasetInfo, where: str, logits: bool = False
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(int64 [N] class indices, float32 [N, classes] soft labels or None) from class indices,
+    one-hot rows, or soft labels: probability rows, or logits when `logits` (DD-Ranking's), turned
+    into probabilities by softmax. A soft-labelled image's class is its most probable one."""
+    from raydd.core.evaluate.labels import check_soft_labels
+
     if labels.ndim == 2:
         if labels.shape[1] != info.num_classes:
             raise ForeignSetError(f"{where}: labels have {labels.shape[1]} columns; {info.name} has "
                                   f"{info.num_classes} classes")
+        if logits:
+            labels = torch.softmax(labels.double(), dim=1)
         one_hot = bool(((labels == 0) | (labels == 1)).all() and (labels.sum(dim=1) == 1).all())
-        if not one_hot:
-            raise ForeignSetError(f"{where} holds soft labels (rows that are not one-hot); raydd evaluates "
-                                  "sets with hard labels only")
-        return labels.argmax(dim=1).to(torch.int64)
+        if one_hot:
+            return labels.argmax(dim=1).to(torch.int64), None
+        try:
+            soft = check_soft_labels(labels, len(labels), info.num_classes, where)
+        except ValueError as err:
+            raise ForeignSetError(str(err)) from None
+        return soft.argmax(dim=1).to(torch.int64), soft
     if labels.ndim != 1:
-        raise ForeignSetError(f"{where}: labels of shape {tuple(labels.shape)}; expected [N] class indices "
-                              "or [N, classes] one-hot rows")
+        raise ForeignSetError(f"{where}: labels of shape {tuple(labels.shape)}; expected [N] class indices, "
+                              "[N, classes] one-hot rows or soft labels")
     if labels.is_floating_point() and not bool((labels == labels.round()).all()):
         raise ForeignSetError(f"{where}: labels are fractional numbers, not class indices")
-    return labels.to(torch.int64)
+    return labels.to(torch.int64), None
 
 
 def images_per_class(labels: torch.Tensor, info: DatasetInfo, where: str) -> int:
@@ -113,9 +129,19 @@ def _numbers(values: tuple[float, ...]) -> str:
     return "/".join(f"{v:.2f}" for v in values)
 
 
-def decide_normalized(images: torch.Tensor, info: DatasetInfo, stated: str, where: str) -> bool:
+def decide_normalized(images: torch.Tensor, info: DatasetInfo, stated: str, where: str,
+                      may_be_whitened: bool = True, own: dict | None = None) -> bool:
     """Whether the images are saved normalised with the dataset's mean/std (True) or as pixels
-    in [0, 1] (False): as `stated` (yes or no), or, for auto, from their statistics."""
+    in [0, 1] (False): as `stated` (yes or no), as the set's `own` description says, or, for
+    auto, from their statistics (a whitened look refused only where `may_be_whitened`)."""
+    if own is not None:
+        if own["zca"]:
+            raise ForeignSetError(f"{where} says it is ZCA-whitened; raydd's students train on mean/std-normalised "
+                                  "images and it does not undo ZCA: save the set without ZCA")
+        if stated != "auto" and (stated == "yes") != own["normalized"]:
+            raise ForeignSetError(f"{where} says it is saved {'normalised' if own['normalized'] else 'as pixels'}; "
+                                  f"--normalized {stated} contradicts it")
+        stated = "yes" if own["normalized"] else "no"
     if stated == "yes":
         return True
     stats = Statistics.of(images)
@@ -125,7 +151,7 @@ def decide_normalized(images: torch.Tensor, info: DatasetInfo, stated: str, wher
                                   f"{stats.high:.2f}, not pixels in [0, 1]")
         return False
     unit = _looks_unit(stats, info)
-    if not unit and _looks_whitened(stats):
+    if may_be_whitened and not unit and _looks_whitened(stats):
         raise ForeignSetError(
             f"{where} looks ZCA-whitened (centred, channel std {_numbers(stats.std)}, neighbouring pixels "
             f"correlating at {stats.neighbour_correlation:.2f}); raydd's students train on mean/std-normalised "

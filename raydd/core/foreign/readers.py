@@ -4,16 +4,23 @@
   'accs_all_exps': {...}}`, one pair per experiment (the DC, DSA and DM scripts all save so);
 - `tensors`: a `.pt` dict `{'image_syn': T, 'label_syn': T}`;
 - `mtt`: MTT's `images_best.pt` and `labels_best.pt`, in one directory (or `images_X.pt` named,
-  with `labels_X.pt` beside it);
+  with `labels_X.pt` beside it), and the learned learning rate `lr_best.pt` where it is there;
+- `dd-ranking`: a directory of `images.pt` (class-ordered, as DD-Ranking's evaluators take them),
+  with `labels.pt` (teacher logits, DD-Ranking's soft labels) and `lr.pt` where they are there;
 - `image-folder`: one sub-folder per class, PNG or JPEG files, pixels read as they are.
 
+A set exported by raydd (`raydd export`) carries its own description, `raydd-export.json` beside a
+directory's files or the `raydd` entry of a `.pt` dict: whether it is normalised and whether it is
+ZCA-whitened, which then need no guessing.
+
 `.pt` files are read with `torch.load(weights_only=True)` (`raydd.core.torch_files`): tensors,
-lists, dicts and numbers only, so a file can never run code. Checking the tensors against a dataset is `checks`' job.
+lists, dicts and numbers only, so a file can never run code. Checking the tensors against a dataset
+is `checks`' job.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -21,7 +28,12 @@ import torch
 from raydd.core.torch_files import RefusedTorchFile, UnreadableTorchFile, load_torch_file
 
 MTT_IMAGES = "images_best.pt"
+DD_RANKING_IMAGES = "images.pt"
+from raydd.core.export import EXPORT_META  # what `raydd export` writes beside a directory's files
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+# Formats whose codes can save ZCA-whitened images (MTT's --zca, DD-Ranking's use_zca); the
+# DatasetCondensation code (DC, DSA, DM) never whitens, and image files hold pixels.
+MAY_BE_WHITENED = ("tensors", "mtt", "dd-ranking")
 
 
 class ForeignSetError(ValueError):
@@ -34,11 +46,14 @@ class RawSet:
 
     images: torch.Tensor
     labels: torch.Tensor
-    format: str  # dc, tensors, mtt, image-folder
+    format: str  # dc, tensors, mtt, dd-ranking, image-folder
     name: str  # the file's or folder's name: the set's key in result rows
     experiment: int | None = None  # the chosen experiment of a `dc` file
     experiments: int | None = None  # how many the file holds
     pixels: bool = False  # decoded from image files: pixels in [0, 1] by construction
+    own: dict | None = None  # the set's own description (`raydd export` writes one), if it has one
+    learned_lr: float | None = None  # a learning rate distilled with the set (MTT's lr_best.pt)
+    logits: bool = False  # its float labels are logits (DD-Ranking's soft labels), not probabilities
 
 
 def read_set(path: Path, info, experiment: int | None = None) -> RawSet:
@@ -51,6 +66,8 @@ def read_set(path: Path, info, experiment: int | None = None) -> RawSet:
     if path.is_dir():
         if (path / MTT_IMAGES).exists() or (path / _labels_name(MTT_IMAGES)).exists():
             return _mtt_pair(path / MTT_IMAGES, path.resolve().name)
+        if (path / DD_RANKING_IMAGES).exists():
+            return _dd_ranking(path, info)
         return _image_folder(path, info)
     if path.name.startswith("images"):
         return _mtt_pair(path, path.resolve().parent.name)
@@ -92,13 +109,14 @@ def load_pt(path: Path):
 
 def _tensor_file(path: Path, experiment: int | None) -> RawSet:
     content = load_pt(path)
+    own = _own_entry(content, path)
     if isinstance(content, dict) and "data" in content:
-        return _dc_experiment(content["data"], path, experiment)
+        return replace(_dc_experiment(content["data"], path, experiment), own=own)
     if isinstance(content, dict) and {"image_syn", "label_syn"} <= set(content):
         if experiment not in (None, 0):
             raise ForeignSetError(f"{path} holds one set, not a list of experiments; drop --experiment")
         return RawSet(_tensor(content["image_syn"], path, "image_syn"), _tensor(content["label_syn"], path, "label_syn"),
-                      "tensors", path.name)
+                      "tensors", path.name, own=own)
     found = sorted(map(str, content)) if isinstance(content, dict) else type(content).__name__
     raise ForeignSetError(f"{path} is not a synthetic set raydd reads: it holds {found}, not DC's "
                           "{'data': [[image_syn, label_syn], ...]} nor {'image_syn', 'label_syn'}")
@@ -132,7 +150,63 @@ def _mtt_pair(images_path: Path, name: str) -> RawSet:
             raise ForeignSetError(f"{path} is missing: an MTT-style set is {images_path.name} with "
                                   f"{labels_path.name} beside it")
     images, labels = load_pt(images_path), load_pt(labels_path)
-    return RawSet(_tensor(images, images_path, "images"), _tensor(labels, labels_path, "labels"), "mtt", name)
+    lr_path = images_path.with_name("lr" + images_path.name[len("images"):])
+    return RawSet(_tensor(images, images_path, "images"), _tensor(labels, labels_path, "labels"), "mtt", name,
+                  own=_own_file(images_path.parent), learned_lr=_learned_lr(lr_path))
+
+
+def _dd_ranking(directory: Path, info) -> RawSet:
+    """DD-Ranking's inputs: class-ordered images (its evaluators build the hard labels from that
+    order), soft labels as a teacher's logits when `labels.pt` is there, `lr.pt` when learned."""
+    images = _tensor(load_pt(directory / DD_RANKING_IMAGES), directory / DD_RANKING_IMAGES, "images")
+    if len(images) % info.num_classes:
+        raise ForeignSetError(f"{directory / DD_RANKING_IMAGES}: {len(images)} images do not split into "
+                              f"{info.num_classes} classes of equal size (DD-Ranking orders them by class)")
+    ipc = len(images) // info.num_classes
+    labels, logits = torch.arange(info.num_classes).repeat_interleave(ipc), False
+    if (directory / "labels.pt").is_file():
+        given = _tensor(load_pt(directory / "labels.pt"), directory / "labels.pt", "labels")
+        labels, logits = (given, True) if given.is_floating_point() and given.ndim == 2 else (given, False)
+    return RawSet(images, labels, "dd-ranking", directory.resolve().name, own=_own_file(directory),
+                  learned_lr=_learned_lr(directory / "lr.pt"), logits=logits)
+
+
+def _learned_lr(path: Path) -> float | None:
+    if not path.is_file():
+        return None
+    value = load_pt(path)
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = float(value)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+        raise ForeignSetError(f"{path}: a learned learning rate is one positive number, got {value!r}")
+    return float(value)
+
+
+def _own_file(directory: Path) -> dict | None:
+    """`raydd-export.json` beside a directory's files, read strictly."""
+    path = directory / EXPORT_META
+    if not path.is_file():
+        return None
+    from raydd import strict_json
+
+    try:
+        own = strict_json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ForeignSetError(f"{path} is not valid JSON: {exc}") from None
+    return _checked_own(own, path)
+
+
+def _own_entry(content, path: Path) -> dict | None:
+    if not isinstance(content, dict) or "raydd" not in content:
+        return None
+    return _checked_own(content["raydd"], path)
+
+
+def _checked_own(own, where: Path) -> dict:
+    if not isinstance(own, dict) or not isinstance(own.get("normalized"), bool) or not isinstance(own.get("zca"), bool):
+        raise ForeignSetError(f"{where}: raydd's description of the set must say normalized and zca as true or "
+                              f"false, got {own!r}")
+    return own
 
 
 def _tensor(value, path: Path, what: str) -> torch.Tensor:
@@ -147,7 +221,8 @@ def _image_folder(path: Path, info) -> RawSet:
     folders = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not folders:
         raise ForeignSetError(f"{path} is neither a raydd set (meta.json), an MTT-style pair ({MTT_IMAGES}, "
-                              f"{_labels_name(MTT_IMAGES)}) nor an image folder (one sub-folder per class)")
+                              f"{_labels_name(MTT_IMAGES)}), DD-Ranking's {DD_RANKING_IMAGES} nor an image folder "
+                              "(one sub-folder per class)")
     if len(folders) != len(class_names):
         raise ForeignSetError(f"{path} has {len(folders)} class folder(s); {info.name} has {len(class_names)} classes")
     images, labels = [], []
@@ -156,7 +231,7 @@ def _image_folder(path: Path, info) -> RawSet:
         images += [_read_image(f, info) for f in files]
         labels += [label] * len(files)
     return RawSet(torch.stack(images), torch.tensor(labels, dtype=torch.int64), "image-folder", path.resolve().name,
-                  pixels=True)
+                  pixels=True, own=_own_file(path))
 
 
 def _folder_label(folder: Path, class_names: tuple[str, ...]) -> int:
