@@ -30,16 +30,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
 
 from raydd.core.archs import build_net
-from raydd.core.augment import DEFAULT_DSA_STRATEGY, DSA, DSAParams
+from raydd.core.augment import DEFAULT_DSA_STRATEGY, DSA
 from raydd.core.datasets import DatasetInfo
 from raydd.core.distill.distiller import NonFiniteError
 from raydd.core.distill.mtt_memory import MemoryEstimate, check_mtt_memory, estimate_mtt_memory
-from raydd.core.experts import ExpertSettings, ParamLayout, Trajectory, check_unrollable
+from raydd.core.distill.unroll import StudentStep, matching_loss
+from raydd.core.experts import ExpertSettings, Trajectory, check_unrollable
 from raydd.core.pool import ModelPool, PoolSpec
 from raydd.core.seeding import derive_seed
 
@@ -134,14 +133,6 @@ class MTTSettings:
 
 
 # ---- one iteration, piece by piece -------------------------------------------------------------
-@dataclass(frozen=True, eq=False)
-class StudentStep:
-    """One student SGD step: which synthetic images (CPU indices) and their DSA draw (or None)."""
-
-    indices: torch.Tensor
-    augment: DSAParams | None
-
-
 def draw_student_steps(n_images: int, settings: MTTSettings, generator: torch.Generator,
                        dsa: DSA | None) -> list[StudentStep]:
     """The batches and augmentations of `syn_steps` student steps, in the reference's order: a
@@ -155,27 +146,6 @@ def draw_student_steps(n_images: int, settings: MTTSettings, generator: torch.Ge
         indices = chunks.pop()
         steps.append(StudentStep(indices, None if dsa is None else dsa.sample(len(indices), generator)))
     return steps
-
-
-def matching_loss(net: nn.Module, layout: ParamLayout, trajectory: Trajectory, start_epoch: int,
-                  expert_epochs: int, images: torch.Tensor, labels: torch.Tensor, syn_lr: torch.Tensor,
-                  steps: Sequence[StudentStep], dsa: DSA | None) -> torch.Tensor:
-    """The normalised parameter distance after unrolling `steps` from the expert's `start_epoch`."""
-    start = trajectory.params_at(start_epoch).to(images.device)
-    target = trajectory.params_at(start_epoch + expert_epochs).to(images.device)
-    student = start.clone().requires_grad_(True)
-    for step in steps:
-        index = step.indices.to(images.device, non_blocking=True)
-        x = images[index]
-        if step.augment is not None:
-            x = dsa.apply(x, step.augment)
-        logits = functional_call(net, layout.unflatten(student), (x,))
-        (grad,) = torch.autograd.grad(F.cross_entropy(logits, labels[index]), student, create_graph=True)
-        student = student - syn_lr * grad
-    numel = layout.numel
-    distance = F.mse_loss(student, target, reduction="sum") / numel
-    expert_move = F.mse_loss(start, target, reduction="sum") / numel
-    return distance / expert_move
 
 
 @dataclass
