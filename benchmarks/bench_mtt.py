@@ -115,9 +115,11 @@ def measure(arch: str, ipc: int, syn_steps: int, args) -> dict:
 def table(args) -> None:
     available = available_memory("cpu")
     torch.set_num_threads(1)  # as the workers run
-    print(f"## MTT iteration cost on {machine()}, {args.clock} clock; digits-sized images, ipc {args.ipc} (batch_syn {CLASSES * args.ipc}), "
+    print(f"## MTT iteration cost on {machine()}, {args.clock} clock; digits-sized images, ipc {args.ipc} "
+          f"(batch_syn {CLASSES * args.ipc}), "
           f"DSA; {available / 2**30:.1f} GiB available")
-    print(f"{'arch':<11} {'syn_steps':>9} {'s/iteration':>12} {'peak MiB':>9} {'estimate MiB':>13} {'est/measured':>13}")
+    print(f"{'arch':<11} {'syn_steps':>9} {'s/iteration':>12} {'peak MiB':>9} {'estimate MiB':>13} "
+          f"{'est/measured':>13}")
     for arch in args.archs:
         for steps in args.syn_steps:
             batch = CLASSES * args.ipc

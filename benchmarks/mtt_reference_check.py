@@ -31,12 +31,13 @@ strategy. The reference resamples them with `align_corners=True`, raydd (like th
 with the default `False`: for a linear map about the image centre the two conventions give the
 same sampling points (they cancel between `affine_grid` and `grid_sample`), but computed in
 another order, so the points differ by float rounding (~1e-6 px). An unrolled step is not
-continuous in those points: the zero-filled border that scaling and rotation leave makes ties and
-kinks (ReLU at exactly equal inputs) whose side a rounding decides, and the second-order gradient
-jumps with it. Moving raydd's own scale draws by 1e-7 moved its image gradient by 0.04 % after one
-student step and 0.8 % after ten (noise images; 1.8 % on real digits), against 4e-7 for a move of
-the images themselves by 1e-7 without augmentation; so with scale or rotate in `--dsa-strategy` the step differs by up to a few percent
-in the image gradient for both codes' reasons alike, and the check says so.
+smooth in those points: moving raydd's own scale draws by 1e-7 moved its image gradient by 0.04 %
+after one student step and 0.8 % after ten (noise images; 1.8 % on real digits), against 4e-7 for
+a move of the images themselves by 1e-7 without augmentation. (Likely cause, not proven: the
+zero-filled border that scaling and rotation leave, where a rounding decides ties and ReLU kinks
+that the second-order gradient jumps across; max-pooling and norm-free ConvNets showed it even
+at initialisation.) So with scale or rotate in `--dsa-strategy` the step's image gradient
+differs by up to ~2 % between the codes, for that reason alone, and the check says so.
 """
 
 from __future__ import annotations

@@ -107,9 +107,8 @@ def _iteration_block(path: Path) -> ast.Module:
     """The statements of main()'s training loop from `student_net = ...` to `optimizer_lr.step()`."""
     tree = ast.parse(path.read_text(), str(path))
     main = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main"), None)
-    loop = None if main is None else next(
-        (n for n in ast.walk(main) if isinstance(n, ast.For) and isinstance(n.target, ast.Name) and n.target.id == "it"),
-        None)
+    loops = [] if main is None else [n for n in ast.walk(main) if isinstance(n, ast.For)]
+    loop = next((n for n in loops if isinstance(n.target, ast.Name) and n.target.id == "it"), None)
     if loop is None:
         raise ReferenceError(f"{path}: no `for it in ...` training loop in main()")
     body = loop.body

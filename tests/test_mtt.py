@@ -69,7 +69,8 @@ def test_the_defaults_are_the_reference_codes():
     (dict(expert_epochs=0), "expert_epochs must be an integer >= 1, got 0"),
     (dict(max_start_epoch=0), "max_start_epoch must be an integer >= 1, got 0"),
     (dict(max_start_epoch=49), "max_start_epoch 49 with expert_epochs 3 reaches epoch 51, past the experts' 50 epochs"),
-    (dict(max_start_epoch=5, experts=ExpertSettings(epochs=5)), "max_start_epoch 5 with expert_epochs 3 reaches epoch 7"),
+    (dict(max_start_epoch=5, experts=ExpertSettings(epochs=5)),
+     "max_start_epoch 5 with expert_epochs 3 reaches epoch 7"),
     (dict(lr_img=0.0), "lr_img must be a finite number > 0, got 0.0"),
     (dict(lr_lr=-1e-5), "lr_lr must be a finite number > 0, got -1e-05"),
     (dict(lr_syn_init=float("inf")), "lr_syn_init must be a finite number > 0, got inf"),
@@ -144,8 +145,8 @@ def test_the_gradient_through_the_unrolled_steps_is_right():
     def loss(x, lr):
         return matching_loss(net, trajectory.layout, trajectory, 0, 2, x, labels, lr, steps, dsa)
 
-    assert torch.autograd.gradcheck(loss, (images.requires_grad_(True), torch.tensor(0.1, dtype=torch.float64,
-                                                                                      requires_grad=True)), fast_mode=True)
+    lr = torch.tensor(0.1, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(loss, (images.requires_grad_(True), lr), fast_mode=True)
 
 
 def test_student_batches_follow_the_reference_order():
@@ -186,7 +187,8 @@ def test_a_non_finite_loss_stops_before_anything_changes():
     frozen = Trajectory("MLP", flat.layout, flat.params[:1].repeat(5, 1))  # the expert never moved
     images, labels = tiny_images()
     state = MTTState.create(images, labels, SETTINGS, seed=0)
-    with pytest.raises(NonFiniteError, match=r"the trajectory-matching loss is (inf|nan) \(start epoch 0 of a MLP expert\)"):
+    message = r"the trajectory-matching loss is (inf|nan) \(start epoch 0 of a MLP expert\)"
+    with pytest.raises(NonFiniteError, match=message):
         mtt_step(state, build_net("MLP", 1, 3, 8), frozen, 0, SETTINGS)
     assert torch.equal(state.images.detach(), images) and state.syn_lr.item() == pytest.approx(0.01)
 

@@ -137,7 +137,8 @@ def load_zca(path: str | os.PathLike) -> ZCAWhitening:
             if meta.get("format") != FORMAT_NAME:
                 raise ZCAError(f"{path}: format {meta.get('format')!r} is not {FORMAT_NAME!r}")
             if meta.get("format_version") != str(FORMAT_VERSION):
-                raise ZCAError(f"{path}: format version {meta.get('format_version')!r}; this raydd reads {FORMAT_VERSION}")
+                raise ZCAError(f"{path}: format version {meta.get('format_version')!r}; "
+                               f"this raydd reads {FORMAT_VERSION}")
             tensors = {name: f.get_tensor(name) for name in ("mean", "matrix", "inverse")}
     except (SafetensorError, OSError) as exc:
         raise ZCAError(f"{path} is missing, truncated or not a safetensors file: {exc}") from None

@@ -36,7 +36,13 @@ from raydd.core.archs import build_net
 from raydd.core.augment import DEFAULT_DSA_STRATEGY, DSA
 from raydd.core.datasets import DatasetInfo
 from raydd.core.distill.distiller import NonFiniteError
-from raydd.core.distill.mtt_memory import MemoryEstimate, check_mtt_memory, estimate_mtt_memory
+from raydd.core.allocator import reuse_freed_memory_on
+from raydd.core.distill.mtt_memory import (
+    MemoryEstimate,
+    available_memory,
+    check_mtt_memory,
+    estimate_mtt_memory,
+)
 from raydd.core.distill.unroll import StudentStep, matching_loss
 from raydd.core.experts import ExpertSettings, Trajectory, check_unrollable
 from raydd.core.pool import ModelPool, PoolSpec
@@ -46,7 +52,7 @@ STATE_VERSION = 1
 INITS = ("real", "noise")
 
 __all__ = [
-    "MTTRun", "MTTSettings", "MTTState", "MemoryEstimate", "StudentStep", "check_mtt_memory",
+    "MTTRun", "MTTSettings", "MTTState", "MemoryEstimate", "StudentStep", "available_memory", "check_mtt_memory",
     "draw_expert", "draw_start_epoch", "draw_student_steps", "estimate_mtt_memory", "matching_loss",
     "mtt_step",
 ]
@@ -224,6 +230,7 @@ class MTTRun:
                  device: str | torch.device = "cpu") -> None:
         self.settings, self.info, self.seed = settings, info, seed
         self.device = torch.device(device)
+        reuse_freed_memory_on(self.device)  # every iteration allocates the same unroll again
         self.experts = {arch: list(experts.get(arch, ())) for arch in pool.archs}
         self.nets = {arch: self._student_net(arch) for arch in pool.archs}
         self.state = MTTState.create(images.to(self.device), labels, settings, seed)
