@@ -97,8 +97,15 @@ def test_an_expert_directory_of_another_dataset_or_architecture_is_refused_untou
     before = snapshot(tmp_path)
     with pytest.raises(ExpertError) as info:
         store.ensure(identity, small)
-    assert str(info.value) == (f"{target} holds the expert digits/MLP seed 0 of other settings, not digits/LeNet "
-                               "seed 0; raydd leaves it alone")
+    assert str(info.value) == f"{target} holds an expert of digits/MLP, not of digits/LeNet; raydd leaves it alone"
+    seed_1 = store.directory(ExpertIdentity.of(small, "MLP", SETTINGS, 1))
+    seed_1.mkdir()
+    for name in ("manifest.json", "trajectory.safetensors"):
+        (seed_1 / name).write_bytes((other / name).read_bytes())
+    before = snapshot(tmp_path)
+    with pytest.raises(ExpertError, match=r"holds another expert of digits/MLP \(other settings or seed\) than "
+                                          r"digits/MLP seed 1; raydd leaves it alone$"):
+        store.ensure(ExpertIdentity.of(small, "MLP", SETTINGS, 1), small)
     with pytest.raises(ExpertError, match=f"^{other} holds an expert of digits/MLP, not of fashion_mnist/MLP$"):
         load_expert(other, dataset="fashion_mnist", arch="MLP")
     with pytest.raises(ExpertError, match="holds an expert of digits/MLP, not of digits/ConvNet$"):

@@ -280,6 +280,12 @@ def test_a_pool_mtt_cannot_use_is_refused_in_one_line_before_any_work():
         make_run("MLP", experts={"MLP": [fake_trajectory("MLP", 0, epochs=2)]})
     with pytest.raises(ValueError, match="expert 0 given for MLP is a ConvNetW32 trajectory"):
         make_run("MLP", experts={"MLP": [fake_trajectory("ConvNetW32", 0)]})
+    images, labels = tiny_images()
+    experts = {"MLP": [fake_trajectory("MLP", 0)]}
+    with pytest.raises(ValueError, match=r"^synthetic images must be float \[N, 1, 8, 8\] for tiny, got "):
+        MTTRun(SETTINGS, INFO, images[:, :, :7], labels, experts, PoolSpec.single("MLP"), 0)
+    with pytest.raises(ValueError, match=r"^synthetic labels must be 6 int64 classes in \[0, 3\)"):
+        MTTRun(SETTINGS, INFO, images, labels + 1, experts, PoolSpec.single("MLP"), 0)
 
 
 # ---- initial images -----------------------------------------------------------------------------

@@ -222,6 +222,16 @@ def initial_images(train: Any, info: DatasetInfo, ipc: int, init: str, seed: int
     return train.images.cpu()[index.flatten()].clone(), labels
 
 
+def _check_set(images: torch.Tensor, labels: torch.Tensor, info: DatasetInfo) -> None:
+    if images.ndim != 4 or tuple(images.shape[1:]) != info.shape or not images.is_floating_point():
+        raise ValueError(f"synthetic images must be float [N, {', '.join(map(str, info.shape))}] for {info.name}, "
+                         f"got {images.dtype} {tuple(images.shape)}")
+    if labels.shape != (len(images),) or labels.dtype != torch.int64 or not (
+            0 <= int(labels.min()) and int(labels.max()) < info.num_classes):
+        raise ValueError(f"synthetic labels must be {len(images)} int64 classes in [0, {info.num_classes}), got "
+                         f"{labels.dtype} {tuple(labels.shape)}")
+
+
 class MTTRun:
     """One MTT distillation: its state, the pool and experts it draws from, and what it drew."""
 
@@ -230,6 +240,7 @@ class MTTRun:
                  device: str | torch.device = "cpu") -> None:
         self.settings, self.info, self.seed = settings, info, seed
         self.device = torch.device(device)
+        _check_set(images, labels, info)
         reuse_freed_memory_on(self.device)  # every iteration allocates the same unroll again
         self.experts = {arch: list(experts.get(arch, ())) for arch in pool.archs}
         self.nets = {arch: self._student_net(arch) for arch in pool.archs}

@@ -143,10 +143,13 @@ def _problem(directory: Path, identity: ExpertIdentity) -> str | None:
     manifest = _read_manifest(directory)
     if manifest is None:
         return f"damaged: its {MANIFEST} is missing or unreadable"
-    if manifest["identity"] != identity.to_dict():
-        found = manifest["identity"]
-        raise ExpertError(f"{directory} holds the expert {found.get('dataset')}/{found.get('arch')} seed "
-                          f"{found.get('seed')} of other settings, not {identity.label}; raydd leaves it alone")
+    found = manifest["identity"]
+    if (found.get("dataset"), found.get("arch")) != (identity.dataset, identity.arch):
+        raise ExpertError(f"{directory} holds an expert of {found.get('dataset')}/{found.get('arch')}, not of "
+                          f"{identity.dataset}/{identity.arch}; raydd leaves it alone")
+    if found != identity.to_dict():
+        raise ExpertError(f"{directory} holds another expert of {identity.dataset}/{identity.arch} (other settings "
+                          f"or seed) than {identity.label}; raydd leaves it alone")
     return _file_damage(directory, manifest) or _layout_change(identity, manifest)
 
 
