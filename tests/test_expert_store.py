@@ -63,6 +63,8 @@ def test_an_expert_is_trained_once_then_reused(tmp_path, small, trainings):
     (lambda d: (d / "trajectory.safetensors").unlink(), "trajectory.safetensors is missing"),
     (lambda d: (d / "manifest.json").write_text('{"format": "raydd-exp'), "manifest.json is missing or unreadable"),
     (lambda d: (d / "manifest.json").unlink(), "manifest.json is missing or unreadable"),
+    (lambda d: _edit_manifest(d, identity="digits"), "manifest.json is missing or unreadable"),
+    (lambda d: _edit_manifest(d, layout=[["w", "three"]]), "manifest.json is missing or unreadable"),
 ])
 def test_a_damaged_expert_is_never_used_and_is_retrained_to_the_same_numbers(tmp_path, small, trainings,
                                                                               damage, reason):
@@ -77,6 +79,11 @@ def test_a_damaged_expert_is_never_used_and_is_retrained_to_the_same_numbers(tmp
     assert re.search(reason, outcome.reason)
     assert torch.equal(store.load(identity).params, original) and len(trainings) == 2
     assert [p.name for p in path.parent.iterdir()] == [identity.key]
+
+
+def _edit_manifest(directory, **changes):
+    path = directory / "manifest.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
 
 
 def _flip_a_byte(path):

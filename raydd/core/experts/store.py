@@ -164,8 +164,13 @@ def _read_manifest(directory: Path) -> dict | None:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
         raise ExpertError(f"{path}: format {found!r} is not {FORMAT_NAME!r}; raydd leaves it alone")
-    keys = ("format_version", "identity", "layout", "epochs", "file_bytes", "sha256")
-    if manifest.get("format_version") != FORMAT_VERSION or any(k not in manifest for k in keys):
+    types = {"identity": dict, "layout": list, "epochs": int, "file_bytes": int, "sha256": str}
+    if manifest.get("format_version") != FORMAT_VERSION or not all(
+            isinstance(manifest.get(key), kind) for key, kind in types.items()):
+        return None  # cut short or hand-edited: damaged
+    try:
+        ParamLayout.from_list(manifest["layout"])
+    except (TypeError, ValueError):
         return None
     return manifest
 
