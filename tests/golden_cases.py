@@ -59,6 +59,28 @@ def student_case(student: str, augment: str, kd: bool) -> dict:
     return {"weights": checksum(weights)}
 
 
+def mtt_case(pool: str, steps: int) -> dict:
+    """MTT on digits from experts trained here (2 epochs on 100 images): pins the expert protocol,
+    the unrolled loss, the image and lr updates, and the pool's draws."""
+    from raydd.core.datasets import Dataset, Split, load_dataset
+    from raydd.core.distill.mtt import MTTRun, MTTSettings, initial_images
+    from raydd.core.experts import ExpertSettings, train_expert
+    from raydd.core.pool import PoolSpec
+
+    data = load_dataset("digits")
+    small = Dataset(data.info, Split(data.train.images[:100], data.train.labels[:100]), data.val, data.test)
+    settings = MTTSettings(syn_steps=3, expert_epochs=1, max_start_epoch=2, lr_img=100.0,
+                           experts=ExpertSettings(epochs=2, batch_size=50))
+    spec = PoolSpec.parse(pool)
+    experts = {arch: [train_expert(arch, small, settings.experts, seed)[0] for seed in (0, 1)] for arch in spec.archs}
+    images, labels = initial_images(data.train, data.info, 1, "real", seed=3)
+    run = MTTRun(settings, data.info, images, labels, experts, spec, seed=3)
+    losses = [run.step() for _ in range(steps)]
+    trained = torch.cat([t.params.flatten() for arch in spec.archs for t in experts[arch]])
+    return {"losses": losses, "syn_lr": [run.syn_lr], "images": checksum(run.images), "experts": checksum(trained),
+            "archs": [f"{arch}/{index}/{start}" for arch, index, start in run.drawn]}
+
+
 CASES = {
     "distill/dc/ConvNetW32": lambda: distill_case("dc", "ConvNetW32", 2, 3),
     "distill/dc/pool_with_batchnorm": lambda: distill_case("dc", "ConvNetW32=0.5,ConvNetBN=0.5", 1, 4),
@@ -70,6 +92,8 @@ CASES = {
     "student/ConvNetBN/dsa": lambda: student_case("ConvNetBN", "dsa", False),
     "student/ConvNetBN/dsa/kd": lambda: student_case("ConvNetBN", "dsa", True),
     "student/MLP/dc/kd": lambda: student_case("MLP", "dc", True),
+    "mtt/ConvNetW32": lambda: mtt_case("ConvNetW32", 3),
+    "mtt/pool": lambda: mtt_case("ConvNetW32=0.5,MLP=0.5", 4),
 }
 
 
@@ -84,12 +108,15 @@ def run_case(name: str) -> dict:
 
 
 def main(argv: list[str]) -> None:
-    if argv != ["--regenerate"]:
-        sys.exit("usage: python tests/golden_cases.py --regenerate  (rewrites tests/golden/expected.json)")
+    if argv[:1] != ["--regenerate"] or any(name not in CASES for name in argv[1:]):
+        sys.exit("usage: python tests/golden_cases.py --regenerate [CASE ...]  (rewrites those cases, all by "
+                 "default, in tests/golden/expected.json)")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    values = {name: run_case(name) for name in CASES}
+    names = argv[1:] or list(CASES)
+    values = json.loads(EXPECTED.read_text()) if argv[1:] else {}
+    values.update({name: run_case(name) for name in names})
     EXPECTED.write_text(json.dumps(values, indent=1, sort_keys=True) + "\n")
-    print(f"wrote {len(values)} golden cases to {EXPECTED}")
+    print(f"wrote {len(names)} golden case(s) to {EXPECTED}")
 
 
 if __name__ == "__main__":

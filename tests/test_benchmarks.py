@@ -51,3 +51,16 @@ def test_probe_benchmark_smoke_test_prints_the_cost_per_report_and_its_ratio():
     row = next(line.split() for line in result.stdout.splitlines() if line.split()[:2] == ["1", "MLP"])
     iteration_s, report_s, ratio = map(float, row[2:5])
     assert iteration_s > 0 and report_s > 0 and abs(ratio - report_s / iteration_s) <= 0.05 * ratio + 0.05
+
+
+def test_mtt_benchmark_smoke_test_prints_time_measured_peak_and_estimate():
+    result = run_benchmark("bench_mtt.py", "--smoke-test")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("## MTT iteration cost on")
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith("ConvNetW32")]
+    assert [row[1] for row in rows] == ["2", "4"]
+    for row in rows:
+        seconds, peak, estimate, ratio = map(float, row[2:6])
+        assert seconds > 0 and peak > 0 and estimate > 0 and ratio > 0
+    # A longer unroll keeps more: both the measured peak and the estimate grow with syn_steps.
+    assert float(rows[1][3]) > float(rows[0][3]) and float(rows[1][4]) > float(rows[0][4])
