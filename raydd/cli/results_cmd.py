@@ -63,7 +63,8 @@ def results() -> None:
               show_default=True, help="Output format.")
 @click.option("--vs-baseline", "baseline", multiple=True, metavar="KEY=VALUE[;KEY=VALUE]",
               help="Add each row's difference to the baseline row it names, e.g. "
-                   "'pool_name=ConvNet=1.0;kd=false' (repeatable; only the first '=' of a pair splits).")
+                   "'pool_name=ConvNet=1.0;kd=off' (repeatable; only the first '=' of a pair splits; "
+                   "kd takes off/on or false/true).")
 @click.option("--where", default=None, metavar="EXPR",
               help="Only the rows this filter keeps, as `results query --where` reads it, e.g. "
                    "\"method == 'dc'\".")
@@ -113,7 +114,7 @@ def show(locations: tuple[str, ...], by: str | None, fmt: str, baseline: tuple[s
 @results.command("query")
 @click.argument("location")
 @click.option("--where", required=True, metavar="EXPR",
-              help="Filter over the columns, e.g. \"kd and student == 'MLP' and ipc in [1, 10]\" (comparisons, in, and/or/not, arithmetic; never run as code).")
+              help="Filter over the columns, e.g. \"kd == 'on' and student == 'MLP' and ipc in [1, 10]\" (comparisons, in, and/or/not, arithmetic; never run as code).")
 @click.option("--out", default=None, metavar="FILE",
               help="Write the rows to FILE.csv or FILE.parquet instead of printing.")
 @click.option("--columns", default=None, metavar="C1,C2", help="Comma-separated columns to keep.")
@@ -123,6 +124,7 @@ def query_rows(location: str, where: str, out: str | None, columns: str | None, 
 
     LOCATION is a results directory or URI (runs/my-sweep/results, s3://bucket/my-sweep/results).
     """
+    from raydd.kd_words import with_kd_words
     from raydd.results import export, query
     from raydd.results.select import check_export_path
 
@@ -132,7 +134,7 @@ def query_rows(location: str, where: str, out: str | None, columns: str | None, 
     if out:
         click.echo(f"{len(rows)} rows -> {export(rows, out)}")
     else:
-        click.echo(rows.to_string(index=False))
+        click.echo(with_kd_words(rows).to_string(index=False))
 
 
 @results.command("images")
@@ -164,7 +166,7 @@ def images_cmd(locations: tuple[str, ...], out: str, where: str | None, skip_bad
 @BY_OPTION
 @click.option("--vs-baseline", "baseline", default=None, metavar="KEY=VALUE[;KEY=VALUE]",
               help="Plot each setting's difference to the baseline row it names, as `results show "
-                   "--vs-baseline` reads it, e.g. 'pool_name=ConvNet=1.0;kd=false'.")
+                   "--vs-baseline` reads it, e.g. 'pool_name=ConvNet=1.0;kd=off'.")
 @METRIC_OPTION
 @SKIP_BAD_OPTION
 def plot_cmd(locations: tuple[str, ...], out: str, by: str | None, baseline: str | None, metric: str, skip_bad: bool) -> None:
