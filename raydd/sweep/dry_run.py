@@ -71,8 +71,9 @@ class SweepPlan:
 
     def lines(self) -> list[str]:
         searched = self.samples_per_point > 1
+        per_point = f" ({self.samples_per_point} searched per grid point)" if searched else ""
         out = [f"sweep {self.name} at {self.storage} (dry run: nothing started, nothing written)",
-               f"trials: {self.trial_count}" + (f" ({self.samples_per_point} searched per grid point)" if searched else "")]
+               f"trials: {self.trial_count}{per_point}"]
         out += [f"  {key}  " + (" ".join(f"{k}={v}" for k, v in axes.items()) or "(no grid axes)")
                 for key, axes in self.trials]
         out.append(f"evaluation jobs: {'at most ' if searched else ''}{self.job_count}")
@@ -89,7 +90,8 @@ class SweepPlan:
                 "trials": [{"trial_key": key, "axes": axes} for key, axes in self.trials],
                 "evaluation_jobs": self.job_count, "job_groups": [dataclasses.asdict(g) for g in self.groups],
                 "resources": self.resources,
-                "estimate": {"wall_seconds": round(self.estimate.seconds), "core_seconds": round(self.estimate.core_seconds),
+                "estimate": {"wall_seconds": round(self.estimate.seconds),
+                             "core_seconds": round(self.estimate.core_seconds),
                              "cores": self.estimate.cores, "measured_on": costs.MEASURED_ON,
                              "not_measured": list(self.estimate.not_measured), "text": self.estimate.line()}}
 
@@ -121,9 +123,10 @@ def _groups(jobs: list[EvalJob], samples: int) -> tuple[JobGroup, ...]:
     def distinct(members: list[EvalJob], field) -> int:
         return len({field(j) for j in members})
 
-    return tuple(JobGroup(kind, distinct(m, lambda j: j.trial_key) * (samples if kind == DISTILLED else 1), distinct(m, lambda j: j.setting.eval_key),
-                          distinct(m, lambda j: j.student), distinct(m, lambda j: j.kd), distinct(m, lambda j: j.seed),
-                          len(m)) for kind, m in kinds.items())
+    return tuple(JobGroup(kind, distinct(m, lambda j: j.trial_key) * (samples if kind == DISTILLED else 1),
+                          distinct(m, lambda j: j.setting.eval_key), distinct(m, lambda j: j.student),
+                          distinct(m, lambda j: j.kd), distinct(m, lambda j: j.seed), len(m))
+                 for kind, m in kinds.items())
 
 
 def _estimate(spec: SweepSpec, jobs: list[EvalJob], samples: int, cores: int) -> Estimate:
@@ -131,12 +134,10 @@ def _estimate(spec: SweepSpec, jobs: list[EvalJob], samples: int, cores: int) ->
     missing: dict[str, None] = {}
     total = 0.0
     for point in spec.points:
-        seconds = distill_cost = costs.distill_seconds(point.config.method, point.config.pool.archs,
-                                                       point.config.iterations, size)
-        if distill_cost is None:
+        seconds = costs.distill_seconds(point.config.method, point.config.pool.archs, point.config.iterations, size)
+        if seconds is None:
             missing[f"distillation by {point.config.method} with pool {point.config.pool.name}"] = None
-            seconds = 0.0
-        total += seconds * samples
+        total += (seconds or 0.0) * samples
     if spec.probe is not None:
         missing["the probe's students during distillation"] = None
     teachers: set[tuple] = set()
