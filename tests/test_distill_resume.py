@@ -93,7 +93,10 @@ def test_ctrl_c_of_a_distillation_names_the_checkpoint_and_resume_and_exits_130(
     raydd = str(Path(sys.executable).with_name("raydd"))
     out = tmp_path / "run"
     args = [*FAST[:-1], "400", "--no-compile", "--checkpoint-every", "1", "--progress-every", "1", "--out", str(out)]
-    run = subprocess.Popen([raydd, "distill", *args], stderr=subprocess.PIPE, text=True)
+    # As from a terminal: a shell's background job inherits SIGINT ignored, and Python then keeps it so.
+    as_from_a_terminal = lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)  # noqa: E731
+    run = subprocess.Popen([raydd, "distill", *args], stderr=subprocess.PIPE, text=True,
+                           preexec_fn=as_from_a_terminal)
     lines = []
     for line in run.stderr:  # one progress line per iteration
         lines.append(line)
