@@ -74,7 +74,7 @@ def test_two_files_that_disagree_about_one_evaluation_are_refused(tmp_path):
     write_rows([make_row(test_acc=0.30)], str(tmp_path))
     write_rows([make_row(test_acc=0.90)], str(tmp_path))
     with pytest.raises(ResultsError, match=r"rows for one evaluation \(sweep=demo, trial_key=t-single-0, "
-                                           r"student=MLP, kd=False, eval_seed=0\) disagree"):
+                                           r"student=MLP, kd=off, eval_seed=0\) disagree"):
         load(str(tmp_path))
 
 

@@ -43,7 +43,7 @@ def test_show_by_one_key(location):
     result = run("show", location, "--by", "kd", "--format", "csv")
     assert result.exit_code == 0, result.output
     header, off, on = result.output.splitlines()
-    assert header.startswith("kd,ConvNet mean") and on.startswith("True,51.0,")
+    assert header.startswith("kd,ConvNet mean") and on.startswith("on,51.0,")
 
 
 def test_show_where_tabulates_only_the_rows_it_keeps(location):
@@ -122,4 +122,4 @@ def test_show_puts_several_locations_into_one_table(location, tmp_path):
     result = run("show", location, str(other), "--format", "csv", "--by", "method,pool_name,kd")
     assert result.exit_code == 0, result.output
     rows = result.output.splitlines()[1:]
-    assert len(rows) == 5 and any(r.startswith("random_real,-,False,") for r in rows)
+    assert len(rows) == 5 and any(r.startswith("random_real,-,off,") for r in rows)

@@ -24,7 +24,7 @@ def test_bar_figure_groups_bars_by_student(results_sample):
     heights = [round(p.get_height(), 6) for p in bars[1].patches]  # mixed pool, KD on
     assert heights == [52.0, 36.0]
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert legend == ["ConvNet=0.9,+1, no KD", "ConvNet=0.9,+1, KD", "ConvNet=1.0, no KD", "ConvNet=1.0, KD"]
+    assert legend == ["ConvNet=0.9,+1, kd=off", "ConvNet=0.9,+1, kd=on", "ConvNet=1.0, kd=off", "ConvNet=1.0, kd=on"]
 
 
 def _rows(cells: dict[tuple[str, bool], float], *, seeds=(0, 1), spread=0.01, students=("ConvNet", "MLP")) -> pd.DataFrame:
@@ -57,7 +57,7 @@ def test_legend_labels_are_short_and_never_the_full_pool():
     other = "ConvNet=0.9,LeNet=0.05,AlexNet=0.05"  # shortens as POOL_THREE does
     frame = _rows({("ConvNet=1.0", False): 0.8, (POOL_THREE, False): 0.82, ("ConvNet=0.9,MLP=0.1", True): 0.83})
     legend = [t.get_text() for t in bar_figure(frame).legends[0].get_texts()]
-    assert legend == ["ConvNet=0.9,+2, no KD", "ConvNet=0.9,+1, KD", "ConvNet=1.0, no KD"]
+    assert legend == ["ConvNet=0.9,+2, kd=off", "ConvNet=0.9,+1, kd=on", "ConvNet=1.0, kd=off"]
     clash = _rows({(POOL_THREE, False): 0.8, (other, False): 0.82})
     labels = [t.get_text() for t in bar_figure(clash).legends[0].get_texts()]
     assert sorted(labels) == sorted([other, POOL_THREE])  # ambiguous when shortened: full names
@@ -79,7 +79,7 @@ def test_differences_to_a_baseline(results_sample):
     heights = [[round(p.get_height(), 6) for p in c.patches] for c in bars]
     assert heights == [[2.0, 4.0], [2.0, 6.0], [0.0, 2.0]]  # ConvNet, MLP minus the baseline's 50, 30
     assert [t.get_text() for t in fig.legends[0].get_texts()] == [
-        "ConvNet=0.9,+1, no KD", "ConvNet=0.9,+1, KD", "ConvNet=1.0, KD"]  # not the baseline itself
+        "ConvNet=0.9,+1, kd=off", "ConvNet=0.9,+1, kd=on", "ConvNet=1.0, kd=on"]  # not the baseline itself
     errors = bars[0].errorbar.lines[2][0].get_segments()
     assert [round(seg[1][1] - seg[0][1], 6) for seg in errors] == [round(2 * 2 ** 0.5, 6)] * 2  # ± sqrt(1 + 1)
     assert ax.get_ylabel() == "test accuracy - baseline (points)"
@@ -126,7 +126,7 @@ def test_plot_writes_pngs_of_the_figure_size(results_sample, tmp_path):
 def test_pool_weight_figure_has_a_panel_per_kd_and_a_line_per_student(results_sample):
     fig = pool_weight_figure(results_sample)
     panels = [ax for ax in fig.axes if ax.get_visible()]
-    assert [ax.get_title() for ax in panels] == ["kd=False", "kd=True"]
+    assert [ax.get_title() for ax in panels] == ["kd=off", "kd=on"]
     for ax in panels:
         assert [c.get_label() for c in ax.containers] == ["ConvNet", "MLP"]  # errorbar containers
         assert ax.get_xlabel() == "main-architecture weight in the pool"

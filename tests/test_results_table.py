@@ -72,7 +72,7 @@ def test_text_rendering_aligns_and_marks_nothing_on_two_seeds(results_sample):
     text = render(results_table(results_sample), "table")
     lines = text.splitlines()
     assert lines[0].split() == ["pool_name", "kd", "ConvNet", "MLP", "mean"]
-    assert lines[3].split()[:2] == [POOL_MIXED, "True"]
+    assert lines[3].split()[:2] == [POOL_MIXED, "on"]
     assert "52.00 ± 1.00 (1×2)" in lines[3] and "36.00 ± 1.00 (1×2)" in lines[3] and lines[3].endswith("44.00")
     assert not any("*" in line for line in lines[2:6])
     assert "marked only where it leads the runner-up at p < 0.05 (Welch over the sets' means" in lines[-1]
@@ -107,7 +107,7 @@ def test_csv_and_json_carry_the_numbers(results_sample):
     assert rows[1]["MLP mean"] == "36.0" and rows[1]["MLP best"] == "False" and rows[1]["mean"] == "44.0"
     doc = json.loads(render(table, "json"))
     assert doc["unit"] == "percent" and doc["students"] == ["ConvNet", "MLP"]
-    assert doc["rows"][2]["setting"] == {"pool_name": POOL_SINGLE, "kd": False}
+    assert doc["rows"][2]["setting"] == {"pool_name": POOL_SINGLE, "kd": "off"}
     expected = {"mean": 50.0, "std": round(SPREAD_PCT, 4), "n": 2, "sets": 1, "seeds": "2", "best": False}
     assert doc["rows"][2]["cells"]["ConvNet"] == expected
 
@@ -216,10 +216,10 @@ def test_teacher_axis_with_missing_teacher_and_baseline_none():
     rows = [make_row(eval_seed=e, test_acc=0.30) for e in range(2)]
     rows += [make_row(kd=True, teacher=t, alpha=0.5, temperature=4.0, eval_seed=e, test_acc=acc)
              for t, acc in (("ConvNet", 0.35), ("VGG11", 0.37)) for e in range(2)]
-    table = results_table(pd.DataFrame(rows), baseline=parse_baseline("teacher=none;kd=no"))
+    table = results_table(pd.DataFrame(rows), baseline=parse_baseline("teacher=none;kd=off"))
     assert table.by == ("teacher", "kd") and table.settings[0] == {"teacher": None, "kd": False}
     assert list(table.diff["MLP"]) == pytest.approx([0, 5, 7])
-    assert render(table, "table").splitlines()[2].startswith("-        False (baseline)")
+    assert render(table, "table").splitlines()[2].startswith("-        off (baseline)")
     assert json.loads(render(table, "json"))["rows"][0]["setting"]["teacher"] is None
 
 

@@ -114,3 +114,20 @@ def test_rows_without_a_set_have_no_scores(tmp_path):
     write_rows(_rows("random_real", {"MLP": 0.4}), str(tmp_path))
     result = CliRunner().invoke(cli, ["results", "show", str(tmp_path), "--scores"])
     assert result.exit_code == 1 and "no distilled or foreign set among the rows" in result.output
+
+
+def test_scores_name_kd_by_its_words(tmp_path):
+    rows = (_rows("dc", {"MLP": 0.60}) + _rows("dc", {"MLP": 0.66}, kd=True)
+            + _rows("random_real", {"MLP": 0.40}) + _rows("random_real", {"MLP": 0.45}, kd=True)
+            + _rows("whole_dataset", {"MLP": 0.90}, ipc=0, epochs=3))
+    write_rows(rows, str(tmp_path))
+    result = CliRunner().invoke(cli, ["results", "show", str(tmp_path), "--scores", "--where", "kd == 'on' or ipc == 0"])
+    assert result.exit_code == 0, result.output
+    header, _, *body = result.output.split("\n\n")[0].splitlines()
+    assert header.split()[:2] == ["trial_key", "student"] and "kd" not in header.split()  # one KD mode left
+    assert body[0].split()[2:8] == ["66.00", "-", "45.00", "90.00", "-", "21.00"]  # no hard-label set left: HLR '-'
+    doc = json.loads(CliRunner().invoke(cli, ["results", "show", str(tmp_path), "--scores", "--format", "json"]).output)
+    assert {row["kd"] for row in doc["per_set"]} == {"off", "on"}
+    text = CliRunner().invoke(cli, ["results", "show", str(tmp_path), "--scores"]).output
+    kd_column = text.splitlines()[0].split().index("kd")
+    assert {line.split()[kd_column] for line in text.split("\n\n")[0].splitlines()[2:]} == {"off", "on"}

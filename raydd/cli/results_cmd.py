@@ -44,6 +44,13 @@ def _load_all(locations: tuple[str, ...], skip_bad: bool):
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
+def _filtered(df, where: str | None, locations: tuple[str, ...]):
+    """The rows --where keeps; none kept is an error naming the filter and what was read."""
+    from raydd.results.select import filter_rows
+
+    return filter_rows(df, where, ", ".join(dict.fromkeys(locations)))
+
+
 def _load(location: str, skip_bad: bool):
     from raydd.results import load
 
@@ -63,7 +70,8 @@ def results() -> None:
               show_default=True, help="Output format.")
 @click.option("--vs-baseline", "baseline", multiple=True, metavar="KEY=VALUE[;KEY=VALUE]",
               help="Add each row's difference to the baseline row it names, e.g. "
-                   "'pool_name=ConvNet=1.0;kd=false' (repeatable; only the first '=' of a pair splits).")
+                   "'pool_name=ConvNet=1.0;kd=off' (repeatable; only the first '=' of a pair splits; "
+                   "kd takes off/on or false/true).")
 @click.option("--where", default=None, metavar="EXPR",
               help="Only the rows this filter keeps, as `results query --where` reads it, e.g. "
                    "\"method == 'dc'\".")
@@ -84,7 +92,7 @@ def show(locations: tuple[str, ...], by: str | None, fmt: str, baseline: tuple[s
     several go into one table (a sweep's rows beside those of `raydd evaluate --out`).
     """
 
-    from raydd.results import image_grids, parse_baseline, query, render, results_table
+    from raydd.results import image_grids, parse_baseline, render, results_table
 
     if scores:
         from raydd.results.score_tables import SCORE_FORMATS
@@ -95,9 +103,7 @@ def show(locations: tuple[str, ...], by: str | None, fmt: str, baseline: tuple[s
         if fmt not in SCORE_FORMATS:
             raise ValueError(f"--scores prints {', '.join(SCORE_FORMATS)}, not {fmt}")
     base = parse_baseline(baseline) if baseline else None
-    df = _load_all(locations, skip_bad)
-    if where is not None:
-        df = query(df, where)
+    df = _filtered(_load_all(locations, skip_bad), where, locations)
     if images:
         click.echo(image_grids(df).to_string(index=False, na_rep="-"))
         return
@@ -112,27 +118,28 @@ def show(locations: tuple[str, ...], by: str | None, fmt: str, baseline: tuple[s
 
 @results.command("query")
 @click.argument("location")
-@click.option("--where", required=True, metavar="EXPR",
-              help="Filter over the columns, e.g. \"kd and student == 'MLP' and ipc in [1, 10]\" (comparisons, in, and/or/not, arithmetic; never run as code).")
+@click.option("--where", default=None, metavar="EXPR",
+              help="Filter over the columns, e.g. \"kd == 'on' and student == 'MLP' and ipc in [1, 10]\" (comparisons, in, and/or/not, arithmetic; never run as code); without it, every row.")
 @click.option("--out", default=None, metavar="FILE",
               help="Write the rows to FILE.csv or FILE.parquet instead of printing.")
 @click.option("--columns", default=None, metavar="C1,C2", help="Comma-separated columns to keep.")
 @SKIP_BAD_OPTION
-def query_rows(location: str, where: str, out: str | None, columns: str | None, skip_bad: bool) -> None:
-    """Select result rows with an expression; print them or export to CSV/Parquet.
+def query_rows(location: str, where: str | None, out: str | None, columns: str | None, skip_bad: bool) -> None:
+    """Select result rows with an expression (or all of them); print them or export to CSV/Parquet.
 
     LOCATION is a results directory or URI (runs/my-sweep/results, s3://bucket/my-sweep/results).
     """
+    from raydd.kd_words import with_kd_words
     from raydd.results import export, query
     from raydd.results.select import check_export_path
 
     if out:
         check_output_file(check_export_path(out))
-    rows = query(_load(location, skip_bad), where, _split(columns))
+    rows = query(_filtered(_load(location, skip_bad), where, (location,)), None, _split(columns))
     if out:
         click.echo(f"{len(rows)} rows -> {export(rows, out)}")
     else:
-        click.echo(rows.to_string(index=False))
+        click.echo(with_kd_words(rows).to_string(index=False))
 
 
 @results.command("images")
@@ -146,15 +153,13 @@ def images_cmd(locations: tuple[str, ...], out: str, where: str | None, skip_bad
 
     LOCATION is a results directory or URI; several go onto one sheet.
     """
-    from raydd.results import contact_sheet, query
+    from raydd.results import contact_sheet
     from raydd.results.figures import IMAGE_SUFFIXES
 
     if Path(out).suffix.lower() not in IMAGE_SUFFIXES:  # before anything is read
         raise ValueError(f"contact sheet {out!r} must end with one of {', '.join(IMAGE_SUFFIXES)}")
     check_output_file(out)
-    df = _load_all(locations, skip_bad)
-    if where is not None:
-        df = query(df, where)
+    df = _filtered(_load_all(locations, skip_bad), where, locations)
     click.echo(f"contact sheet -> {contact_sheet(df, out)}")
 
 
@@ -164,10 +169,13 @@ def images_cmd(locations: tuple[str, ...], out: str, where: str | None, skip_bad
 @BY_OPTION
 @click.option("--vs-baseline", "baseline", default=None, metavar="KEY=VALUE[;KEY=VALUE]",
               help="Plot each setting's difference to the baseline row it names, as `results show "
-                   "--vs-baseline` reads it, e.g. 'pool_name=ConvNet=1.0;kd=false'.")
+                   "--vs-baseline` reads it, e.g. 'pool_name=ConvNet=1.0;kd=off'.")
+@click.option("--where", default=None, metavar="EXPR",
+              help="Only the rows this filter keeps, as `results query --where` reads it, e.g. \"ipc == 10\".")
 @METRIC_OPTION
 @SKIP_BAD_OPTION
-def plot_cmd(locations: tuple[str, ...], out: str, by: str | None, baseline: str | None, metric: str, skip_bad: bool) -> None:
+def plot_cmd(locations: tuple[str, ...], out: str, by: str | None, baseline: str | None, where: str | None,
+             metric: str, skip_bad: bool) -> None:
     """Grouped bars per student architecture, one bar per setting, error bars = std over seeds.
 
     The value axis starts a little below the lowest bar's mean - std, not at 0; a caption under
@@ -187,7 +195,8 @@ def plot_cmd(locations: tuple[str, ...], out: str, by: str | None, baseline: str
         raise ValueError(f"--out {out!r} must end with one of {', '.join(IMAGE_SUFFIXES)}")
     base = parse_baseline(baseline) if baseline is not None else None
     check_output_file(out)
-    for path in plot(_load_all(locations, skip_bad), out, by=_split(by), metric=metric, baseline=base):
+    df = _filtered(_load_all(locations, skip_bad), where, locations)
+    for path in plot(df, out, by=_split(by), metric=metric, baseline=base):
         click.echo(str(path))
 
 

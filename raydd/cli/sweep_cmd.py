@@ -155,6 +155,14 @@ def _finish(outcome, signum: int | None) -> None:
         sys.exit(128 + signum)
 
 
+def _print_plan(spec, as_json: bool) -> None:
+    """The dry run: what the sweep would run and cost here, printed; nothing started or written."""
+    from raydd.sweep.dry_run import plan
+
+    planned = plan(spec, cores=os.cpu_count() or 1)
+    click.echo(json.dumps(planned.as_dict(), indent=2) if as_json else "\n".join(planned.lines()))
+
+
 def _run_as_job(args: list[str], address: str, name: str, storage: str, wait: bool) -> None:
     from ray.exceptions import AuthenticationError
 
@@ -192,7 +200,12 @@ def sweep() -> None:
 @click.option("--address", default=None, help=ADDRESS_HELP)
 @click.option("--wait", is_flag=True, help="With a Ray Job: follow its logs until it ends.")
 @click.option("--in-job", is_flag=True, hidden=True, help="Set by the Ray Job's entrypoint.")
-def submit(spec_path: str, storage: str | None, address: str | None, wait: bool, in_job: bool) -> None:
+@click.option("--dry-run", is_flag=True,
+              help="Validate SPEC as a submit does, then print the trials, the evaluation jobs, the resources "
+                   "and an estimated wall time; start nothing, write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run: print it as one JSON object.")
+def submit(spec_path: str, storage: str | None, address: str | None, wait: bool, in_job: bool, dry_run: bool,
+           as_json: bool) -> None:
     """Validate SPEC, then run the sweep here or submit it to a Ray cluster.
 
     Results go to <storage>/<name>/results/ (Parquet); a table is printed at the end.
@@ -200,10 +213,15 @@ def submit(spec_path: str, storage: str | None, address: str | None, wait: bool,
     from raydd.spec import load_spec
     from raydd.storage import absolute
 
+    if as_json and not dry_run:
+        raise click.UsageError("--json goes with --dry-run")
     job_address = _job_address(address, in_job)
     # every problem at once, exit 2, before Ray
     spec = load_spec(spec_path, storage=storage, data=_data_mode(job_address, in_job))
     spec = spec.with_storage(absolute(spec.storage))  # the job and the workers run elsewhere
+    if dry_run:
+        _print_plan(spec, as_json)
+        return
     if job_address:
         from raydd.sweep.jobs import spec_argument
 

@@ -20,6 +20,7 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from raydd.kd_words import shown
 from raydd.results.schema import NO_POOL
 from raydd.results.select import image_grids
 from raydd.results.table import ResultsTable, default_by, order_students, results_table, summarise
@@ -34,7 +35,7 @@ _METRIC_LABELS = {"test_acc": "test accuracy (%)", "val_acc": "validation accura
 
 
 def _label(setting: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in setting.items()) or "all rows"
+    return ", ".join(f"{k}={shown(k, v)}" for k, v in setting.items()) or "all rows"
 
 
 def _short_pool(pool_name: str) -> str:
@@ -55,16 +56,14 @@ BARE_KEYS = ("method", "dataset")  # values that name themselves in a legend (dc
 
 
 def _legend_labels(settings: list[dict]) -> list[str]:
-    """Short legend labels: the pool as `_pool_labels` gives it, `KD` / `no KD`, methods and
-    datasets bare, anything else as `key=value`."""
+    """Short legend labels: the pool as `_pool_labels` gives it, methods and datasets bare,
+    anything else as `key=value` (kd with its word: `kd=off`, `kd=on`)."""
     pools = _pool_labels([s["pool_name"] for s in settings if "pool_name" in s])
 
     def part(key: str, value) -> str | None:
         if key == "pool_name":
             return None if value == NO_POOL else pools[value]
-        if key == "kd":
-            return "KD" if value else "no KD"
-        return str(value) if key in BARE_KEYS else f"{key}={value}"
+        return str(value) if key in BARE_KEYS else f"{key}={shown(key, value)}"
 
     labels = [", ".join(p for p in (part(k, v) for k, v in s.items()) if p) for s in settings]
     return [label or "all rows" for label in labels]

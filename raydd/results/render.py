@@ -20,6 +20,7 @@ import json
 import math
 from dataclasses import dataclass
 
+from raydd.kd_words import shown
 from raydd.registry import Registry
 from raydd.results.table import BLOCK_AXES, ResultsTable
 from raydd.stats import BEST_NOTE, SIGNIFICANCE_NOTE, SPREAD_NOTE, UNIT_NOTE
@@ -55,7 +56,7 @@ def _signed(value: float | None, marks: _Marks, is_baseline: bool, mark: str = "
 
 def _setting_label(table: ResultsTable, row: int) -> list[str]:
     setting = table.settings[row]
-    values = [MISSING if v is None else str(v) for v in setting.values()] or ["all"]
+    values = [MISSING if v is None else str(shown(k, v)) for k, v in setting.items()] or ["all"]
     if row in table.baseline:
         values[-1] += " (baseline)"
     return values
@@ -159,7 +160,7 @@ def _records(table: ResultsTable) -> list[dict]:
                 cells[s]["diff"] = _number(table.diff[s].iloc[row])
                 cells[s]["p"] = _number(table.p_value[s].iloc[row])
                 cells[s]["p_level"] = table.p_level[s].iloc[row]
-        record = {"setting": setting, "cells": cells, "mean": _number(table.row_mean.iloc[row]),
+        record = {"setting": {k: shown(k, v) for k, v in setting.items()}, "cells": cells, "mean": _number(table.row_mean.iloc[row]),
                   "mean_best": row in table.best("mean"), "baseline": row in table.baseline}
         if table.mean_diff is not None:
             record["mean_diff"] = _number(table.mean_diff.iloc[row])

@@ -9,6 +9,7 @@ import math
 
 import pandas as pd
 
+from raydd.kd_words import with_kd_words
 from raydd.results.render import MISSING, TEST_MAX_NOTE, aligned_text
 from raydd.results.schema import TEST_MAX
 from raydd.results.scores import LRS_WEIGHT, SETTING, SUMMARY_VALUES, scores, summary
@@ -64,6 +65,7 @@ def render_scores(df: pd.DataFrame, fmt: str = "table", metric: str = "test_acc"
         raise ValueError(f"--scores prints {', '.join(SCORE_FORMATS)}, not {fmt}")
     scored = scores(df, metric)
     summed = summary(scored)
+    scored, summed = with_kd_words(scored), with_kd_words(summed)  # printed only: kd reads off/on
     if fmt == "json":
         doc = {"metric": metric, "unit": "percent (HLR, IOR: percentage points)", "note": _note(scored),
                "per_set": json.loads(scored.to_json(orient="records")),

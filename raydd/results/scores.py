@@ -57,6 +57,8 @@ def ars(ior_augmented: float, ior_plain: float, weight: float = ARS_WEIGHT) -> f
 
 def _keyed(frame: pd.DataFrame, columns) -> pd.Series:
     """Each row's values of `columns` as one string (a missing value, None or NaN, as "")."""
+    if frame.empty:  # agg over no rows gives a frame, not a Series (no hard-label rows left by a filter)
+        return pd.Series([], index=frame.index, dtype=str)
     values = frame[list(columns)].astype(object)
     return values.where(values.notna(), "").astype(str).agg("\x1f".join, axis=1)
 

@@ -23,6 +23,22 @@ def query(df: pd.DataFrame, where: str | None = None, columns: list[str] | None 
     return selected[columns] if columns else selected
 
 
+class NoMatchingRows(ValueError):
+    """A filter that keeps none of the rows read: said, naming the filter and what was read,
+    rather than an empty table or file."""
+
+
+def filter_rows(df: pd.DataFrame, where: str | None, read_from: str) -> pd.DataFrame:
+    """`query(df, where)` that refuses to come back empty: NoMatchingRows names the filter, the
+    number of rows read and `read_from` (the locations). No filter keeps every row."""
+    if where is None:
+        return df
+    kept = query(df, where)
+    if kept.empty:
+        raise NoMatchingRows(f'no result rows match --where "{where}" ({len(df)} rows read from {read_from})')
+    return kept
+
+
 def check_export_path(out: str | Path) -> Path:
     """The path, if its suffix is one `export` can write (checked before loading anything)."""
     out = Path(out)

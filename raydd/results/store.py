@@ -22,6 +22,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from raydd.atomic import atomic_write
+from raydd.kd_words import shown
 from raydd.results.schema import RESULT_SCHEMA, schema_problem, to_table, with_current_names
 from raydd.storage import filesystem_for, is_uri, storage_error
 
@@ -261,8 +262,8 @@ def drop_copies(frame: pd.DataFrame) -> pd.DataFrame:
         return kept
     copies = frame[frame.duplicated(list(ROW_KEY), keep=False)]
     files = sorted(set(copies[FILE_COLUMN]))
-    shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
-    warnings.warn(f"{len(frame) - len(kept)} row(s) appear in more than one file ({shown}: a copied "
+    listed = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    warnings.warn(f"{len(frame) - len(kept)} row(s) appear in more than one file ({listed}: a copied "
                   "file?); each evaluation is counted once", ResultsWarning, stacklevel=3)
     return kept
 
@@ -277,8 +278,8 @@ def _check_copies_agree(copies: pd.DataFrame) -> None:
     for key, group in copies.groupby(list(ROW_KEY), sort=False, dropna=False):  # eval_key, lr may be null
         if len(group[list(MEASURED)].astype(str).drop_duplicates()) > 1:
             files = " and ".join(dict.fromkeys(group[FILE_COLUMN]))
-            shown = ", ".join(f"{k}={v}" for k, v in zip(ROW_KEY, key) if k in _NAMING)
-            raise ResultsError(f"rows for one evaluation ({shown}) disagree, in {files}; "
+            named = ", ".join(f"{k}={shown(k, v)}" for k, v in zip(ROW_KEY, key) if k in _NAMING)
+            raise ResultsError(f"rows for one evaluation ({named}) disagree, in {files}; "
                                "remove the wrong one")
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from raydd.kd_words import KD_COLUMN, kd_mode, shown
 from raydd.results.cells import EMPTY, MARKS, CellStats, cell_stats, compare, is_significant, set_names
 from raydd.results.schema import ACCURACY_COLUMNS, TEST_MAX, is_missing
 from raydd.stats import MeanStd
@@ -248,11 +249,15 @@ def _matches(settings: list[dict], baseline: dict) -> list[int]:
 
 
 def _same(actual, wanted: str) -> bool:
-    """Compare a setting value with a command-line value by the setting's own type."""
+    """Compare a setting value with a command-line value by the setting's own type (a boolean
+    with its KD word, off/on or false/true, as `parse_baseline` has checked)."""
     if actual is None:
         return wanted.lower() in ("none", "null", "")
     if isinstance(actual, bool):
-        return wanted.lower() in (("true", "1", "yes") if actual else ("false", "0", "no"))
+        try:
+            return kd_mode(wanted) == actual
+        except ValueError:
+            return False
     if isinstance(actual, (int, float)):
         try:
             return float(wanted) == float(actual)
@@ -263,7 +268,7 @@ def _same(actual, wanted: str) -> bool:
 
 def _with_baseline(table: ResultsTable, baseline: dict) -> ResultsTable:
     """Each row minus its baseline: the row that matches `baseline` and agrees with it on every
-    other row key. With `ipc` varying and `baseline = {pool_name: ..., kd: false}`, each ipc block
+    other row key. With `ipc` varying and `baseline = {pool_name: ..., kd: off}`, each ipc block
     is compared with its own baseline row, as the paper's ablation reads."""
     stray = [k for k in baseline if k not in table.by]
     if stray:
@@ -280,8 +285,8 @@ def _with_baseline(table: ResultsTable, baseline: dict) -> ResultsTable:
     groups = [tuple(s[k] for k in free) for s in settings]
     missing = sorted({g for g in groups if g not in base_of_group}, key=str)
     if missing:
-        listed = "\n  ".join(";".join(f"{k}={v}" for k, v in s.items()) for s in settings)
-        where = "; ".join(",".join(f"{k}={v}" for k, v in zip(free, g)) for g in missing)
+        listed = "\n  ".join(";".join(f"{k}={shown(k, v)}" for k, v in s.items()) for s in settings)
+        where = "; ".join(",".join(f"{k}={shown(k, v)}" for k, v in zip(free, g)) for g in missing)
         what = "matches no row" if not hits else f"has no row for {where}"
         raise ValueError(f"baseline {wanted!r} {what}. Rows:\n  {listed}")
     base_rows = [base_of_group[g] for g in groups]
@@ -310,7 +315,8 @@ def parse_baseline(specs: str | list[str] | tuple[str, ...]) -> dict[str, str]:
     """`key=value` pairs separated by ';' (or given as several strings) -> {key: value}.
 
     Only the first '=' splits, so `pool_name=ConvNet=1.0` names pool `ConvNet=1.0`; ';' is the
-    separator because pool names contain ','. Example: `pool_name=ConvNet=1.0;kd=false`.
+    separator because pool names contain ','. Example: `pool_name=ConvNet=1.0;kd=off`. The kd value
+    is checked here (off/on, or false/true), so a typo fails before any rows are read.
     """
     parts = [specs] if isinstance(specs, str) else list(specs)
     pairs = [p.strip() for spec in parts for p in spec.split(";") if p.strip()]
@@ -318,10 +324,15 @@ def parse_baseline(specs: str | list[str] | tuple[str, ...]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"baseline part {pair!r} is not key=value (e.g. 'kd=false;ipc=10')")
+            raise ValueError(f"baseline part {pair!r} is not key=value (e.g. 'kd=off;ipc=10')")
         if key.strip() in baseline:
             raise ValueError(f"baseline key {key.strip()!r} is given twice")
         baseline[key.strip()] = value.strip()
+    if KD_COLUMN in baseline:
+        try:
+            kd_mode(baseline[KD_COLUMN])
+        except ValueError:
+            raise ValueError(f"baseline kd={baseline[KD_COLUMN]!r}: kd is off or on (or false/true)") from None
     if not baseline:
-        raise ValueError("empty baseline; give key=value pairs such as 'pool_name=ConvNet=1.0;kd=false'")
+        raise ValueError("empty baseline; give key=value pairs such as 'pool_name=ConvNet=1.0;kd=off'")
     return baseline

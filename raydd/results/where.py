@@ -17,6 +17,8 @@ anywhere else.
 | arithmetic      | `+`, `-`, `*`, `/`, `%` on numbers, unary `-`     |
 
 `== None` / `!= None` test for a missing value (e.g. `teacher == None` for rows without KD).
+The boolean `kd` column compares with its words too (`raydd.kd_words`): `kd == 'on'`,
+`kd in ['off']`, as with `kd == True`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import re
 from typing import Any
 
 import pandas as pd
+
+from raydd.kd_words import KD_COLUMN, kd_mode
 
 MAX_CHARS = 2_000  # a filter is a line typed by a person; longer text is refused before parsing
 MAX_NODES = 500  # bounds the walk (and its recursion) over what a parse of MAX_CHARS can hold
@@ -168,22 +172,35 @@ class _Evaluator:
             raise FilterError(f"bad filter {self.text!r}: division by zero") from None
 
     def _Compare(self, node: ast.Compare) -> Any:
-        result, left = None, self.value(node.left)
+        result, left_node = None, node.left
+        left = self.value(left_node)
         for op, right_node in zip(node.ops, node.comparators):
             if isinstance(op, (ast.In, ast.NotIn)):
-                right = self._members(right_node)
+                right = self._members(right_node, kd=_is_kd(left_node))
                 part = self._membership(left, right, isinstance(op, ast.NotIn), node)
             else:
-                right = self.value(right_node)
+                right = self._kd_word(self.value(right_node), left_node, right_node)
+                left = self._kd_word(left, right_node, left_node)
                 part = self._compare(op, left, right, node)
             result = part if result is None else result & part
-            left = right
+            left, left_node = right, right_node
         return result
 
-    def _members(self, node: ast.AST) -> list:
+    def _kd_word(self, value: Any, other: ast.AST, node: ast.AST) -> Any:
+        """A string compared with the kd column read as a KD word (`'on'` -> True)."""
+        if not (_is_kd(other) and isinstance(value, str)):
+            return value
+        try:
+            return kd_mode(value)
+        except ValueError:
+            raise FilterError(f"bad filter {self.text!r}: kd is 'off' or 'on' (or False/True), "
+                              f"not {value!r}") from None
+
+    def _members(self, node: ast.AST, kd: bool = False) -> list:
         if not isinstance(node, (ast.List, ast.Tuple)):
             raise self.refuse(node, "'in' with something other than a list of literals")
-        return [self._literal(item) for item in node.elts]
+        other = ast.Name(id=KD_COLUMN) if kd else node
+        return [self._kd_word(self._literal(item), other, item) for item in node.elts]
 
     def _membership(self, left: Any, members: list, negate: bool, node: ast.AST) -> Any:
         if not isinstance(left, pd.Series):
@@ -202,3 +219,7 @@ class _Evaluator:
         except TypeError as err:
             raise FilterError(f"bad filter {self.text!r}: cannot compare "
                               f"{ast.get_source_segment(self.text.strip(), node)!r}: {err}") from None
+
+
+def _is_kd(node: ast.AST) -> bool:
+    return isinstance(node, ast.Name) and node.id == KD_COLUMN

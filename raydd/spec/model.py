@@ -1,4 +1,5 @@
-"""The frozen dataclasses a sweep file becomes, the error listing its problems, and the KD words."""
+"""The frozen dataclasses a sweep file becomes, the error listing its problems, and the KD words
+(`raydd.kd_words`, re-exported here for the spec's users)."""
 
 from __future__ import annotations
 
@@ -10,24 +11,8 @@ from typing import Any, Iterable
 from raydd import strict_json
 from raydd.core.distill import DistillConfig
 from raydd.core.evaluate import EvalConfig
+from raydd.kd_words import kd_mode, kd_word  # noqa: F401  (re-exported: the spec's KD words)
 from raydd.spec.checks import Problems, check_storage
-
-# How a KD mode is written, in a sweep file (`kd: [off, on]`), on the command line (`--kd off,on`)
-# and in job names (`kd-on`). YAML reads a bare off/on as false/true; quoted, they arrive as words.
-KD_WORDS = {"off": False, "on": True, "false": False, "true": True}
-
-
-def kd_mode(value: Any) -> bool:
-    """True or False from a bool or a KD word (any case); a ValueError for anything else."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in KD_WORDS:
-        return KD_WORDS[value.lower()]
-    raise ValueError(f"must be off or on, got {value!r}")
-
-
-def kd_word(kd: bool) -> str:
-    return "on" if kd else "off"
 
 
 class SpecError(ValueError):
