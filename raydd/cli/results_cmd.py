@@ -117,17 +117,19 @@ def show(locations: tuple[str, ...], by: str | None, fmt: str, baseline: tuple[s
 
 
 @results.command("query")
-@click.argument("location")
+@click.argument("locations", nargs=-1, required=True, metavar="LOCATION...")
 @click.option("--where", default=None, metavar="EXPR",
               help="Filter over the columns, e.g. \"kd == 'on' and student == 'MLP' and ipc in [1, 10]\" (comparisons, in, and/or/not, arithmetic; never run as code); without it, every row.")
 @click.option("--out", default=None, metavar="FILE",
               help="Write the rows to FILE.csv or FILE.parquet instead of printing.")
 @click.option("--columns", default=None, metavar="C1,C2", help="Comma-separated columns to keep.")
 @SKIP_BAD_OPTION
-def query_rows(location: str, where: str | None, out: str | None, columns: str | None, skip_bad: bool) -> None:
+def query_rows(locations: tuple[str, ...], where: str | None, out: str | None, columns: str | None,
+               skip_bad: bool) -> None:
     """Select result rows with an expression (or all of them); print them or export to CSV/Parquet.
 
-    LOCATION is a results directory or URI (runs/my-sweep/results, s3://bucket/my-sweep/results).
+    LOCATION is a results directory or URI (runs/my-sweep/results, s3://bucket/my-sweep/results);
+    the rows of several are selected together, as `results show` reads them.
     """
     from raydd.kd_words import with_kd_words
     from raydd.results import export, query
@@ -135,7 +137,7 @@ def query_rows(location: str, where: str | None, out: str | None, columns: str |
 
     if out:
         check_output_file(check_export_path(out))
-    rows = query(_filtered(_load(location, skip_bad), where, (location,)), None, _split(columns))
+    rows = query(_filtered(_load_all(locations, skip_bad), where, locations), None, _split(columns))
     if out:
         click.echo(f"{len(rows)} rows -> {export(rows, out)}")
     else:
@@ -218,11 +220,11 @@ def _sweep_lease(location: str):
 
 
 @results.command("compact")
-@click.argument("location")
+@click.argument("locations", nargs=-1, required=True, metavar="LOCATION...")
 @click.option("--max-rows", type=click.IntRange(min=1), default=None,
               help="Rows per compacted file at most (default: 100,000).")
 @SKIP_BAD_OPTION
-def compact_cmd(location: str, max_rows: int, skip_bad: bool) -> None:
+def compact_cmd(locations: tuple[str, ...], max_rows: int, skip_bad: bool) -> None:
     """Merge a results directory's one-file-per-job Parquet files into a few large ones.
 
     Readers (`results show`, `raydd.results.load`) see every row once throughout, also when the
@@ -230,9 +232,15 @@ def compact_cmd(location: str, max_rows: int, skip_bad: bool) -> None:
     Only files holding raydd result rows are merged and removed; anything else stays.
 
     LOCATION is a results directory or URI (runs/my-sweep/results, s3://bucket/my-sweep/results).
+    Several are each looked at first, then compacted in turn, each under its own sweep's lease,
+    with a line per location; a failure stops at that location, and those before it stay compacted.
     """
-    from raydd.results.compact import MAX_ROWS, compact
+    from raydd.results.compact import MAX_ROWS, check_compactable, compact
 
-    with _sweep_lease(location), _warnings_on_stderr():
-        report = compact(location, max_rows=max_rows or MAX_ROWS, skip_bad=skip_bad)
-    click.echo(report.describe())
+    locations = tuple(dict.fromkeys(locations))
+    for location in locations:  # a typo in the last location changes nothing in the first
+        check_compactable(location)
+    for location in locations:
+        with _sweep_lease(location), _warnings_on_stderr():
+            report = compact(location, max_rows=max_rows or MAX_ROWS, skip_bad=skip_bad)
+        click.echo(report.describe())
