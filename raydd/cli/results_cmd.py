@@ -20,6 +20,15 @@ BY_OPTION = click.option("--by", default=None, metavar="K1,K2",
                          help="Comma-separated row keys (default: the grid axes that vary).")
 
 
+
+def baseline_option(effect: str):
+    """`--vs-baseline`, read alike by every command that compares with a baseline row."""
+    return click.option("--vs-baseline", "baseline", multiple=True, metavar="KEY=VALUE[;KEY=VALUE]",
+                        help=f"{effect}, e.g. 'pool_name=ConvNet=1.0;kd=off' (repeatable: each adds its "
+                             "pairs to the one baseline; only the first '=' of a pair splits; kd takes off/on "
+                             "or false/true).")
+
+
 def _split(text: str | None) -> list[str] | None:
     return None if text is None else [p.strip() for p in text.split(",") if p.strip()]
 
@@ -68,10 +77,7 @@ def results() -> None:
 @BY_OPTION
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv", "json", "latex"]), default="table",
               show_default=True, help="Output format.")
-@click.option("--vs-baseline", "baseline", multiple=True, metavar="KEY=VALUE[;KEY=VALUE]",
-              help="Add each row's difference to the baseline row it names, e.g. "
-                   "'pool_name=ConvNet=1.0;kd=off' (repeatable; only the first '=' of a pair splits; "
-                   "kd takes off/on or false/true).")
+@baseline_option("Add each row's difference to the baseline row it names")
 @click.option("--where", default=None, metavar="EXPR",
               help="Only the rows this filter keeps, as `results query --where` reads it, e.g. "
                    "\"method == 'dc'\".")
@@ -169,14 +175,12 @@ def images_cmd(locations: tuple[str, ...], out: str, where: str | None, skip_bad
 @click.argument("locations", nargs=-1, required=True, metavar="LOCATION...")
 @click.option("--out", required=True, metavar="FILE.png", help="Image to write (.png, .svg or .pdf).")
 @BY_OPTION
-@click.option("--vs-baseline", "baseline", default=None, metavar="KEY=VALUE[;KEY=VALUE]",
-              help="Plot each setting's difference to the baseline row it names, as `results show "
-                   "--vs-baseline` reads it, e.g. 'pool_name=ConvNet=1.0;kd=off'.")
+@baseline_option("Plot each setting's difference to the baseline row it names, as `results show` does")
 @click.option("--where", default=None, metavar="EXPR",
               help="Only the rows this filter keeps, as `results query --where` reads it, e.g. \"ipc == 10\".")
 @METRIC_OPTION
 @SKIP_BAD_OPTION
-def plot_cmd(locations: tuple[str, ...], out: str, by: str | None, baseline: str | None, where: str | None,
+def plot_cmd(locations: tuple[str, ...], out: str, by: str | None, baseline: tuple[str, ...], where: str | None,
              metric: str, skip_bad: bool) -> None:
     """Grouped bars per student architecture, one bar per setting, error bars = std over seeds.
 
@@ -195,7 +199,7 @@ def plot_cmd(locations: tuple[str, ...], out: str, by: str | None, baseline: str
 
     if not out.lower().endswith(IMAGE_SUFFIXES):
         raise ValueError(f"--out {out!r} must end with one of {', '.join(IMAGE_SUFFIXES)}")
-    base = parse_baseline(baseline) if baseline is not None else None
+    base = parse_baseline(baseline) if baseline else None
     check_output_file(out)
     df = _filtered(_load_all(locations, skip_bad), where, locations)
     for path in plot(df, out, by=_split(by), metric=metric, baseline=base):
