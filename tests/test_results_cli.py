@@ -5,21 +5,8 @@ import json
 import matplotlib.image as mpimg
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
-from raydd.cli.main import cli
-from test_results_support import POOL_SINGLE, write_sample
-
-
-@pytest.fixture(scope="module")
-def location(tmp_path_factory):
-    path = tmp_path_factory.mktemp("results")
-    write_sample(path)
-    return str(path)
-
-
-def run(*args):
-    return CliRunner().invoke(cli, ["results", *args])
+from test_results_support import POOL_SINGLE, location, run  # noqa: F401 - location is a fixture
 
 
 def test_show_prints_the_table(location):
