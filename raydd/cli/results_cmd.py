@@ -23,7 +23,6 @@ BY_OPTION = click.option("--by", default=None, metavar="K1,K2",
                          help="Comma-separated row keys (default: the grid axes that vary).")
 
 
-
 def baseline_option(effect: str):
     """`--vs-baseline`, read alike by every command that compares with a baseline row."""
     return click.option("--vs-baseline", "baseline", multiple=True, metavar="KEY=VALUE[;KEY=VALUE]",
