@@ -236,3 +236,8 @@ def compact_cmd(location: str, max_rows: int, skip_bad: bool) -> None:
     with _sweep_lease(location), _warnings_on_stderr():
         report = compact(location, max_rows=max_rows or MAX_ROWS, skip_bad=skip_bad)
     click.echo(report.describe())
+
+
+from raydd.cli.report_cmd import report  # noqa: E402 - its own module; a `results` command all the same
+
+results.add_command(report)

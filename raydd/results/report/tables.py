@@ -1,0 +1,100 @@
+"""The paper-style table and the leaderboards as HTML, their cell texts those of `results show`."""
+
+from __future__ import annotations
+
+import html
+import math
+
+import pandas as pd
+
+from raydd.results.render import cell_grid, legend
+from raydd.results.table import ResultsTable, default_by, results_table
+
+# Markers around a best cell: control characters, which no result text holds, so they survive
+# escaping and become <strong>; the " *" is the text formats' best mark, which the legend explains.
+OPEN, CLOSE = "\x02", "\x03"
+BEST_BEFORE, BEST_AFTER = OPEN, " *" + CLOSE
+BLOCK = ("dataset", "ipc")  # one leaderboard per dataset and ipc: a larger ipc always wins
+
+
+def cell_html(text: str) -> str:
+    return html.escape(text).replace(OPEN, "<strong>").replace(CLOSE, "</strong>")
+
+
+def _row(cells: list[str], tag: str = "td") -> str:
+    return "<tr>" + "".join(f"<{tag}>{cell_html(c)}</{tag}>" for c in cells) + "</tr>"
+
+
+def paper_table_html(table: ResultsTable) -> str:
+    """The table `results show` prints, as an HTML table with its legend under it."""
+    header, body = cell_grid(table, BEST_BEFORE, BEST_AFTER)
+    rows = "".join(_row(r) for r in body)
+    return (f'<table id="paper" class="results"><thead>{_row(header, "th")}</thead><tbody>{rows}</tbody></table>'
+            f'<p class="legend">{html.escape(legend(table))}</p>')
+
+
+def setting_keys(df: pd.DataFrame) -> list[str]:
+    """A leaderboard row's keys: the grid axes that vary, less those that split the leaderboards."""
+    return [k for k in default_by(df) if k not in BLOCK]
+
+
+def leaderboards(df: pd.DataFrame, metric: str) -> list[tuple[str, ResultsTable]]:
+    """(title, table) per dataset and ipc: a row per distilled configuration and evaluation setting."""
+    keys = setting_keys(df)
+    return [(f"{dataset}, ipc {int(ipc)}", results_table(group, by=keys, metric=metric))
+            for (dataset, ipc), group in df.groupby(list(BLOCK), sort=True)]
+
+
+def _sort_value(value: float) -> str:
+    return "" if math.isnan(value) else repr(float(value))  # "": missing, sorted last
+
+
+def _best_first(value: float) -> float:
+    return math.inf if math.isnan(value) else -value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def leaderboard_html(table: ResultsTable) -> str:
+    """A sortable table (report.js): each cell carries the value it sorts by, each row its setting
+    as data-<key> attributes for the filters; first ordered by the mean over students, best first."""
+    header, body = cell_grid(table, BEST_BEFORE, BEST_AFTER)
+    keys = len(header) - len(table.students) - 1
+    numbers = [table.mean[s] for s in table.students] + [table.row_mean]
+    number_keys = [all(_is_number(r[i]) for r in body) for i in range(keys)]
+    types = ["number" if n else "text" for n in number_keys] + ["number"] * (len(header) - keys)
+    sorted_by = ["none"] * (len(header) - 1) + ["descending"]  # the mean, as the rows come
+    head = "".join(f'<th data-type="{t}" aria-sort="{a}" title="sort">{html.escape(h)}</th>'
+                   for h, t, a in zip(header, types, sorted_by))
+    order = sorted(range(len(body)), key=lambda r: _best_first(numbers[-1].iloc[r]))
+    rows = []
+    for r in order:
+        data = "".join(f' data-{k}="{html.escape(v)}"' for k, v in zip(table.by, body[r][:keys]))
+        sorts = body[r][:keys] + [_sort_value(n.iloc[r]) for n in numbers]
+        cells = "".join(f'<td data-sort="{html.escape(s)}">{cell_html(c)}</td>' for s, c in zip(sorts, body[r]))
+        rows.append(f"<tr{data}>{cells}</tr>")
+    return (f'<table class="results leaderboard"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+            f'<p class="shown">{len(rows)} of {len(rows)} rows shown</p>')
+
+
+def filters_html(boards: list[tuple[str, ResultsTable]]) -> str:
+    """A text box and a select box per setting key; report.js hides the rows that do not match."""
+    selects = []
+    for key in boards[0][1].by if boards else ():
+        values = sorted({label for _, table in boards for label in _labels(table, key)})
+        options = "".join(f'<option value="{html.escape(v)}">{html.escape(v)}</option>' for v in values)
+        selects.append(f'<label>{html.escape(key)} <select data-key="{key}"><option value="">all</option>'
+                       f"{options}</select></label>")
+    return ('<form id="filters" onsubmit="return false"><label>text <input id="filter-text" type="search" '
+            f'placeholder="any text in a row"></label>{"".join(selects)}</form>')
+
+
+def _labels(table: ResultsTable, key: str) -> list[str]:
+    header, body = cell_grid(table)
+    return [row[header.index(key)] for row in body]
