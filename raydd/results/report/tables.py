@@ -21,15 +21,20 @@ def cell_html(text: str) -> str:
     return html.escape(text).replace(OPEN, "<strong>").replace(CLOSE, "</strong>")
 
 
-def _row(cells: list[str], tag: str = "td") -> str:
-    return "<tr>" + "".join(f"<{tag}>{cell_html(c)}</{tag}>" for c in cells) + "</tr>"
+def _key_class(column: int, keys: int) -> str:
+    return ' class="key"' if column < keys else ""  # setting labels read left-aligned, numbers right
+
+
+def _row(cells: list[str], keys: int, tag: str = "td") -> str:
+    return "<tr>" + "".join(f"<{tag}{_key_class(i, keys)}>{cell_html(c)}</{tag}>" for i, c in enumerate(cells)) + "</tr>"
 
 
 def paper_table_html(table: ResultsTable) -> str:
     """The table `results show` prints, as an HTML table with its legend under it."""
     header, body = cell_grid(table, BEST_BEFORE, BEST_AFTER)
-    rows = "".join(_row(r) for r in body)
-    return (f'<table id="paper" class="results"><thead>{_row(header, "th")}</thead><tbody>{rows}</tbody></table>'
+    keys = len(header) - len(table.students) - 1
+    rows = "".join(_row(r, keys) for r in body)
+    return (f'<table id="paper" class="results"><thead>{_row(header, keys, "th")}</thead><tbody>{rows}</tbody></table>'
             f'<p class="legend">{html.escape(legend(table))}</p>')
 
 
@@ -70,14 +75,15 @@ def leaderboard_html(table: ResultsTable) -> str:
     number_keys = [all(_is_number(r[i]) for r in body) for i in range(keys)]
     types = ["number" if n else "text" for n in number_keys] + ["number"] * (len(header) - keys)
     sorted_by = ["none"] * (len(header) - 1) + ["descending"]  # the mean, as the rows come
-    head = "".join(f'<th data-type="{t}" aria-sort="{a}" title="sort">{html.escape(h)}</th>'
-                   for h, t, a in zip(header, types, sorted_by))
+    head = "".join(f'<th{_key_class(i, keys)} data-type="{t}" aria-sort="{a}" title="sort">{html.escape(h)}</th>'
+                   for i, (h, t, a) in enumerate(zip(header, types, sorted_by)))
     order = sorted(range(len(body)), key=lambda r: _best_first(numbers[-1].iloc[r]))
     rows = []
     for r in order:
         data = "".join(f' data-{k}="{html.escape(v)}"' for k, v in zip(table.by, body[r][:keys]))
         sorts = body[r][:keys] + [_sort_value(n.iloc[r]) for n in numbers]
-        cells = "".join(f'<td data-sort="{html.escape(s)}">{cell_html(c)}</td>' for s, c in zip(sorts, body[r]))
+        cells = "".join(f'<td{_key_class(i, keys)} data-sort="{html.escape(s)}">{cell_html(c)}</td>'
+                        for i, (s, c) in enumerate(zip(sorts, body[r])))
         rows.append(f"<tr{data}>{cells}</tr>")
     return (f'<table class="results leaderboard"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
             f'<p class="shown">{len(rows)} of {len(rows)} rows shown</p>')
