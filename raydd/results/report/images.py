@@ -27,7 +27,8 @@ def png_uri(figure) -> str:
 
 
 def plot_pictures(df: pd.DataFrame, metric: str, baseline: dict | None) -> list[Picture]:
-    captions = ["accuracy per student, one bar per setting", "accuracy against the main architecture's pool weight"]
+    bars = "difference to the baseline row" if baseline else "accuracy"
+    captions = [f"{bars} per student, one bar per setting", "accuracy against the main architecture's pool weight"]
     figures = plot_figures(df, metric=metric, baseline=baseline)
     return [Picture(caption, png_uri(figure)) for caption, figure in zip(captions, figures)]
 

@@ -41,6 +41,7 @@ document.querySelectorAll("table.leaderboard").forEach((table) => {
 });
 const filterForm = document.getElementById("filters");
 if (filterForm) {
+  filterForm.addEventListener("submit", (event) => event.preventDefault());  // Enter must not reload
   filterForm.addEventListener("input", applyFilters);
   filterForm.addEventListener("change", applyFilters);
 }

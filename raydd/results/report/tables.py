@@ -26,7 +26,8 @@ def _key_class(column: int, keys: int) -> str:
 
 
 def _row(cells: list[str], keys: int, tag: str = "td") -> str:
-    return "<tr>" + "".join(f"<{tag}{_key_class(i, keys)}>{cell_html(c)}</{tag}>" for i, c in enumerate(cells)) + "</tr>"
+    inner = "".join(f"<{tag}{_key_class(i, keys)}>{cell_html(c)}</{tag}>" for i, c in enumerate(cells))
+    return f"<tr>{inner}</tr>"
 
 
 def paper_table_html(table: ResultsTable) -> str:
@@ -71,22 +72,31 @@ def leaderboard_html(table: ResultsTable) -> str:
     as data-<key> attributes for the filters; first ordered by the mean over students, best first."""
     header, body = cell_grid(table, BEST_BEFORE, BEST_AFTER)
     keys = len(header) - len(table.students) - 1
-    numbers = [table.mean[s] for s in table.students] + [table.row_mean]
-    number_keys = [all(_is_number(r[i]) for r in body) for i in range(keys)]
-    types = ["number" if n else "text" for n in number_keys] + ["number"] * (len(header) - keys)
+    statistics = [table.mean[s] for s in table.students] + [table.row_mean]
+    kinds = [_column_kind([r[i] for r in body]) for i in range(keys)] + ["number"] * (len(header) - keys)
     sorted_by = ["none"] * (len(header) - 1) + ["descending"]  # the mean, as the rows come
-    head = "".join(f'<th{_key_class(i, keys)} data-type="{t}" aria-sort="{a}" title="sort">{html.escape(h)}</th>'
-                   for i, (h, t, a) in enumerate(zip(header, types, sorted_by)))
-    order = sorted(range(len(body)), key=lambda r: _best_first(numbers[-1].iloc[r]))
-    rows = []
-    for r in order:
-        data = "".join(f' data-{k}="{html.escape(v)}"' for k, v in zip(table.by, body[r][:keys]))
-        sorts = body[r][:keys] + [_sort_value(n.iloc[r]) for n in numbers]
-        cells = "".join(f'<td{_key_class(i, keys)} data-sort="{html.escape(s)}">{cell_html(c)}</td>'
-                        for i, (s, c) in enumerate(zip(sorts, body[r])))
-        rows.append(f"<tr{data}>{cells}</tr>")
-    return (f'<table class="results leaderboard"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
-            f'<p class="shown">{len(rows)} of {len(rows)} rows shown</p>')
+    head = "".join(f'<th{_key_class(i, keys)} data-type="{kind}" aria-sort="{a}" title="sort">{html.escape(h)}</th>'
+                   for i, (h, kind, a) in enumerate(zip(header, kinds, sorted_by)))
+    order = sorted(range(len(body)), key=lambda r: _best_first(table.row_mean.iloc[r]))
+    rows = "".join(_leaderboard_row(table.by, body[r], [_sort_value(s.iloc[r]) for s in statistics])
+                   for r in order)
+    return (f'<table class="results leaderboard"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+            f'<p class="shown">{len(order)} of {len(order)} rows shown</p>')
+
+
+def _column_kind(labels: list[str]) -> str:
+    return "number" if all(_is_number(label) for label in labels) else "text"
+
+
+def _leaderboard_row(by: tuple[str, ...], texts: list[str], statistics: list[str]) -> str:
+    """One row: its setting as data-<key> (the filters match those), each cell with its sort value
+    (a setting label sorts by itself, a statistic by its unrounded value)."""
+    keys = len(texts) - len(statistics)
+    data = "".join(f' data-{k}="{html.escape(v)}"' for k, v in zip(by, texts[:keys]))
+    sorts = texts[:keys] + statistics
+    cells = "".join(f'<td{_key_class(i, keys)} data-sort="{html.escape(s)}">{cell_html(c)}</td>'
+                    for i, (s, c) in enumerate(zip(sorts, texts)))
+    return f"<tr{data}>{cells}</tr>"
 
 
 def filters_html(boards: list[tuple[str, ResultsTable]]) -> str:
@@ -97,7 +107,7 @@ def filters_html(boards: list[tuple[str, ResultsTable]]) -> str:
         options = "".join(f'<option value="{html.escape(v)}">{html.escape(v)}</option>' for v in values)
         selects.append(f'<label>{html.escape(key)} <select data-key="{key}"><option value="">all</option>'
                        f"{options}</select></label>")
-    return ('<form id="filters" onsubmit="return false"><label>text <input id="filter-text" type="search" '
+    return ('<form id="filters"><label>text <input id="filter-text" type="search" '
             f'placeholder="any text in a row"></label>{"".join(selects)}</form>')
 
 
