@@ -131,3 +131,10 @@ def test_a_failure_after_reading_keeps_the_earlier_report(location, page, tmp_pa
     failed = run("report", location, "--out", str(out), "--vs-baseline", "pool_name=nowhere")
     assert failed.exit_code == 1 and out.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]  # no temporary left behind
+
+
+def test_the_metrics_offered_are_the_tables():
+    from raydd.cli.report_cmd import METRICS as OFFERED
+    from raydd.results.table import METRICS
+
+    assert sorted(OFFERED) == sorted(METRICS)

@@ -238,6 +238,10 @@ def compact_cmd(location: str, max_rows: int, skip_bad: bool) -> None:
     click.echo(report.describe())
 
 
-from raydd.cli.report_cmd import report  # noqa: E402 - its own module; a `results` command all the same
+def _read_rows(locations: tuple[str, ...], skip_bad: bool, where: str | None):
+    return _filtered(_load_all(locations, skip_bad), where, locations)
 
-results.add_command(report)
+
+from raydd.cli.report_cmd import report_command  # noqa: E402 - its own module; a `results` command all the same
+
+results.add_command(report_command(_read_rows))
