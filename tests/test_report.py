@@ -98,6 +98,7 @@ def test_every_image_is_an_embedded_png_and_nothing_is_fetched(page):
 @pytest.mark.parametrize("out, args, message", [
     ("old.html", (), "is a directory"),
     ("FILE/report.html", (), "is a file, not a directory"),
+    ("/proc/raydd-report.html", (), "is not writable"),  # a place no one, root included, can create a file
     ("report.txt", (), "must end with .html or .htm"),
     ("report.html", ("--where", "ipc == 3"), 'no result rows match --where "ipc == 3"'),
     ("report.html", ("--vs-baseline", "pool_name=nowhere"), "matches no row"),
