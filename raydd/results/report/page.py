@@ -37,6 +37,9 @@ def _section(anchor: str, title: str, body: str) -> str:
     return f'<section id="{anchor}"><h2>{html.escape(title)}</h2>{body}</section>'
 
 
+BOARD_NOTE = ('<p class="legend">A row per distilled configuration and evaluation setting; its cells read as '
+              'in the table above, whose legend explains them. The filters hide the rows of every leaderboard '
+              'that do not hold the text or the chosen values.</p>')
 NAVIGATION = ('<nav><a href="#table">table</a> <a href="#leaderboards">leaderboards</a> '
               '<a href="#plots">plots</a> <a href="#sets">synthetic sets</a></nav>')
 
@@ -56,7 +59,7 @@ def build_report(df: pd.DataFrame, sources: list[str], where: str | None = None,
         f"<header><h1>{html.escape(title)}</h1>{_summary(df, sources, where, metric, baseline)}{NAVIGATION}</header>",
         _section("table", "Paper-style table (as raydd results show prints it)", paper_table_html(table)),
         _section("leaderboards", "Leaderboards per dataset and ipc (click a column to sort)",
-                 filters_html(boards) + board_html),
+                 BOARD_NOTE + filters_html(boards) + board_html),
         _section("plots", "Plots (as raydd results plot draws them)", "".join(map(figure_html, plots))),
         _section("sets", "Synthetic sets", "".join(map(figure_html, sheets)) or "<p>no sets</p>"),
     ]
