@@ -265,3 +265,12 @@ def compact_cmd(locations: tuple[str, ...], max_rows: int, skip_bad: bool) -> No
         with _sweep_lease(location), _warnings_on_stderr():
             report = compact(location, max_rows=max_rows or MAX_ROWS, skip_bad=skip_bad)
         click.echo(report.describe())
+
+
+def _read_rows(locations: tuple[str, ...], skip_bad: bool, where: str | None):
+    return _filtered(_load_all(locations, skip_bad), where, locations)
+
+
+from raydd.cli.report_cmd import report_command  # noqa: E402 - its own module; a `results` command all the same
+
+results.add_command(report_command(_read_rows))

@@ -251,6 +251,18 @@ def render_latex(table: ResultsTable) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cell_grid(table: ResultsTable, best_before: str = "", best_after: str = "") -> tuple[list[str], list[list[str]]]:
+    """The header and the rows of cell texts every format above shows (setting keys, then
+    `mean ± std (d×e)` per student with its difference and mark, then the mean), the best cell of a
+    column wrapped in `best_before`/`best_after`: for a format outside this module (the HTML report)."""
+    return _grid(table, _Marks(best_before, best_after))
+
+
+def legend(table: ResultsTable) -> str:
+    """What a table's numbers and marks mean: the footer every format prints under it."""
+    return _footer(table)
+
+
 def render(table: ResultsTable, fmt: str = "table") -> str:
     """The table in one of RENDERERS' formats (table, markdown, csv, json, latex)."""
     return RENDERERS.get(fmt)(table)
