@@ -12,6 +12,8 @@ from contextlib import contextmanager
 import click
 
 from raydd.cli.errors import ErrorBoundary
+from raydd.cli.sweep_target import STORAGE_HELP as TARGET_STORAGE_HELP
+from raydd.cli.sweep_target import locate_sweep
 from raydd.storage import DEFAULT_STORAGE
 
 STORAGE_HELP = f"Storage root (local path or s3://...); default: the sweep file's, else {DEFAULT_STORAGE}."
@@ -235,15 +237,20 @@ def submit(spec_path: str, storage: str | None, address: str | None, wait: bool,
 
 
 @sweep.command()
-@click.argument("name")
-@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="Storage root of the sweep.")
+@click.argument("target", metavar="SWEEP")
+@click.option("--storage", default=None, help=TARGET_STORAGE_HELP)
 @click.option("--address", default=None, help=ADDRESS_HELP)
 @click.option("--wait", is_flag=True, help="With a Ray Job: follow its logs until it ends.")
 @click.option("--in-job", is_flag=True, hidden=True, help="Set by the Ray Job's entrypoint.")
-def resume(name: str, storage: str, address: str | None, wait: bool, in_job: bool) -> None:
-    """Continue an interrupted sweep: finished trials and written rows are kept, the rest run."""
+def resume(target: str, storage: str | None, address: str | None, wait: bool, in_job: bool) -> None:
+    """Continue an interrupted sweep: finished trials and written rows are kept, the rest run.
+
+    SWEEP is the sweep's name or the sweep file that started it; the sweep stored under its root
+    is what runs.
+    """
     from raydd.storage import absolute
 
+    name, storage = locate_sweep(target, storage)
     storage = absolute(storage)
     job_address = _job_address(address, in_job)
     if job_address:
@@ -255,18 +262,19 @@ def resume(name: str, storage: str, address: str | None, wait: bool, in_job: boo
 
 
 @sweep.command()
-@click.argument("name")
-@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="Storage root of the sweep.")
+@click.argument("target", metavar="SWEEP")
+@click.option("--storage", default=None, help=TARGET_STORAGE_HELP)
 @click.option("--job", "stop_ray_job", is_flag=True,
               help="Also stop the sweep's Ray Job (with SIGINT, so it stays resumable).")
-def stop(name: str, storage: str, stop_ray_job: bool) -> None:
-    """Ask a running sweep to stop resumably (`raydd sweep resume NAME` continues it).
+def stop(target: str, storage: str | None, stop_ray_job: bool) -> None:
+    """Ask a running sweep to stop resumably (`raydd sweep resume SWEEP` continues it).
 
-    Writes <storage>/<name>/STOP; the driver sees it within a second, saves Tune's state, lets
-    running evaluations finish and exits.
+    SWEEP is the sweep's name or the sweep file that started it. Writes <storage>/<name>/STOP;
+    the driver sees it within a second, saves Tune's state, lets running evaluations finish and exits.
     """
     from raydd.sweep.runner import request_stop
 
+    name, storage = locate_sweep(target, storage)
     location = request_stop(name, storage)
     click.echo(f"stop requested ({location})")
     if stop_ray_job:
@@ -277,13 +285,16 @@ def stop(name: str, storage: str, stop_ray_job: bool) -> None:
 
 
 @sweep.command()
-@click.argument("name")
-@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="Storage root of the sweep.")
-def status(name: str, storage: str) -> None:
-    """Trials done / running / failed / pending and evaluations done / pending of a sweep."""
+@click.argument("target", metavar="SWEEP")
+@click.option("--storage", default=None, help=TARGET_STORAGE_HELP)
+def status(target: str, storage: str | None) -> None:
+    """Trials done / running / failed / pending and evaluations done / pending of a sweep.
+
+    SWEEP is the sweep's name or the sweep file that started it.
+    """
     from raydd.sweep.runner import sweep_status
 
-    s = sweep_status(name, storage)
+    s = sweep_status(*locate_sweep(target, storage))
     click.echo(f"sweep {s.name} at {s.root}")
     click.echo(f"trials: {', '.join(f'{n} {state}' for state, n in s.counts.items())} (of {len(s.trials)})")
     if s.searched:
@@ -318,15 +329,15 @@ def _searched_table(trials, extra=None) -> str:
 
 
 @sweep.command()
-@click.argument("name")
-@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="Storage root of the sweep.")
+@click.argument("target", metavar="SWEEP")
+@click.option("--storage", default=None, help=TARGET_STORAGE_HELP)
 @click.option("--top", default=5, show_default=True, type=click.IntRange(min=1), help="How many trials to show.")
-def best(name: str, storage: str, top: int) -> None:
+def best(target: str, storage: str | None, top: int) -> None:
     """The searched trials with the best validation objective, and their test accuracy.
 
-    Ranked by the probe's validation accuracy (the search's metric) alone; the test accuracy
-    (mean over students and evaluation seeds, per KD mode, from the result rows) is shown for the
-    report and is never used to choose.
+    SWEEP is the sweep's name or the sweep file that started it. Ranked by the probe's validation
+    accuracy (the search's metric) alone; the test accuracy (mean over students and evaluation
+    seeds, per KD mode, from the result rows) is shown for the report and is never used to choose.
     """
     from raydd.results import ResultsError
     from raydd.results.store import ResultsNotFoundError
@@ -334,6 +345,7 @@ def best(name: str, storage: str, top: int) -> None:
     from raydd.sweep.runner import load_results, load_stored_spec
     from raydd.sweep.search import ranked, searched_trials
 
+    name, storage = locate_sweep(target, storage)
     spec = load_stored_spec(name, storage, data="skip")
     if spec.search is None:
         raise click.ClickException(f"sweep {name!r} has no search section; its sets are compared by "

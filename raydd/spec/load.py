@@ -15,6 +15,7 @@ from raydd.spec.checks import (
     check_storage,
     join,
     line_map,
+    shown,
     yaml_problem,
 )
 from raydd.spec.data import DataMode, dataset_class_sizes
@@ -43,6 +44,11 @@ MAX_VALUES = 10_000  # YAML values (scalars, lists, mappings) with every alias e
 def load_spec(path: str | Path, *, storage: str | None = None, data: DataMode = "if_present") -> SweepSpec:
     """Read and validate a sweep file; `storage` overrides the file's `storage:`; `data` says how
     hard to try to read the dataset's class sizes (`raydd.spec.data`)."""
+    return load_spec_text(_read_file(path), str(path), storage=storage, data=data)
+
+
+def _read_file(path: str | Path) -> str:
+    """The text of a sweep file, within MAX_FILE_BYTES."""
     source = str(path)
     path = Path(path)
     if not path.is_file():
@@ -52,10 +58,29 @@ def load_spec(path: str | Path, *, storage: str | None = None, data: DataMode = 
     if size > MAX_FILE_BYTES:
         raise SpecError([f"{source}: {size} bytes; a sweep file may hold at most {MAX_FILE_BYTES}"], source)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise SpecError([f"{source}: not UTF-8 text ({error.reason} at byte {error.start})"], source) from None
-    return load_spec_text(text, source, storage=storage, data=data)
+
+
+def read_name_and_storage(path: str | Path) -> tuple[str, str]:
+    """The `name:` and `storage:` (default DEFAULT_STORAGE) of a sweep file, the rest unchecked:
+    they find the sweep the file started, and the file may have changed since (the stored copy
+    under the sweep root is what runs). Raises SpecError."""
+    source = str(path)
+    raw, lines, _ = _read_yaml(_read_file(path), source)
+    if not isinstance(raw, dict):
+        raise SpecError([f"{source}: must be a mapping of settings, got {shown(raw)}"], source)
+    problems = Problems()
+    if "name" not in raw:
+        problems.add("name", "missing (required)")
+    else:
+        check_name(raw["name"], problems)
+    storage = raw.get("storage", DEFAULT_STORAGE)
+    check_storage(storage, "storage", problems)
+    if problems:
+        raise SpecError(problems.lines(lines), source)
+    return raw["name"], storage
 
 
 def load_spec_text(text: str, source: str, *, storage: str | None = None,
