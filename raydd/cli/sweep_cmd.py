@@ -287,7 +287,8 @@ def stop(target: str, storage: str | None, stop_ray_job: bool) -> None:
 @sweep.command()
 @click.argument("target", metavar="SWEEP")
 @click.option("--storage", default=None, help=TARGET_STORAGE_HELP)
-def status(target: str, storage: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print it as one JSON object (keys: docs/sweep-format.md).")
+def status(target: str, storage: str | None, as_json: bool) -> None:
     """Trials done / running / failed / pending and evaluations done / pending of a sweep.
 
     SWEEP is the sweep's name or the sweep file that started it.
@@ -295,6 +296,11 @@ def status(target: str, storage: str | None) -> None:
     from raydd.sweep.runner import sweep_status
 
     s = sweep_status(*locate_sweep(target, storage))
+    if as_json:
+        from raydd.sweep.report import status_dict
+
+        _echo_json(status_dict(s))
+        return
     click.echo(f"sweep {s.name} at {s.root}")
     click.echo(f"trials: {', '.join(f'{n} {state}' for state, n in s.counts.items())} (of {len(s.trials)})")
     if s.searched:
@@ -311,6 +317,32 @@ def status(target: str, storage: str | None) -> None:
         click.echo("a stop was requested")
     if s.job:
         click.echo(f"Ray Job: {json.loads(s.job).get('job_id')}")
+
+
+def _echo_json(document: dict) -> None:
+    """One JSON document on stdout, standard JSON (no NaN); warnings go to stderr."""
+    from raydd import strict_json
+
+    click.echo(strict_json.dumps(document, indent=2))
+
+
+@sweep.command("list")
+@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="Storage root to look under.")
+@click.option("--json", "as_json", is_flag=True, help="Print it as one JSON object (keys: docs/sweep-format.md).")
+def list_sweeps(storage: str, as_json: bool) -> None:
+    """The sweeps under a storage root: name, state, trials and evaluation jobs done of their total."""
+    from raydd.sweep.report import list_dict
+
+    listed = list_dict(storage, warn=lambda line: click.echo(line, err=True))
+    if as_json:
+        _echo_json(listed)
+        return
+    if not listed["sweeps"]:
+        click.echo(f"no sweeps under {listed['storage']}")
+    for s in listed["sweeps"]:
+        counts = "" if s["state"] == "unreadable" else (
+            f"  trials {s['trials_done']}/{s['trials_total']}  evaluations {s['evaluations_done']}/{s['evaluations_total']}")
+        click.echo(f"{s['name']:24s} {s['state']:10s}{counts}")
 
 
 def _sampled_text(sampled: dict) -> str:
@@ -332,7 +364,8 @@ def _searched_table(trials, extra=None) -> str:
 @click.argument("target", metavar="SWEEP")
 @click.option("--storage", default=None, help=TARGET_STORAGE_HELP)
 @click.option("--top", default=5, show_default=True, type=click.IntRange(min=1), help="How many trials to show.")
-def best(target: str, storage: str | None, top: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print it as one JSON object (keys: docs/sweep-format.md).")
+def best(target: str, storage: str | None, top: int, as_json: bool) -> None:
     """The searched trials with the best validation objective, and their test accuracy.
 
     SWEEP is the sweep's name or the sweep file that started it. Ranked by the probe's validation
@@ -342,6 +375,7 @@ def best(target: str, storage: str | None, top: int) -> None:
     from raydd.results import ResultsError
     from raydd.results.store import ResultsNotFoundError
     from raydd.sweep.layout import SweepPaths
+    from raydd.sweep.report import best_dict, test_accuracies
     from raydd.sweep.runner import load_results, load_stored_spec
     from raydd.sweep.search import ranked, searched_trials
 
@@ -359,19 +393,15 @@ def best(target: str, storage: str | None, top: int) -> None:
     except ResultsError as err:  # a bad or empty result file: the ranking stands alone, saying why
         click.echo(f"warning: no test accuracies shown: {err}", err=True)
         rows = None
+    if as_json:
+        _echo_json(best_dict(spec, trials, trials[:top], rows))
+        return
+
+    def test_columns(trial) -> dict:  # `-` where no row is written yet
+        return {f"test kd-{kd}": "-" if acc is None else f"{acc:.4f}"
+                for kd, acc in test_accuracies(rows, trial, spec).items()}
+
     click.echo(f"sweep {name}: {len(trials)} searched trial(s) with a {spec.search.metric} "
                f"(validation, {spec.search.mode}); the best {min(top, len(trials))}, best first")
     if trials:
-        click.echo(_searched_table(trials[:top], extra=lambda t: _test_columns(rows, t, spec)))
-
-
-def _test_columns(rows, trial, spec) -> dict:
-    """Mean test accuracy of a trial's rows per KD mode (`-` where none is written yet)."""
-    from raydd.spec import kd_word
-
-    mine = None if rows is None else rows[rows.trial_key == trial.point.trial_key]
-    columns = {}
-    for kd in spec.evaluation.kd_modes:
-        accuracies = None if mine is None else mine[mine.kd == kd].test_acc
-        columns[f"test kd-{kd_word(kd)}"] = "-" if accuracies is None or accuracies.empty else f"{accuracies.mean():.4f}"
-    return columns
+        click.echo(_searched_table(trials[:top], extra=test_columns))

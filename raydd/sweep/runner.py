@@ -279,6 +279,8 @@ class SweepStatus:
     job: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
     searched: tuple = ()  # a searched sweep's trials (raydd.sweep.search.SearchedTrial)
+    planned_trials: int = 0  # the grid's points, or a search's samples of every grid point
+    driver_alive: bool = False  # the lease's holder may still run the sweep (not gone)
 
     @property
     def evaluations_pending(self) -> int:
@@ -319,5 +321,7 @@ def sweep_status(name: str, storage_location: str) -> SweepStatus:
     counts = {s: sum(v == s for v in trials.values()) for s in states}
     holder = lease.read_holder(paths.lease)
     driver = None if holder is None else holder.describe() + (f"; gone: {holder.gone()}" if holder.gone() else "")
+    planned = len(spec.points) * (spec.search.num_samples if spec.search else 1)
     return SweepStatus(name, paths.root, trials, len(jobs), sum(s is None for s in jobs.values()), bad,
-                       driver, storage.exists(paths.stop_request), job, counts, searched)
+                       driver, storage.exists(paths.stop_request), job, counts, searched, planned,
+                       holder is not None and not holder.gone())
