@@ -196,8 +196,18 @@ def sweep() -> None:
     """Run a sweep file on Ray: every grid point a Tune trial, every set evaluated on an actor pool."""
 
 
+def _parse_overrides(ctx, param, texts: tuple[str, ...]) -> tuple:
+    from raydd.spec.overrides import OverrideError, parse_override
+
+    try:
+        return tuple(parse_override(text) for text in texts)
+    except OverrideError as err:
+        raise click.BadParameter(str(err), ctx, param) from None
+
+
 @sweep.command()
 @click.argument("spec_path", metavar="SPEC", type=click.Path(exists=True, dir_okay=False))
+@click.argument("overrides", metavar="[KEY.PATH=VALUE]...", nargs=-1, callback=_parse_overrides)
 @click.option("--storage", default=None, help=STORAGE_HELP)
 @click.option("--address", default=None, help=ADDRESS_HELP)
 @click.option("--wait", is_flag=True, help="With a Ray Job: follow its logs until it ends.")
@@ -206,11 +216,14 @@ def sweep() -> None:
               help="Validate SPEC as a submit does, then print the trials, the evaluation jobs, the resources "
                    "and an estimated wall time; start nothing, write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: print it as one JSON object.")
-def submit(spec_path: str, storage: str | None, address: str | None, wait: bool, in_job: bool, dry_run: bool,
-           as_json: bool) -> None:
+def submit(spec_path: str, overrides: tuple, storage: str | None, address: str | None, wait: bool, in_job: bool,
+           dry_run: bool, as_json: bool) -> None:
     """Validate SPEC, then run the sweep here or submit it to a Ray cluster.
 
-    Results go to <storage>/<name>/results/ (Parquet); a table is printed at the end.
+    Each KEY.PATH=VALUE sets one setting of SPEC before it is validated, as if the file said so
+    (`distill.iterations=10 'grid.ipc=[1,10]'`); VALUE is YAML. The sweep is stored with them put
+    in, and `sweep resume` runs it so. Results go to <storage>/<name>/results/ (Parquet); a table
+    is printed at the end.
     """
     from raydd.spec import load_spec
     from raydd.storage import absolute
@@ -219,7 +232,7 @@ def submit(spec_path: str, storage: str | None, address: str | None, wait: bool,
         raise click.UsageError("--json goes with --dry-run")
     job_address = _job_address(address, in_job)
     # every problem at once, exit 2, before Ray
-    spec = load_spec(spec_path, storage=storage, data=_data_mode(job_address, in_job))
+    spec = load_spec(spec_path, storage=storage, data=_data_mode(job_address, in_job), overrides=overrides)
     spec = spec.with_storage(absolute(spec.storage))  # the job and the workers run elsewhere
     if dry_run:
         _print_plan(spec, as_json)
@@ -231,7 +244,8 @@ def submit(spec_path: str, storage: str | None, address: str | None, wait: bool,
             job_spec = spec_argument(spec_path, os.getcwd())  # the job runs from a copy of the cwd
         except ValueError as err:
             raise click.ClickException(str(err)) from None
-        _run_as_job(["submit", job_spec, "--storage", spec.storage], job_address, spec.name, spec.storage, wait)
+        args = ["submit", job_spec, *(o.text for o in overrides), "--storage", spec.storage]
+        _run_as_job(args, job_address, spec.name, spec.storage, wait)
         return
     _finish(*_drive(spec, in_job, resume=False))
 

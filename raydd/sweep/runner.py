@@ -21,7 +21,7 @@ import ray
 import yaml
 from ray import tune
 
-from raydd import storage
+from raydd import storage, strict_json
 from raydd.spec import SweepSpec, load_spec_text
 from raydd.spec.data import DataMode
 from raydd.sweep import artifacts, baselines, lease
@@ -72,10 +72,20 @@ class SweepOutcome:
 
 # ---- spec on storage ---------------------------------------------------------------------------
 def store_spec(spec: SweepSpec, paths: SweepPaths) -> None:
-    """Keep the sweep file under the sweep root, so status/resume need only name and storage."""
+    """Keep the sweep file under the sweep root, so status/resume need only name and storage: the
+    effective one (its `key.path=value` overrides put in), and beside it the overrides as given."""
     source = dict(spec.source)
     source["storage"] = spec.storage
     storage.write_text(paths.spec, yaml.safe_dump(source, sort_keys=False))
+    # written on every store, an empty list too, so a later submit's record replaces an earlier one's
+    storage.write_text(paths.overrides, strict_json.dumps({"overrides": list(spec.overrides)}, indent=2) + "\n")
+
+
+def stored_overrides(paths: SweepPaths) -> list[str]:
+    """The overrides of the submit that stored the sweep ([] for a sweep stored before they were recorded)."""
+    if not storage.exists(paths.overrides):
+        return []
+    return list(strict_json.loads(storage.read_text(paths.overrides))["overrides"])
 
 
 class SweepConflictError(ValueError):
