@@ -63,7 +63,7 @@ def test_status_json_counts_what_is_on_storage(tmp_path):
     assert doc["trials"] == {first.trial_key: "done", second.trial_key: "pending"}
     assert doc["trial_counts"] == {"done": 1, "running": 0, "failed": 0, "pending": 1}
     assert (doc["stop_requested"], doc["driver"], doc["ray_job"], doc["searched"]) == (True, None, None, [])
-    assert doc["bad_results"] == {}
+    assert doc["bad_results"] == {} and doc["overrides"] == []
 
 
 def test_a_finished_sweep_is_complete_and_a_bad_result_file_is_named(tmp_path):

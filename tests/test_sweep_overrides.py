@@ -127,6 +127,10 @@ def test_the_stored_sweep_is_the_effective_one_and_records_its_overrides(sweep_f
     resumed = load_stored_spec(spec.name, spec.storage, data="skip")
     assert len(resumed.points) == 4 and {p.config.iterations for p in resumed.points} == {10}
     assert resumed.experiment_hash() == spec.experiment_hash()
+    shown = CliRunner().invoke(cli, ["sweep", "status", sweep_file, "--json"])
+    assert json.loads(shown.stdout)["overrides"] == list(SMALLER)
+    text = CliRunner().invoke(cli, ["sweep", "status", sweep_file]).output
+    assert "submitted with overrides: distill.iterations=10 grid.ipc=[1,2]" in text.splitlines()
     store_spec(load_spec(sweep_file, data="skip"), paths)  # a later submit without overrides
     assert stored_overrides(paths) == []
 
@@ -161,3 +165,16 @@ def test_a_ray_job_gets_the_overrides(tmp_path, sweep_file, monkeypatch):
     result = submit(sweep_file, *SMALLER, "--address", "http://head:8265")
     assert result.exit_code == 0, result.output
     assert sent == [["submit", "over.yaml", *SMALLER, "--storage", str(tmp_path / "runs")]]
+
+
+def test_a_damaged_overrides_record_is_one_line_naming_it(sweep_file):
+    spec = overridden(sweep_file, *SMALLER)
+    paths = SweepPaths.of(spec.storage, spec.name)
+    store_spec(spec, paths)
+    for damaged in ("{not json", '{"overrides": 3}', '["distill.iterations=10"]'):
+        with open(paths.overrides, "w") as record:
+            record.write(damaged)
+        for as_json in ([], ["--json"]):
+            result = CliRunner().invoke(cli, ["sweep", "status", sweep_file, *as_json])
+            assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
+            assert f"{paths.overrides} is not a record of overrides" in result.output and result.stdout == ""

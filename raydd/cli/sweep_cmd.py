@@ -307,7 +307,8 @@ def status(target: str, storage: str | None, as_json: bool) -> None:
 
     SWEEP is the sweep's name or the sweep file that started it.
     """
-    from raydd.sweep.runner import sweep_status
+    from raydd.sweep.layout import SweepPaths
+    from raydd.sweep.runner import stored_overrides, sweep_status
 
     s = sweep_status(*locate_sweep(target, storage))
     if as_json:
@@ -315,6 +316,7 @@ def status(target: str, storage: str | None, as_json: bool) -> None:
 
         _echo_json(status_dict(s))
         return
+    overrides = stored_overrides(SweepPaths(s.root))  # read before printing: a damaged record is one line
     click.echo(f"sweep {s.name} at {s.root}")
     click.echo(f"trials: {', '.join(f'{n} {state}' for state, n in s.counts.items())} (of {len(s.trials)})")
     if s.searched:
@@ -331,6 +333,8 @@ def status(target: str, storage: str | None, as_json: bool) -> None:
         click.echo("a stop was requested")
     if s.job:
         click.echo(f"Ray Job: {json.loads(s.job).get('job_id')}")
+    if overrides:
+        click.echo(f"submitted with overrides: {' '.join(overrides)}")
 
 
 def _echo_json(document: dict) -> None:
@@ -354,9 +358,11 @@ def list_sweeps(storage: str, as_json: bool) -> None:
     if not listed["sweeps"]:
         click.echo(f"no sweeps under {listed['storage']}")
     for s in listed["sweeps"]:
-        counts = "" if s["state"] == "unreadable" else (
-            f"  trials {s['trials_done']}/{s['trials_total']}  evaluations {s['evaluations_done']}/{s['evaluations_total']}")
-        click.echo(f"{s['name']:24s} {s['state']:10s}{counts}")
+        if s["state"] == "unreadable":  # why is on stderr already
+            click.echo(f"{s['name']:24s} {s['state']}")
+            continue
+        click.echo(f"{s['name']:24s} {s['state']:10s}  trials {s['trials_done']}/{s['trials_total']}  "
+                   f"evaluations {s['evaluations_done']}/{s['evaluations_total']}")
 
 
 def _sampled_text(sampled: dict) -> str:

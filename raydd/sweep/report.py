@@ -9,7 +9,7 @@ import math
 from raydd import storage
 from raydd.spec import name_problem
 from raydd.sweep.layout import SweepPaths
-from raydd.sweep.runner import SweepStatus, sweep_status
+from raydd.sweep.runner import SweepStatus, stored_overrides, sweep_status
 
 # What `sweep list` shows of each sweep: the first keys of `status_dict`
 SUMMARY_KEYS = ("name", "root", "state", "trials_done", "trials_total", "evaluations_done", "evaluations_total")
@@ -37,7 +37,8 @@ def status_dict(s: SweepStatus) -> dict:
             "trial_counts": dict(s.counts), "trials": dict(s.trials),
             "searched": [searched_dict(t) for t in s.searched],
             "bad_results": dict(s.bad_results), "driver": s.driver, "stop_requested": s.stop_requested,
-            "ray_job": json.loads(s.job).get("job_id") if s.job else None}
+            "ray_job": json.loads(s.job).get("job_id") if s.job else None,
+            "overrides": stored_overrides(SweepPaths(s.root))}
 
 
 def searched_dict(trial) -> dict:

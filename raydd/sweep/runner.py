@@ -85,7 +85,14 @@ def stored_overrides(paths: SweepPaths) -> list[str]:
     """The overrides of the submit that stored the sweep ([] for a sweep stored before they were recorded)."""
     if not storage.exists(paths.overrides):
         return []
-    return list(strict_json.loads(storage.read_text(paths.overrides))["overrides"])
+    try:
+        recorded = strict_json.loads(storage.read_text(paths.overrides))["overrides"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        recorded = None
+    if not isinstance(recorded, list) or not all(isinstance(text, str) for text in recorded):
+        raise ValueError(f"{paths.overrides} is not a record of overrides "
+                         '({"overrides": ["key.path=value", ...]})')
+    return recorded
 
 
 class SweepConflictError(ValueError):
