@@ -178,3 +178,12 @@ def test_a_damaged_overrides_record_is_one_line_naming_it(sweep_file):
             result = CliRunner().invoke(cli, ["sweep", "status", sweep_file, *as_json])
             assert result.exit_code == 1 and result.output.count("\n") == 1, result.output
             assert f"{paths.overrides} is not a record of overrides" in result.output and result.stdout == ""
+
+
+def test_a_long_override_is_named_cut_short(sweep_file):
+    text = "distill.lr_img=" + "[" * 3000 + "]" * 3000
+    with pytest.raises(SpecError) as error:
+        overridden(sweep_file, text)
+    (problem,) = error.value.problems
+    assert problem.startswith("distill.lr_img: the value cannot be read: nested too deeply")
+    assert problem.endswith(f"(override {text[:57]}...)") and len(problem) < 200

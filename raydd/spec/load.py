@@ -93,13 +93,12 @@ def load_spec_text(text: str, source: str, *, storage: str | None = None,
     The spec's `source` is the file with its overrides put in: the effective sweep."""
     raw, lines, repeats = _read_yaml(text, source)
     if overrides and isinstance(raw, dict):
-        repeats = repeats + _apply_overrides(raw, lines, overrides, source)
+        repeats = repeats + _apply_overrides(raw, lines, overrides)
     spec = _parse(raw, source, lines, storage_override=storage, data=data, repeats=repeats)
     return dataclasses.replace(spec, overrides=tuple(o.text for o in overrides))
 
 
-def _apply_overrides(raw: dict, lines: dict[str, int | str], overrides: Sequence[Override],
-                     source: str) -> list[tuple[str, str]]:
+def _apply_overrides(raw: dict, lines: dict[str, int | str], overrides: Sequence[Override]) -> list[tuple[str, str]]:
     """Set each override's value in `raw`, in order (a later one wins); (place, problem) for each
     that cannot be set. A value is read as a file is: YAML, safely, within MAX_VALUES."""
     problems = []
@@ -108,7 +107,8 @@ def _apply_overrides(raw: dict, lines: dict[str, int | str], overrides: Sequence
         try:
             value, _, repeats = _read_yaml(override.value_text, override.label)
         except SpecError as error:
-            problems += [(override.place, f"the value cannot be read: {p}") for p in error.problems]
+            problems += [(override.place, f"the value cannot be read: {p.removeprefix(override.label + ': ')}")
+                         for p in error.problems]
             continue
         problems += [(override.place + ("" if place.startswith("[") else ".") + place, problem)
                      for place, problem in repeats]

@@ -32,19 +32,21 @@ class Override:
 
     @property
     def label(self) -> str:
-        """What a problem names instead of a line of the file."""
-        return f"override {self.text}"
+        """What a problem names instead of a line of the file (a long value cut, as `shown` cuts)."""
+        text = self.text if len(self.text) <= 60 else self.text[:57] + "..."
+        return f"override {text}"
 
 
 def parse_override(text: str) -> Override:
     key_path, equals, value_text = text.partition("=")
     if not equals:
-        raise OverrideError(f"override {text!r} has no '=': write key.path=value, e.g. {EXAMPLE}")
+        raise OverrideError(f"override {shown(text)} has no '=': write key.path=value, e.g. {EXAMPLE}")
     if not key_path.strip():
-        raise OverrideError(f"override {text!r} has no key path before '=': write key.path=value, e.g. {EXAMPLE}")
+        raise OverrideError(f"override {shown(text)} has no key path before '=': write key.path=value, "
+                            f"e.g. {EXAMPLE}")
     keys = tuple(key_path.split("."))
     if not all(k.strip() for k in keys):
-        raise OverrideError(f"override {text!r} has an empty key in its key path: write key.path=value, "
+        raise OverrideError(f"override {shown(text)} has an empty key in its key path: write key.path=value, "
                             f"e.g. {EXAMPLE}")
     return Override(text, tuple(k.strip() for k in keys), value_text)
 
