@@ -19,6 +19,11 @@ Stages (each under its own time budget; one that overruns is stopped and reporte
           records of the calls before it.
 - ray:    a two-trial sweep on Ray, trials at 0.5 GPU beside two evaluators at 0.25 GPU on the
           one GPU; every result row says the device it was computed on.
+- standard (only when named: `--stages standard`): the evaluation standard's study,
+          sweeps/fashion_mnist_standard.yaml as shipped (6 distillations, 330 evaluation jobs, whole-
+          split baseline) with its resources set for one GPU; its tables, the pool against DC alone
+          at the distillation-seed level and DD-Ranking's scores go into the summary, and its rows
+          (compacted) and spec into OUT/fashion_mnist_standard/. Budget 9 minutes.
 
 The summary goes to stdout and to OUT/gpu_check.md (OUT: --out, else $OUT, else runs/gpu_check).
 The commands it runs are the ones a user types (`python -m raydd ...`), so what passes here works there.
@@ -35,8 +40,10 @@ import socket
 import statistics
 import subprocess
 import sys
+import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -212,38 +219,96 @@ def _tiny_sweep(storage: Path, dry: bool) -> dict:
     }
 
 
-def stage_ray(r: Runner) -> list[str]:
+def _yaml():
     try:
         import ray  # noqa: F401
         import yaml
     except ImportError as err:
         raise StageFailed(f"Ray is not installed here ({err}); carry it (benchmarks/prepare_gpu_carry.sh)")
-    work = Path(tempfile.mkdtemp(prefix="raydd-gpu-check-"))
-    spec = work / "gpu_check.yaml"
-    spec.write_text(yaml.safe_dump(_tiny_sweep(work / "storage", r.dry), sort_keys=False))
+    return yaml
+
+
+@contextmanager
+def _local_ray(r: Runner, work: Path, dry_cpus: int = 4):
+    """A Ray head of its own for one stage; yields the environment that sends `raydd` to it.
+    In --dry it declares `dry_cpus` logical CPUs, so that a stage's placement is the GPU machine's."""
     port = _free_port()
     env = dict(r.env, RAY_ADDRESS=f"127.0.0.1:{port}", RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
     # one GPU declared in --dry, so that trials and fractional evaluators are placed as on a GPU machine
     gpus = ["--num-gpus=1"] if r.dry else []
+    cpus = dry_cpus if r.dry else (os.cpu_count() or 4)
     # every port chosen free, so that another Ray on this machine (a test session's) is never in the way
     ports = [f"--{name}={_free_port()}" for name in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port",
                                                      "metrics-export-port", "runtime-env-agent-port",
                                                      "node-manager-port", "object-manager-port")]
     head = subprocess.Popen([sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
-                             f"--port={port}", "--num-cpus=4", "--include-dashboard=false",
+                             f"--port={port}", f"--num-cpus={cpus}", "--include-dashboard=false",
                              f"--temp-dir={work / 'ray'}", *ports, *gpus],
                             env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         time.sleep(3)
+        yield env
+    finally:
+        _stop(head)
+
+
+def stage_ray(r: Runner) -> list[str]:
+    yaml = _yaml()
+    work = Path(tempfile.mkdtemp(prefix="raydd-gpu-check-"))
+    spec = work / "gpu_check.yaml"
+    spec.write_text(yaml.safe_dump(_tiny_sweep(work / "storage", r.dry), sort_keys=False))
+    with _local_ray(r, work) as env:
         r.run([sys.executable, "-m", "raydd", "sweep", "submit", str(spec)], env=env)
         rows = r.run([sys.executable, "-c", "import pandas as pd, sys; df = pd.read_parquet(sys.argv[1]); "
                       "col = 'device' if 'device' in df else None; "
                       "print(len(df), df[col].value_counts().to_dict() if col else 'no device column')",
                       str(work / "storage" / "gpu_check" / "results")], env=env)
-    finally:
-        _stop(head)
     count, devices = rows.strip().split(" ", 1)
     return [f"a 2-trial sweep, trials at 0.5 GPU, 2 evaluators at 0.25 GPU: {count} rows; devices: {devices}"]
+
+
+# ---- the evaluation standard's study on one GPU (opt-in: --stages standard) --------------------
+STANDARD_SPEC = ROOT / "sweeps" / "fashion_mnist_standard.yaml"
+# One GPU shared by 3 trials at a time and 6 evaluators: 3 x 0.1 + 6 x 0.1 = 0.9 of it, 12 of 16 CPUs.
+STANDARD_RESOURCES = {"trial": {"cpu": 2, "gpu": 0.1}, "evaluators": {"count": 6, "cpu": 1, "gpu": 0.1},
+                      "max_concurrent_trials": 3, "max_failures": 2, "checkpoint_every": 50}
+
+
+def _standard_sweep(yaml, storage: Path, dry: bool) -> dict:
+    """The shipped study file as it is, run on one GPU; in --dry, the same grid at toy size on digits."""
+    spec = yaml.safe_load(STANDARD_SPEC.read_text())
+    spec.update(storage=str(storage), resources=STANDARD_RESOURCES)
+    if dry:
+        spec["dataset"] = {"name": "digits"}
+        spec["distill"].update(iterations=2, batch_real=16)
+        spec["grid"]["seed"] = [0, 1]
+        spec["evaluation"].update(students=["ConvNetW32", "MLP"], seeds=2, epochs=2, val_images=50)
+    return spec
+
+
+def stage_standard(r: Runner) -> list[str]:
+    yaml = _yaml()
+    work = Path(tempfile.mkdtemp(prefix="raydd-gpu-standard-"))
+    spec = work / "fashion_mnist_standard.yaml"
+    spec.write_text(yaml.safe_dump(_standard_sweep(yaml, work / "storage", r.dry), sort_keys=False))
+    results = work / "storage" / "fashion_mnist_standard" / "results"
+    start = time.perf_counter()
+    with _local_ray(r, work, dry_cpus=16) as env:
+        r.run([sys.executable, "-m", "raydd", "sweep", "submit", str(spec)], env=env)
+    sweep_s = time.perf_counter() - start
+    r.raydd("results", "compact", str(results))
+    kept = r.out / "fashion_mnist_standard"  # the rows and the spec come back with the summary
+    shutil.copytree(results, kept / "results", dirs_exist_ok=True)
+    shutil.copy(spec, kept / "spec.yaml")
+    lines = [f"sweeps/fashion_mnist_standard.yaml on {r.device}: {sweep_s:.0f} s from submit to the last row; "
+             f"rows under {kept}"]
+    for title, args in (("every set, d x e", []),
+                        ("DC against DC on ConvNetW32 alone, KD off", [
+                            "--where", "method == 'dc'", "--vs-baseline", "pool_name=ConvNetW32=1.0;kd=off"]),
+                        ("DD-Ranking's scores", ["--scores"])):
+        out = r.raydd("results", "show", str(results), "--format", "markdown", *args)
+        lines += ["", f"{title}:", "", *out.strip().splitlines()]
+    return lines
 
 
 def _stop(head: subprocess.Popen) -> None:
@@ -262,7 +327,9 @@ def _stop(head: subprocess.Popen) -> None:
 # seconds per stage on one H200 (2026-12-04: fmnist took 112 s, ray 55 s; the original's own data
 # loading of 70,000 Fashion-MNIST images through PIL takes a good part of speed and evaluate)
 STAGES = {"speed": (stage_speed, 150), "evaluate": (stage_evaluate, 120), "fmnist": (stage_fmnist, 160),
-          "ray": (stage_ray, 70)}
+          "ray": (stage_ray, 70), "standard": (stage_standard, 540)}
+# what a plain run does within one lent machine's time; `standard` (the study) is asked for by name
+DEFAULT_STAGES = ("speed", "evaluate", "fmnist", "ray")
 
 
 def machine() -> str:
@@ -275,7 +342,8 @@ def machine() -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dry", action="store_true", help="every stage at toy size on CPU (CI)")
-    p.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated, of {', '.join(STAGES)}")
+    p.add_argument("--stages", default=",".join(DEFAULT_STAGES),
+                   help=f"comma-separated, of {', '.join(STAGES)} (default: {', '.join(DEFAULT_STAGES)})")
     p.add_argument("--budget", type=int, default=None, help="seconds per stage (default: each stage's own)")
     p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or ROOT / "runs" / "gpu_check"))
     args = p.parse_args()

@@ -34,3 +34,19 @@ def test_a_stage_cut_off_by_its_budget_keeps_what_it_measured_before(tmp_path):
     assert "## speed: FAILED" in summary
     assert "vs the original DC code: not run in --dry" in summary  # written before the cut
     assert "FAILED: stopped at the stage's time budget: " in summary and "bench_distill.py" in summary
+
+
+def test_the_standard_study_stage_runs_the_shipped_grid_and_brings_its_rows_back(tmp_path):
+    result = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--dry", "--stages", "standard",
+                             "--budget", "600", "--out", str(tmp_path)], capture_output=True, text=True,
+                            timeout=900, cwd=ROOT)
+    summary = (tmp_path / "gpu_check.md").read_text()
+    assert result.returncode == 0, summary + result.stderr[-3000:]
+    assert "## standard: ok" in summary
+    assert "(2×2)" in summary and "whole_dataset" in summary and "random_real" in summary  # d×e cells, baselines
+    assert "ConvNetW32=1.0 | off (baseline)" in summary and "HLR" in summary
+    import pandas as pd
+
+    rows = pd.read_parquet(tmp_path / "fashion_mnist_standard" / "results")
+    # 4 distilled + 2 random sets x 2 students x kd off/on x 2 seeds, + the whole split's 2 students
+    assert len(rows) == 6 * 2 * 2 * 2 + 2
