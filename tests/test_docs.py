@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 
 from raydd.cli.main import cli
 
@@ -66,3 +67,30 @@ def test_pages_show_commands():
 def test_every_command_a_page_shows_exists(page, line):
     words = _command_words(line)
     assert words and _resolves(words), f"{page}: `{line}` names no raydd command"
+
+
+MINE = """\
+name: mine
+dataset: {name: digits}
+distill:
+  method: dc
+  iterations: 10
+grid:
+  ipc: [1]
+  pool:
+    - {archs: [ConvNet], probabilities: [1.0]}
+    - {archs: [ConvNet, ConvNetW64], probabilities: [0.8, 0.1]}
+evaluation:
+  students: [ConvNet, MLP, LeNet, VGG12]
+"""
+
+
+def test_readme_error_example_is_what_raydd_prints(tmp_path, monkeypatch):
+    readme = (ROOT / "README.md").read_text()
+    shown = re.search(r"```\n(sweeps/mine\.yaml: .*?)```", readme, flags=re.S).group(1)
+    (tmp_path / "sweeps").mkdir()
+    (tmp_path / "sweeps" / "mine.yaml").write_text(MINE)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["sweep", "submit", "sweeps/mine.yaml", "--dry-run"])
+    assert result.exit_code == 2
+    assert result.output == shown
