@@ -5,24 +5,11 @@ import io
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from raydd.cli.main import cli
 from raydd.kd_words import kd_mode, kd_word, shown, with_kd_words
 from raydd.results import parse_baseline, query, render, results_table
 from raydd.results.where import FilterError, where
-from test_results_support import POOL_SINGLE, write_sample
-
-
-@pytest.fixture(scope="module")
-def location(tmp_path_factory):
-    path = tmp_path_factory.mktemp("results")
-    write_sample(path)
-    return str(path)
-
-
-def run(*args):
-    return CliRunner().invoke(cli, ["results", *args])
+from test_results_support import POOL_SINGLE, location, run  # noqa: F401 - location is a fixture
 
 
 @pytest.mark.parametrize("word, value", [("off", False), ("on", True), ("False", False), ("TRUE", True),

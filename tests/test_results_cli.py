@@ -5,21 +5,8 @@ import json
 import matplotlib.image as mpimg
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
-from raydd.cli.main import cli
-from test_results_support import POOL_SINGLE, write_sample
-
-
-@pytest.fixture(scope="module")
-def location(tmp_path_factory):
-    path = tmp_path_factory.mktemp("results")
-    write_sample(path)
-    return str(path)
-
-
-def run(*args):
-    return CliRunner().invoke(cli, ["results", *args])
+from test_results_support import POOL_SINGLE, location, run  # noqa: F401 - location is a fixture
 
 
 def test_show_prints_the_table(location):
@@ -113,13 +100,42 @@ def test_plot_writes_both_figures(location, tmp_path):
 
 
 def test_show_puts_several_locations_into_one_table(location, tmp_path):
-    from raydd.results import write_rows
-    from test_results_support import make_row
-
-    other = tmp_path / "evaluate-rows"
-    write_rows([make_row(sweep="raydd-evaluate", trial_key="mine", method="random_real", pool_name="-", pool={},
-                         pool_main_weight=None, iterations=0, eval_seed=s, test_acc=0.2) for s in (0, 1)], str(other))
-    result = run("show", location, str(other), "--format", "csv", "--by", "method,pool_name,kd")
+    other = _evaluate_rows(tmp_path / "evaluate-rows")
+    result = run("show", location, other, "--format", "csv", "--by", "method,pool_name,kd")
     assert result.exit_code == 0, result.output
     rows = result.output.splitlines()[1:]
     assert len(rows) == 5 and any(r.startswith("random_real,-,off,") for r in rows)
+
+
+def _evaluate_rows(directory) -> str:
+    """Two rows of a random_real set as `raydd evaluate --out` writes them (test acc 20 %, 22 %)."""
+    from raydd.results import write_rows
+    from test_results_support import make_row
+
+    write_rows([make_row(sweep="raydd-evaluate", trial_key="mine", method="random_real", pool_name="-", pool={},
+                         pool_main_weight=None, iterations=0, eval_seed=s, test_acc=0.2 + s / 50)
+                for s in (0, 1)], str(directory))
+    return str(directory)
+
+
+def test_query_reads_several_locations_as_one(location, tmp_path):
+    other = _evaluate_rows(tmp_path / "evaluate-rows")
+    result = run("query", location, other, location, "--columns", "method,test_acc", "--out", str(tmp_path / "all.csv"))
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv(tmp_path / "all.csv")
+    assert len(rows) == 16 + 2  # the location named twice is read once
+    assert sorted(rows.loc[rows["method"] == "random_real", "test_acc"].round(6)) == [0.2, 0.22]
+
+    kept = run("query", location, other, "--where", "method == 'random_real'", "--columns", "trial_key,eval_seed")
+    assert kept.exit_code == 0, kept.output
+    assert kept.stdout.split() == ["trial_key", "eval_seed", "mine", "0", "mine", "1"]
+
+
+def test_query_names_each_location_when_nothing_matches_or_one_is_missing(location, tmp_path):
+    other = _evaluate_rows(tmp_path / "evaluate-rows")
+    result = run("query", location, other, "--where", "ipc == 99")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.strip() == f'Error: no result rows match --where "ipc == 99" (18 rows read from {location}, {other})'
+    missing = run("query", location, str(tmp_path / "nowhere"))
+    assert missing.exit_code == 1 and missing.stdout == ""
+    assert len(missing.stderr.splitlines()) == 1 and str(tmp_path / "nowhere") in missing.stderr

@@ -360,6 +360,64 @@ def test_a_sweep_that_a_driver_runs_is_not_compacted(tmp_path):
     assert not lease.exists() and _row_files(results) == []  # its own hold released
 
 
+# ---- several locations ----------------------------------------------------------------------
+def _sweep_results(root: Path, name: str) -> Path:
+    """`root/name/results`, filled, beside the spec file that makes it a sweep's (with a lease)."""
+    results = root / name / "results"
+    results.mkdir(parents=True)
+    _fill(results)
+    (root / name / "spec.yaml").write_text(f"name: {name}\n")
+    return results
+
+
+def test_several_locations_are_compacted_in_turn_each_reported(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    before = [_fill(first), _fill(second)]
+    result = _cli(str(first), str(second), str(first), "--max-rows", "8")
+    assert result.exit_code == 0, result.output
+    reports = [line.split(" (")[0] for line in result.stdout.splitlines()]  # the location named twice: once
+    assert reports == [f"{d}: 26 row(s) -> 4 compacted file(s)" for d in (first, second)]
+    _assert_complete(first, before[0])
+    _assert_complete(second, before[1])
+
+
+@pytest.mark.parametrize("bad", ["missing", "a file", "no rows"])
+def test_a_bad_location_among_several_is_one_line_naming_it_and_nothing_changes(tmp_path, bad):
+    first = tmp_path / "a"
+    _fill(first)
+    names = _names(first)
+    second = tmp_path / "b"
+    if bad == "a file":
+        second.write_text("x")
+    elif bad == "no rows":
+        second.mkdir()
+        (second / "notes.txt").write_text("x")
+    result = _cli(str(first), str(second))
+    _assert_refused(result, repr(str(second)))
+    assert result.stdout == "" and _names(first) == names  # the first location not touched either
+
+
+@pytest.mark.parametrize("fault", ["foreign file", "held lease"])
+def test_a_failure_in_the_second_location_leaves_the_first_compacted_and_correct(tmp_path, fault):
+    from raydd.sweep.lease import Holder
+
+    first, second = _sweep_results(tmp_path, "one"), _sweep_results(tmp_path, "two")
+    before = load(str(first))
+    if fault == "foreign file":
+        pd.DataFrame({"x": [1, 2]}).to_parquet(second / "other.parquet")
+        message = "other.parquet is not a raydd results file"
+    else:
+        (tmp_path / "two" / "LEASE").write_text(json.dumps(Holder.me().__dict__))
+        message = "is held by"
+    names = _names(second)
+    result = _cli(str(first), str(second), "--max-rows", "8")
+    assert result.exit_code == 1 and message in result.stderr and len(result.stderr.splitlines()) == 1, result.output
+    assert result.stdout.startswith(f"{first}: 26 row(s) -> 4 compacted file(s)") and str(second) not in result.stdout
+    _assert_complete(first, before)
+    assert not (tmp_path / "one" / "LEASE").exists()  # the first sweep's own hold released
+    assert _names(second) == names
+
+
 @pytest.mark.skipif(BUCKET is None, reason="needs moto's S3 server")
 def test_compaction_on_an_object_store(endpoint):
     location = f"s3://{BUCKET}/compact/results"

@@ -2,23 +2,10 @@
 keeps every row."""
 
 import pytest
-from click.testing import CliRunner
 
-from raydd.cli.main import cli
-from test_results_support import write_sample
+from test_results_support import location, run  # noqa: F401 - location is a fixture
 
 SAMPLE_ROWS = 16  # 2 pools x KD off/on x 2 students x 2 seeds
-
-
-@pytest.fixture(scope="module")
-def location(tmp_path_factory):
-    path = tmp_path_factory.mktemp("results")
-    write_sample(path)
-    return str(path)
-
-
-def run(*args):
-    return CliRunner().invoke(cli, ["results", *args])
 
 
 @pytest.mark.parametrize("command, out", [("show", None), ("query", None), ("query", "rows.csv"),

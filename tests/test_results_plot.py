@@ -249,3 +249,38 @@ def test_rows_without_a_pool_stay_out_of_the_pool_weight_figure(results_sample, 
     both = pd.concat([results_sample, baseline.astype(results_sample.dtypes.to_dict())], ignore_index=True)
     paths = plot(both, tmp_path / "bars.png")
     assert [p.name for p in paths] == ["bars.png", "bars_pool_weight.png"] and all(p.exists() for p in paths)
+
+
+def test_plot_reads_a_repeated_vs_baseline_as_show_does(tmp_path):
+    from click.testing import CliRunner
+
+    from raydd.cli.main import cli
+    from test_results_support import POOL_SINGLE, write_sample
+
+    write_sample(tmp_path / "rows")
+
+    def plot_to(name: str, *baseline: str):
+        args = [a for part in baseline for a in ("--vs-baseline", part)]
+        result = CliRunner().invoke(cli, ["results", "plot", str(tmp_path / "rows"), "--out", str(tmp_path / name), *args])
+        assert result.exit_code == 0, result.output
+        return mpimg.imread(tmp_path / name)
+
+    parts = plot_to("parts.png", f"pool_name={POOL_SINGLE}", "kd=off")
+    assert np.array_equal(parts, plot_to("joined.png", f"pool_name={POOL_SINGLE};kd=off"))
+    assert not np.array_equal(parts, plot_to("absolute.png"))  # the baseline was drawn, not ignored
+    show = CliRunner().invoke(cli, ["results", "show", str(tmp_path / "rows"), "--format", "json",
+                                    "--vs-baseline", f"pool_name={POOL_SINGLE}", "--vs-baseline", "kd=off"])
+    assert [r["baseline"] for r in json.loads(show.stdout)["rows"]] == [False, False, True, False]
+
+
+@pytest.mark.parametrize("parts, message", [(("kd=off", "kd=on"), "baseline key 'kd' is given twice"),
+                                            (("ipc=1", "kd=yes"), "kd is off or on")])
+def test_a_bad_repeated_vs_baseline_is_one_line_before_any_rows(tmp_path, parts, message):
+    from click.testing import CliRunner
+
+    from raydd.cli.main import cli
+
+    args = [a for part in parts for a in ("--vs-baseline", part)]
+    result = CliRunner().invoke(cli, ["results", "plot", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x.png"), *args])
+    assert result.exit_code == 1 and result.stdout == "" and result.stderr.count("\n") == 1
+    assert message in result.stderr and "does not exist" not in result.stderr  # refused before reading

@@ -16,6 +16,10 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
+import pytest
+from click.testing import CliRunner
+
+from raydd.cli.main import cli
 from raydd.results import COLUMNS, write_rows
 from raydd.results.schema import __doc__ as SCHEMA_DOC
 
@@ -72,6 +76,19 @@ def write_sample(location) -> list[str]:
             rows = [r for student in ("MLP", "ConvNet") for r in cell_rows(pool, kd, student)]
             paths.append(write_rows(rows, str(location)))
     return paths
+
+
+@pytest.fixture(scope="module")
+def location(tmp_path_factory) -> str:
+    """The sample written once for a test module; its directory (import it to use it)."""
+    path = tmp_path_factory.mktemp("results")
+    write_sample(path)
+    return str(path)
+
+
+def run(*args: str):
+    """`raydd results ARGS` through click's test runner."""
+    return CliRunner().invoke(cli, ["results", *args])
 
 
 def test_schema_docstring_documents_every_column():

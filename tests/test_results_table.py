@@ -108,7 +108,8 @@ def test_csv_and_json_carry_the_numbers(results_sample):
     doc = json.loads(render(table, "json"))
     assert doc["unit"] == "percent" and doc["students"] == ["ConvNet", "MLP"]
     assert doc["rows"][2]["setting"] == {"pool_name": POOL_SINGLE, "kd": "off"}
-    expected = {"mean": 50.0, "std": round(SPREAD_PCT, 4), "n": 2, "sets": 1, "seeds": "2", "best": False}
+    expected = {"mean": 50.0, "std": round(SPREAD_PCT, 4), "n": 2, "sets": 1, "seeds": "2", "seeds_min": 2, "seeds_max": 2,
+                "best": False}
     assert doc["rows"][2]["cells"]["ConvNet"] == expected
 
 

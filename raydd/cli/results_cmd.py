@@ -16,8 +16,27 @@ METRIC_OPTION = click.option("--metric", type=click.Choice(["test_acc", "val_acc
 SKIP_BAD_OPTION = click.option("--skip-bad", is_flag=True,
                                 help="Skip result files that cannot be read (each named in a warning) "
                                      "instead of stopping at the first.")
+# how rows are printed (raydd.results.records.ROW_FORMATS; raydd.results loads pandas, so it is
+# not imported before a command runs)
+ROW_FORMATS = ("table", "csv", "json")
 BY_OPTION = click.option("--by", default=None, metavar="K1,K2",
                          help="Comma-separated row keys (default: the grid axes that vary).")
+
+
+def baseline_option(effect: str):
+    """`--vs-baseline`, read alike by every command that compares with a baseline row."""
+    return click.option("--vs-baseline", "baseline", multiple=True, metavar="KEY=VALUE[;KEY=VALUE]",
+                        help=f"{effect}, e.g. 'pool_name=ConvNet=1.0;kd=off' (repeatable: each adds its "
+                             "pairs to the one baseline; only the first '=' of a pair splits; kd takes off/on "
+                             "or false/true).")
+
+
+def where_option(effect: str):
+    """`--where`, one filter language for every command that reads rows (`raydd.results.where`)."""
+    return click.option("--where", default=None, metavar="EXPR",
+                        help=f"{effect}, e.g. \"kd == 'on' and student == 'MLP' and ipc in [1, 10]\" "
+                             "(comparisons, in, and/or/not, arithmetic; never run as code). A filter that "
+                             "keeps no row is an error.")
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -67,14 +86,10 @@ def results() -> None:
 @click.argument("locations", nargs=-1, required=True, metavar="LOCATION...")
 @BY_OPTION
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv", "json", "latex"]), default="table",
-              show_default=True, help="Output format.")
-@click.option("--vs-baseline", "baseline", multiple=True, metavar="KEY=VALUE[;KEY=VALUE]",
-              help="Add each row's difference to the baseline row it names, e.g. "
-                   "'pool_name=ConvNet=1.0;kd=off' (repeatable; only the first '=' of a pair splits; "
-                   "kd takes off/on or false/true).")
-@click.option("--where", default=None, metavar="EXPR",
-              help="Only the rows this filter keeps, as `results query --where` reads it, e.g. "
-                   "\"method == 'dc'\".")
+              show_default=True, help="Output format; json is one document on stdout, each cell's mean, std, n, "
+                                      "best and significance as fields (--images: table, csv or json).")
+@baseline_option("Add each row's difference to the baseline row it names")
+@where_option("Tabulate only the rows this filter keeps")
 @METRIC_OPTION
 @click.option("--images", is_flag=True,
               help="List each trial's synthetic-image grid PNG instead of the table.")
@@ -93,6 +108,7 @@ def show(locations: tuple[str, ...], by: str | None, fmt: str, baseline: tuple[s
     """
 
     from raydd.results import image_grids, parse_baseline, render, results_table
+    from raydd.results.records import render_rows
 
     if scores:
         from raydd.results.score_tables import SCORE_FORMATS
@@ -102,10 +118,12 @@ def show(locations: tuple[str, ...], by: str | None, fmt: str, baseline: tuple[s
                              "--vs-baseline or --by")
         if fmt not in SCORE_FORMATS:
             raise ValueError(f"--scores prints {', '.join(SCORE_FORMATS)}, not {fmt}")
+    if images and fmt not in ROW_FORMATS:
+        raise ValueError(f"--images lists the grids as {', '.join(ROW_FORMATS)}, not {fmt}")
     base = parse_baseline(baseline) if baseline else None
     df = _filtered(_load_all(locations, skip_bad), where, locations)
     if images:
-        click.echo(image_grids(df).to_string(index=False, na_rep="-"))
+        click.echo(render_rows(image_grids(df), fmt, na_rep="-"), nl=False)
         return
     if scores:
         from raydd.results.score_tables import render_scores
@@ -117,35 +135,41 @@ def show(locations: tuple[str, ...], by: str | None, fmt: str, baseline: tuple[s
 
 
 @results.command("query")
-@click.argument("location")
-@click.option("--where", default=None, metavar="EXPR",
-              help="Filter over the columns, e.g. \"kd == 'on' and student == 'MLP' and ipc in [1, 10]\" (comparisons, in, and/or/not, arithmetic; never run as code); without it, every row.")
+@click.argument("locations", nargs=-1, required=True, metavar="LOCATION...")
+@where_option("Only the rows this filter keeps; without it, every row")
 @click.option("--out", default=None, metavar="FILE",
               help="Write the rows to FILE.csv or FILE.parquet instead of printing.")
 @click.option("--columns", default=None, metavar="C1,C2", help="Comma-separated columns to keep.")
+@click.option("--format", "fmt", type=click.Choice(ROW_FORMATS), default="table", show_default=True,
+              help="How the rows are printed; json is one document on stdout, {columns, rows: [records]}.")
 @SKIP_BAD_OPTION
-def query_rows(location: str, where: str | None, out: str | None, columns: str | None, skip_bad: bool) -> None:
+def query_rows(locations: tuple[str, ...], where: str | None, out: str | None, columns: str | None, fmt: str,
+               skip_bad: bool) -> None:
     """Select result rows with an expression (or all of them); print them or export to CSV/Parquet.
 
-    LOCATION is a results directory or URI (runs/my-sweep/results, s3://bucket/my-sweep/results).
+    LOCATION is a results directory or URI (runs/my-sweep/results, s3://bucket/my-sweep/results);
+    the rows of several are selected together, as `results show` reads them.
     """
-    from raydd.kd_words import with_kd_words
     from raydd.results import export, query
+    from raydd.results.records import render_rows
     from raydd.results.select import check_export_path
 
     if out:
+        if fmt != "table":
+            raise ValueError(f"--format {fmt} prints the rows and --out writes them to a file (its suffix picks "
+                             "the format); give one of the two")
         check_output_file(check_export_path(out))
-    rows = query(_filtered(_load(location, skip_bad), where, (location,)), None, _split(columns))
+    rows = query(_filtered(_load_all(locations, skip_bad), where, locations), None, _split(columns))
     if out:
         click.echo(f"{len(rows)} rows -> {export(rows, out)}")
     else:
-        click.echo(with_kd_words(rows).to_string(index=False))
+        click.echo(render_rows(rows, fmt), nl=False)
 
 
 @results.command("images")
 @click.argument("locations", nargs=-1, required=True, metavar="LOCATION...")
 @click.option("--out", required=True, metavar="FILE.png", help="Contact sheet to write (.png, .svg or .pdf).")
-@click.option("--where", default=None, metavar="EXPR", help="Only the sets of the rows this filter keeps.")
+@where_option("Only the sets of the rows this filter keeps")
 @SKIP_BAD_OPTION
 def images_cmd(locations: tuple[str, ...], out: str, where: str | None, skip_bad: bool) -> None:
     """One page with every evaluated set's synthetic images: a row per set (its trial key and
@@ -167,14 +191,11 @@ def images_cmd(locations: tuple[str, ...], out: str, where: str | None, skip_bad
 @click.argument("locations", nargs=-1, required=True, metavar="LOCATION...")
 @click.option("--out", required=True, metavar="FILE.png", help="Image to write (.png, .svg or .pdf).")
 @BY_OPTION
-@click.option("--vs-baseline", "baseline", default=None, metavar="KEY=VALUE[;KEY=VALUE]",
-              help="Plot each setting's difference to the baseline row it names, as `results show "
-                   "--vs-baseline` reads it, e.g. 'pool_name=ConvNet=1.0;kd=off'.")
-@click.option("--where", default=None, metavar="EXPR",
-              help="Only the rows this filter keeps, as `results query --where` reads it, e.g. \"ipc == 10\".")
+@baseline_option("Plot each setting's difference to the baseline row it names, as `results show` does")
+@where_option("Plot only the rows this filter keeps")
 @METRIC_OPTION
 @SKIP_BAD_OPTION
-def plot_cmd(locations: tuple[str, ...], out: str, by: str | None, baseline: str | None, where: str | None,
+def plot_cmd(locations: tuple[str, ...], out: str, by: str | None, baseline: tuple[str, ...], where: str | None,
              metric: str, skip_bad: bool) -> None:
     """Grouped bars per student architecture, one bar per setting, error bars = std over seeds.
 
@@ -193,7 +214,7 @@ def plot_cmd(locations: tuple[str, ...], out: str, by: str | None, baseline: str
 
     if not out.lower().endswith(IMAGE_SUFFIXES):
         raise ValueError(f"--out {out!r} must end with one of {', '.join(IMAGE_SUFFIXES)}")
-    base = parse_baseline(baseline) if baseline is not None else None
+    base = parse_baseline(baseline) if baseline else None
     check_output_file(out)
     df = _filtered(_load_all(locations, skip_bad), where, locations)
     for path in plot(df, out, by=_split(by), metric=metric, baseline=base):
@@ -218,21 +239,38 @@ def _sweep_lease(location: str):
 
 
 @results.command("compact")
-@click.argument("location")
+@click.argument("locations", nargs=-1, required=True, metavar="LOCATION...")
 @click.option("--max-rows", type=click.IntRange(min=1), default=None,
               help="Rows per compacted file at most (default: 100,000).")
 @SKIP_BAD_OPTION
-def compact_cmd(location: str, max_rows: int, skip_bad: bool) -> None:
+def compact_cmd(locations: tuple[str, ...], max_rows: int, skip_bad: bool) -> None:
     """Merge a results directory's one-file-per-job Parquet files into a few large ones.
 
     Readers (`results show`, `raydd.results.load`) see every row once throughout, also when the
     compaction is killed: a rerun finishes it. `sweep resume` counts compacted jobs as done.
     Only files holding raydd result rows are merged and removed; anything else stays.
 
-    LOCATION is a results directory or URI (runs/my-sweep/results, s3://bucket/my-sweep/results).
-    """
-    from raydd.results.compact import MAX_ROWS, compact
+    It takes no --where: it rewrites storage, every row file whole, rather than reading rows.
 
-    with _sweep_lease(location), _warnings_on_stderr():
-        report = compact(location, max_rows=max_rows or MAX_ROWS, skip_bad=skip_bad)
-    click.echo(report.describe())
+    LOCATION is a results directory or URI (runs/my-sweep/results, s3://bucket/my-sweep/results).
+    Several are each looked at first, then compacted in turn, each under its own sweep's lease,
+    with a line per location; a failure stops at that location, and those before it stay compacted.
+    """
+    from raydd.results.compact import MAX_ROWS, check_compactable, compact
+
+    locations = tuple(dict.fromkeys(locations))
+    for location in locations:  # a typo in the last location changes nothing in the first
+        check_compactable(location)
+    for location in locations:
+        with _sweep_lease(location), _warnings_on_stderr():
+            report = compact(location, max_rows=max_rows or MAX_ROWS, skip_bad=skip_bad)
+        click.echo(report.describe())
+
+
+def _read_rows(locations: tuple[str, ...], skip_bad: bool, where: str | None):
+    return _filtered(_load_all(locations, skip_bad), where, locations)
+
+
+from raydd.cli.report_cmd import report_command  # noqa: E402 - its own module; a `results` command all the same
+
+results.add_command(report_command(_read_rows))

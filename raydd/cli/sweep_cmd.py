@@ -12,6 +12,8 @@ from contextlib import contextmanager
 import click
 
 from raydd.cli.errors import ErrorBoundary
+from raydd.cli.sweep_target import STORAGE_HELP as TARGET_STORAGE_HELP
+from raydd.cli.sweep_target import locate_sweep
 from raydd.storage import DEFAULT_STORAGE
 
 STORAGE_HELP = f"Storage root (local path or s3://...); default: the sweep file's, else {DEFAULT_STORAGE}."
@@ -194,8 +196,18 @@ def sweep() -> None:
     """Run a sweep file on Ray: every grid point a Tune trial, every set evaluated on an actor pool."""
 
 
+def _parse_overrides(ctx, param, texts: tuple[str, ...]) -> tuple:
+    from raydd.spec.overrides import OverrideError, parse_override
+
+    try:
+        return tuple(parse_override(text) for text in texts)
+    except OverrideError as err:
+        raise click.BadParameter(str(err), ctx, param) from None
+
+
 @sweep.command()
 @click.argument("spec_path", metavar="SPEC", type=click.Path(exists=True, dir_okay=False))
+@click.argument("overrides", metavar="[KEY.PATH=VALUE]...", nargs=-1, callback=_parse_overrides)
 @click.option("--storage", default=None, help=STORAGE_HELP)
 @click.option("--address", default=None, help=ADDRESS_HELP)
 @click.option("--wait", is_flag=True, help="With a Ray Job: follow its logs until it ends.")
@@ -204,11 +216,14 @@ def sweep() -> None:
               help="Validate SPEC as a submit does, then print the trials, the evaluation jobs, the resources "
                    "and an estimated wall time; start nothing, write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run: print it as one JSON object.")
-def submit(spec_path: str, storage: str | None, address: str | None, wait: bool, in_job: bool, dry_run: bool,
-           as_json: bool) -> None:
+def submit(spec_path: str, overrides: tuple, storage: str | None, address: str | None, wait: bool, in_job: bool,
+           dry_run: bool, as_json: bool) -> None:
     """Validate SPEC, then run the sweep here or submit it to a Ray cluster.
 
-    Results go to <storage>/<name>/results/ (Parquet); a table is printed at the end.
+    Each KEY.PATH=VALUE sets one setting of SPEC before it is validated, as if the file said so
+    (`distill.iterations=10 'grid.ipc=[1,10]'`); VALUE is YAML. The sweep is stored with them put
+    in, and `sweep resume` runs it so. Results go to <storage>/<name>/results/ (Parquet); a table
+    is printed at the end.
     """
     from raydd.spec import load_spec
     from raydd.storage import absolute
@@ -217,7 +232,7 @@ def submit(spec_path: str, storage: str | None, address: str | None, wait: bool,
         raise click.UsageError("--json goes with --dry-run")
     job_address = _job_address(address, in_job)
     # every problem at once, exit 2, before Ray
-    spec = load_spec(spec_path, storage=storage, data=_data_mode(job_address, in_job))
+    spec = load_spec(spec_path, storage=storage, data=_data_mode(job_address, in_job), overrides=overrides)
     spec = spec.with_storage(absolute(spec.storage))  # the job and the workers run elsewhere
     if dry_run:
         _print_plan(spec, as_json)
@@ -229,21 +244,27 @@ def submit(spec_path: str, storage: str | None, address: str | None, wait: bool,
             job_spec = spec_argument(spec_path, os.getcwd())  # the job runs from a copy of the cwd
         except ValueError as err:
             raise click.ClickException(str(err)) from None
-        _run_as_job(["submit", job_spec, "--storage", spec.storage], job_address, spec.name, spec.storage, wait)
+        args = ["submit", job_spec, *(o.text for o in overrides), "--storage", spec.storage]
+        _run_as_job(args, job_address, spec.name, spec.storage, wait)
         return
     _finish(*_drive(spec, in_job, resume=False))
 
 
 @sweep.command()
-@click.argument("name")
-@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="Storage root of the sweep.")
+@click.argument("target", metavar="SWEEP")
+@click.option("--storage", default=None, help=TARGET_STORAGE_HELP)
 @click.option("--address", default=None, help=ADDRESS_HELP)
 @click.option("--wait", is_flag=True, help="With a Ray Job: follow its logs until it ends.")
 @click.option("--in-job", is_flag=True, hidden=True, help="Set by the Ray Job's entrypoint.")
-def resume(name: str, storage: str, address: str | None, wait: bool, in_job: bool) -> None:
-    """Continue an interrupted sweep: finished trials and written rows are kept, the rest run."""
+def resume(target: str, storage: str | None, address: str | None, wait: bool, in_job: bool) -> None:
+    """Continue an interrupted sweep: finished trials and written rows are kept, the rest run.
+
+    SWEEP is the sweep's name or the sweep file that started it; the sweep stored under its root
+    is what runs.
+    """
     from raydd.storage import absolute
 
+    name, storage = locate_sweep(target, storage)
     storage = absolute(storage)
     job_address = _job_address(address, in_job)
     if job_address:
@@ -255,18 +276,19 @@ def resume(name: str, storage: str, address: str | None, wait: bool, in_job: boo
 
 
 @sweep.command()
-@click.argument("name")
-@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="Storage root of the sweep.")
+@click.argument("target", metavar="SWEEP")
+@click.option("--storage", default=None, help=TARGET_STORAGE_HELP)
 @click.option("--job", "stop_ray_job", is_flag=True,
               help="Also stop the sweep's Ray Job (with SIGINT, so it stays resumable).")
-def stop(name: str, storage: str, stop_ray_job: bool) -> None:
-    """Ask a running sweep to stop resumably (`raydd sweep resume NAME` continues it).
+def stop(target: str, storage: str | None, stop_ray_job: bool) -> None:
+    """Ask a running sweep to stop resumably (`raydd sweep resume SWEEP` continues it).
 
-    Writes <storage>/<name>/STOP; the driver sees it within a second, saves Tune's state, lets
-    running evaluations finish and exits.
+    SWEEP is the sweep's name or the sweep file that started it. Writes <storage>/<name>/STOP;
+    the driver sees it within a second, saves Tune's state, lets running evaluations finish and exits.
     """
     from raydd.sweep.runner import request_stop
 
+    name, storage = locate_sweep(target, storage)
     location = request_stop(name, storage)
     click.echo(f"stop requested ({location})")
     if stop_ray_job:
@@ -277,13 +299,24 @@ def stop(name: str, storage: str, stop_ray_job: bool) -> None:
 
 
 @sweep.command()
-@click.argument("name")
-@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="Storage root of the sweep.")
-def status(name: str, storage: str) -> None:
-    """Trials done / running / failed / pending and evaluations done / pending of a sweep."""
-    from raydd.sweep.runner import sweep_status
+@click.argument("target", metavar="SWEEP")
+@click.option("--storage", default=None, help=TARGET_STORAGE_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print it as one JSON object (keys: docs/sweep-format.md).")
+def status(target: str, storage: str | None, as_json: bool) -> None:
+    """Trials done / running / failed / pending and evaluations done / pending of a sweep.
 
-    s = sweep_status(name, storage)
+    SWEEP is the sweep's name or the sweep file that started it.
+    """
+    from raydd.sweep.layout import SweepPaths
+    from raydd.sweep.runner import stored_overrides, sweep_status
+
+    s = sweep_status(*locate_sweep(target, storage))
+    if as_json:
+        from raydd.sweep.report import status_dict
+
+        _echo_json(status_dict(s))
+        return
+    overrides = stored_overrides(SweepPaths(s.root))  # read before printing: a damaged record is one line
     click.echo(f"sweep {s.name} at {s.root}")
     click.echo(f"trials: {', '.join(f'{n} {state}' for state, n in s.counts.items())} (of {len(s.trials)})")
     if s.searched:
@@ -300,6 +333,36 @@ def status(name: str, storage: str) -> None:
         click.echo("a stop was requested")
     if s.job:
         click.echo(f"Ray Job: {json.loads(s.job).get('job_id')}")
+    if overrides:
+        click.echo(f"submitted with overrides: {' '.join(overrides)}")
+
+
+def _echo_json(document: dict) -> None:
+    """One JSON document on stdout, standard JSON (no NaN); warnings go to stderr."""
+    from raydd import strict_json
+
+    click.echo(strict_json.dumps(document, indent=2))
+
+
+@sweep.command("list")
+@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="Storage root to look under.")
+@click.option("--json", "as_json", is_flag=True, help="Print it as one JSON object (keys: docs/sweep-format.md).")
+def list_sweeps(storage: str, as_json: bool) -> None:
+    """The sweeps under a storage root: name, state, trials and evaluation jobs done of their total."""
+    from raydd.sweep.report import list_dict
+
+    listed = list_dict(storage, warn=lambda line: click.echo(line, err=True))
+    if as_json:
+        _echo_json(listed)
+        return
+    if not listed["sweeps"]:
+        click.echo(f"no sweeps under {listed['storage']}")
+    for s in listed["sweeps"]:
+        if s["state"] == "unreadable":  # why is on stderr already
+            click.echo(f"{s['name']:24s} {s['state']}")
+            continue
+        click.echo(f"{s['name']:24s} {s['state']:10s}  trials {s['trials_done']}/{s['trials_total']}  "
+                   f"evaluations {s['evaluations_done']}/{s['evaluations_total']}")
 
 
 def _sampled_text(sampled: dict) -> str:
@@ -318,22 +381,25 @@ def _searched_table(trials, extra=None) -> str:
 
 
 @sweep.command()
-@click.argument("name")
-@click.option("--storage", default=DEFAULT_STORAGE, show_default=True, help="Storage root of the sweep.")
+@click.argument("target", metavar="SWEEP")
+@click.option("--storage", default=None, help=TARGET_STORAGE_HELP)
 @click.option("--top", default=5, show_default=True, type=click.IntRange(min=1), help="How many trials to show.")
-def best(name: str, storage: str, top: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print it as one JSON object (keys: docs/sweep-format.md).")
+def best(target: str, storage: str | None, top: int, as_json: bool) -> None:
     """The searched trials with the best validation objective, and their test accuracy.
 
-    Ranked by the probe's validation accuracy (the search's metric) alone; the test accuracy
-    (mean over students and evaluation seeds, per KD mode, from the result rows) is shown for the
-    report and is never used to choose.
+    SWEEP is the sweep's name or the sweep file that started it. Ranked by the probe's validation
+    accuracy (the search's metric) alone; the test accuracy (mean over students and evaluation
+    seeds, per KD mode, from the result rows) is shown for the report and is never used to choose.
     """
     from raydd.results import ResultsError
     from raydd.results.store import ResultsNotFoundError
     from raydd.sweep.layout import SweepPaths
+    from raydd.sweep.report import best_dict, test_accuracies
     from raydd.sweep.runner import load_results, load_stored_spec
     from raydd.sweep.search import ranked, searched_trials
 
+    name, storage = locate_sweep(target, storage)
     spec = load_stored_spec(name, storage, data="skip")
     if spec.search is None:
         raise click.ClickException(f"sweep {name!r} has no search section; its sets are compared by "
@@ -347,19 +413,15 @@ def best(name: str, storage: str, top: int) -> None:
     except ResultsError as err:  # a bad or empty result file: the ranking stands alone, saying why
         click.echo(f"warning: no test accuracies shown: {err}", err=True)
         rows = None
+    if as_json:
+        _echo_json(best_dict(spec, trials, trials[:top], rows))
+        return
+
+    def test_columns(trial) -> dict:  # `-` where no row is written yet
+        return {f"test kd-{kd}": "-" if acc is None else f"{acc:.4f}"
+                for kd, acc in test_accuracies(rows, trial, spec).items()}
+
     click.echo(f"sweep {name}: {len(trials)} searched trial(s) with a {spec.search.metric} "
                f"(validation, {spec.search.mode}); the best {min(top, len(trials))}, best first")
     if trials:
-        click.echo(_searched_table(trials[:top], extra=lambda t: _test_columns(rows, t, spec)))
-
-
-def _test_columns(rows, trial, spec) -> dict:
-    """Mean test accuracy of a trial's rows per KD mode (`-` where none is written yet)."""
-    from raydd.spec import kd_word
-
-    mine = None if rows is None else rows[rows.trial_key == trial.point.trial_key]
-    columns = {}
-    for kd in spec.evaluation.kd_modes:
-        accuracies = None if mine is None else mine[mine.kd == kd].test_acc
-        columns[f"test kd-{kd_word(kd)}"] = "-" if accuracies is None or accuracies.empty else f"{accuracies.mean():.4f}"
-    return columns
+        click.echo(_searched_table(trials[:top], extra=test_columns))

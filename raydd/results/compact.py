@@ -134,6 +134,18 @@ def compact(location: str, *, max_rows: int = MAX_ROWS, skip_bad: bool = False,
                       tuple(posixpath.basename(k) for k in kept))
 
 
+def check_compactable(location: str, filesystem: pafs.FileSystem | None = None) -> None:
+    """The refusals `compact` makes of `location` itself (missing, a file, no Parquet files at its
+    top level), made by listing it only: several locations are all looked at before any changes."""
+    fs, path = resolve(location, filesystem)
+    try:
+        _list(fs, path, location)
+    except (ValueError, FileNotFoundError):
+        raise
+    except OSError as err:
+        raise storage_error(location, err) from None
+
+
 def _list(fs: pafs.FileSystem, path: str, location: str) -> _Listing:
     info = fs.get_file_info(path)
     if info.type == pafs.FileType.NotFound:

@@ -248,6 +248,17 @@ def pool_weight_path(out: str | Path) -> Path:
     return out.with_name(f"{out.stem}{POOL_WEIGHT_SUFFIX}{out.suffix}")
 
 
+def plot_figures(df: pd.DataFrame, by: list[str] | None = None, metric: str = "test_acc",
+                 baseline: dict | None = None) -> list[Figure]:
+    """The figures `plot` saves: the bar figure and, when pool_main_weight varies, the pool-weight
+    figure."""
+    figures = [bar_figure(df, by=by, metric=metric, baseline=baseline)]
+    pooled = df[df["pool_main_weight"].notna()]  # baselines and foreign sets have no pool
+    if pooled["pool_main_weight"].nunique() > 1:
+        figures.append(pool_weight_figure(pooled, metric=metric))
+    return figures
+
+
 def plot(df: pd.DataFrame, out: str | Path, by: list[str] | None = None,
          metric: str = "test_acc", baseline: dict | None = None) -> list[Path]:
     """Save the bar figure (of differences to `baseline` when given) to `out` and, when
@@ -256,10 +267,7 @@ def plot(df: pd.DataFrame, out: str | Path, by: list[str] | None = None,
     out = Path(out)
     if out.suffix.lower() not in IMAGE_SUFFIXES:
         raise ValueError(f"plot output {str(out)!r} must end with one of {', '.join(IMAGE_SUFFIXES)}")
-    figures = [(out, bar_figure(df, by=by, metric=metric, baseline=baseline))]
-    pooled = df[df["pool_main_weight"].notna()]  # baselines and foreign sets have no pool
-    if pooled["pool_main_weight"].nunique() > 1:
-        figures.append((pool_weight_path(out), pool_weight_figure(pooled, metric=metric)))
+    figures = list(zip([out, pool_weight_path(out)], plot_figures(df, by=by, metric=metric, baseline=baseline)))
     for path, fig in figures:
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=DPI)

@@ -155,11 +155,13 @@ def _records(table: ResultsTable) -> list[dict]:
             cell = table.cell(row, s)
             cells[s] = {"mean": _number(cell.mean), "std": _number(cell.std), "n": cell.runs or None,
                         "sets": cell.sets or None, "seeds": cell.n_text().split("×")[1] if cell.sets else None,
+                        "seeds_min": cell.seeds_min or None, "seeds_max": cell.seeds_max or None,
                         "best": row in table.best(s)}
             if table.diff is not None:
                 cells[s]["diff"] = _number(table.diff[s].iloc[row])
                 cells[s]["p"] = _number(table.p_value[s].iloc[row])
                 cells[s]["p_level"] = table.p_level[s].iloc[row]
+                cells[s]["significant"] = table.significant(row, s)  # the text formats' † or ‡
         record = {"setting": {k: shown(k, v) for k, v in setting.items()}, "cells": cells, "mean": _number(table.row_mean.iloc[row]),
                   "mean_best": row in table.best("mean"), "baseline": row in table.baseline}
         if table.mean_diff is not None:
@@ -171,7 +173,9 @@ def _records(table: ResultsTable) -> list[dict]:
 @RENDERERS.register("json")
 def render_json(table: ResultsTable) -> str:
     """{metric, unit, aggregation, spread, selection, comparison_only, by, students, mean_over,
-    rows: [{setting, cells: {student: {mean, std, n, sets, seeds, best[, diff, p, p_level]}}, ...}]}."""
+    rows: [{setting, cells: {student: {mean, std, n, sets, seeds, seeds_min, seeds_max, best[, diff, p,
+    p_level, significant]}}, ...}]}: numbers as numbers, marks as booleans (`best`: the `*`,
+    `significant`: the `†` or `‡`, which `p_level` tells apart)."""
     doc = {"metric": table.metric, "unit": "percent", "aggregation": UNIT_NOTE, "spread": SPREAD_NOTE,
            "selection": list(table.selections), "comparison_only": table.test_max, "by": list(table.by),
            "students": list(table.students), "mean_over": list(table.mean_students), "rows": _records(table)}
@@ -245,6 +249,18 @@ def render_latex(table: ResultsTable) -> str:
         lines.append(" & ".join(cells) + r" \\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     return "\n".join(lines) + "\n"
+
+
+def cell_grid(table: ResultsTable, best_before: str = "", best_after: str = "") -> tuple[list[str], list[list[str]]]:
+    """The header and the rows of cell texts every format above shows (setting keys, then
+    `mean ± std (d×e)` per student with its difference and mark, then the mean), the best cell of a
+    column wrapped in `best_before`/`best_after`: for a format outside this module (the HTML report)."""
+    return _grid(table, _Marks(best_before, best_after))
+
+
+def legend(table: ResultsTable) -> str:
+    """What a table's numbers and marks mean: the footer every format prints under it."""
+    return _footer(table)
 
 
 def render(table: ResultsTable, fmt: str = "table") -> str:

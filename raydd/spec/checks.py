@@ -39,11 +39,13 @@ class Problems:
     def __len__(self) -> int:
         return len(self.items)
 
-    def lines(self, line_of: dict[str, int]) -> list[str]:
+    def lines(self, line_of: dict[str, int | str]) -> list[str]:
+        """`place: message (line N)`; a place an override set names it instead of a line."""
         out = []
         for place, message in self.items:
             line = _nearest_line(place, line_of)
-            out.append(f"{place}: {message}" + (f" (line {line})" if line else ""))
+            where = line if isinstance(line, str) else f"line {line}"
+            out.append(f"{place}: {message}" + (f" ({where})" if line else ""))
         return out
 
 
@@ -73,7 +75,7 @@ def line_map(node: yaml.Node | None, place: str = "", out: dict[str, int] | None
     return out
 
 
-def _nearest_line(place: str, line_of: dict[str, int]) -> int | None:
+def _nearest_line(place: str, line_of: dict[str, int | str]) -> int | str | None:
     """The line of `place`, or of its closest enclosing setting (a missing key's parent)."""
     while place:
         if place in line_of:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import yaml
 
@@ -15,12 +16,14 @@ from raydd.spec.checks import (
     check_storage,
     join,
     line_map,
+    shown,
     yaml_problem,
 )
 from raydd.spec.data import DataMode, dataset_class_sizes
 from raydd.spec.foreign import parse_sets
 from raydd.spec.grid import baseline_points, check_class_sizes, expand, expand_evaluation, ipc_places
 from raydd.spec.model import SpecError, SweepSpec
+from raydd.spec.overrides import Override, relabel, set_value
 from raydd.spec.search import check_corners, parse_probe, parse_search, parse_tracking, searched_ipc_places
 from raydd.spec.sections import (
     parse_baselines,
@@ -40,9 +43,16 @@ MAX_FILE_BYTES = 100_000
 MAX_VALUES = 10_000  # YAML values (scalars, lists, mappings) with every alias expanded
 
 
-def load_spec(path: str | Path, *, storage: str | None = None, data: DataMode = "if_present") -> SweepSpec:
+def load_spec(path: str | Path, *, storage: str | None = None, data: DataMode = "if_present",
+              overrides: Sequence[Override] = ()) -> SweepSpec:
     """Read and validate a sweep file; `storage` overrides the file's `storage:`; `data` says how
-    hard to try to read the dataset's class sizes (`raydd.spec.data`)."""
+    hard to try to read the dataset's class sizes (`raydd.spec.data`); `overrides` set settings
+    of the file before it is validated (`raydd.spec.overrides`)."""
+    return load_spec_text(_read_file(path), str(path), storage=storage, data=data, overrides=overrides)
+
+
+def _read_file(path: str | Path) -> str:
+    """The text of a sweep file, within MAX_FILE_BYTES."""
     source = str(path)
     path = Path(path)
     if not path.is_file():
@@ -52,17 +62,60 @@ def load_spec(path: str | Path, *, storage: str | None = None, data: DataMode = 
     if size > MAX_FILE_BYTES:
         raise SpecError([f"{source}: {size} bytes; a sweep file may hold at most {MAX_FILE_BYTES}"], source)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise SpecError([f"{source}: not UTF-8 text ({error.reason} at byte {error.start})"], source) from None
-    return load_spec_text(text, source, storage=storage, data=data)
+
+
+def read_name_and_storage(path: str | Path) -> tuple[str, str]:
+    """The `name:` and `storage:` (default DEFAULT_STORAGE) of a sweep file, the rest unchecked:
+    they find the sweep the file started, and the file may have changed since (the stored copy
+    under the sweep root is what runs). Raises SpecError."""
+    source = str(path)
+    raw, lines, _ = _read_yaml(_read_file(path), source)
+    if not isinstance(raw, dict):
+        raise SpecError([f"{source}: must be a mapping of settings, got {shown(raw)}"], source)
+    problems = Problems()
+    if "name" not in raw:
+        problems.add("name", "missing (required)")
+    else:
+        check_name(raw["name"], problems)
+    storage = raw.get("storage", DEFAULT_STORAGE)
+    check_storage(storage, "storage", problems)
+    if problems:
+        raise SpecError(problems.lines(lines), source)
+    return raw["name"], storage
 
 
 def load_spec_text(text: str, source: str, *, storage: str | None = None,
-                   data: DataMode = "if_present") -> SweepSpec:
-    """Validate a sweep file's text; `source` names it in every problem (e.g. the stored copy)."""
+                   data: DataMode = "if_present", overrides: Sequence[Override] = ()) -> SweepSpec:
+    """Validate a sweep file's text; `source` names it in every problem (e.g. the stored copy).
+    The spec's `source` is the file with its overrides put in: the effective sweep."""
     raw, lines, repeats = _read_yaml(text, source)
-    return _parse(raw, source, lines, storage_override=storage, data=data, repeats=repeats)
+    if overrides and isinstance(raw, dict):
+        repeats = repeats + _apply_overrides(raw, lines, overrides)
+    spec = _parse(raw, source, lines, storage_override=storage, data=data, repeats=repeats)
+    return dataclasses.replace(spec, overrides=tuple(o.text for o in overrides))
+
+
+def _apply_overrides(raw: dict, lines: dict[str, int | str], overrides: Sequence[Override]) -> list[tuple[str, str]]:
+    """Set each override's value in `raw`, in order (a later one wins); (place, problem) for each
+    that cannot be set. A value is read as a file is: YAML, safely, within MAX_VALUES."""
+    problems = []
+    for override in overrides:
+        relabel(lines, override)
+        try:
+            value, _, repeats = _read_yaml(override.value_text, override.label)
+        except SpecError as error:
+            problems += [(override.place, f"the value cannot be read: {p.removeprefix(override.label + ': ')}")
+                         for p in error.problems]
+            continue
+        problems += [(override.place + ("" if place.startswith("[") else ".") + place, problem)
+                     for place, problem in repeats]
+        why = set_value(raw, override, value)
+        if why:
+            problems.append((override.place, why))
+    return problems
 
 
 def _read_yaml(text: str, source: str) -> tuple[Any, dict[str, int], list[tuple[str, str]]]:

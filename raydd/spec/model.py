@@ -132,6 +132,8 @@ class SweepSpec:
     probe: Any = None  # ProbeSpec (raydd.spec.search): quick students whose val accuracy Tune sees
     search: Any = None  # SearchSpec: sample distill keys around each grid point instead of fixing them
     tracking: Any = None  # TrackingSpec: Tune's logger callbacks
+    # The `key.path=value` overrides given with the file, as given; `source` already holds them
+    overrides: tuple[str, ...] = ()
 
     @property
     def evaluated(self) -> tuple[TrialPoint, ...]:

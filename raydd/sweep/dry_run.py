@@ -60,6 +60,7 @@ class SweepPlan:
     groups: tuple[JobGroup, ...]
     resources: dict
     estimate: Estimate
+    overrides: tuple[str, ...] = ()  # the `key.path=value` overrides the file was planned with
 
     @property
     def trial_count(self) -> int:
@@ -73,6 +74,7 @@ class SweepPlan:
         searched = self.samples_per_point > 1
         per_point = f" ({self.samples_per_point} searched per grid point)" if searched else ""
         out = [f"sweep {self.name} at {self.storage} (dry run: nothing started, nothing written)",
+               *([f"overrides: {' '.join(self.overrides)}"] if self.overrides else []),
                f"trials: {self.trial_count}{per_point}"]
         out += [f"  {key}  " + (" ".join(f"{k}={v}" for k, v in axes.items()) or "(no grid axes)")
                 for key, axes in self.trials]
@@ -85,7 +87,8 @@ class SweepPlan:
         return out + [self.estimate.line()]
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "storage": self.storage, "trial_count": self.trial_count,
+        return {"name": self.name, "storage": self.storage, "overrides": list(self.overrides),
+                "trial_count": self.trial_count,
                 "samples_per_point": self.samples_per_point,
                 "trials": [{"trial_key": key, "axes": axes} for key, axes in self.trials],
                 "evaluation_jobs": self.job_count, "job_groups": [dataclasses.asdict(g) for g in self.groups],
@@ -111,7 +114,8 @@ def plan(spec: SweepSpec, cores: int) -> SweepPlan:
     samples = spec.search.num_samples if spec.search is not None else 1
     jobs = sweep_jobs(spec)
     return SweepPlan(spec.name, spec.storage, tuple((p.trial_key, dict(p.axes)) for p in spec.points), samples,
-                     _groups(jobs, samples), dataclasses.asdict(spec.resources), _estimate(spec, jobs, samples, cores))
+                     _groups(jobs, samples), dataclasses.asdict(spec.resources), _estimate(spec, jobs, samples, cores),
+                     spec.overrides)
 
 
 def _groups(jobs: list[EvalJob], samples: int) -> tuple[JobGroup, ...]:

@@ -1,6 +1,7 @@
 """Where a sweep keeps its files, as locations (a local path or a URI) under `<storage>/<name>`.
 
-    <storage>/<name>/spec.yaml                       the submitted sweep file
+    <storage>/<name>/spec.yaml                       the submitted sweep file, its overrides put in
+    <storage>/<name>/overrides.json                  the `key.path=value` overrides given with it
     <storage>/<name>/tune/                           the Tune experiment (state, checkpoints)
     <storage>/<name>/synsets/<trial_key>/            synthetic-set artifacts
     <storage>/<name>/synsets/<trial_key>/teachers/seed<k>.pt   the shared KD teacher per eval seed
@@ -45,6 +46,10 @@ class SweepPaths:
     @property
     def spec(self) -> str:
         return join(self.root, "spec.yaml")
+
+    @property
+    def overrides(self) -> str:
+        return join(self.root, "overrides.json")
 
     @property
     def tune(self) -> str:

@@ -21,7 +21,7 @@ import ray
 import yaml
 from ray import tune
 
-from raydd import storage
+from raydd import storage, strict_json
 from raydd.spec import SweepSpec, load_spec_text
 from raydd.spec.data import DataMode
 from raydd.sweep import artifacts, baselines, lease
@@ -72,10 +72,27 @@ class SweepOutcome:
 
 # ---- spec on storage ---------------------------------------------------------------------------
 def store_spec(spec: SweepSpec, paths: SweepPaths) -> None:
-    """Keep the sweep file under the sweep root, so status/resume need only name and storage."""
+    """Keep the sweep file under the sweep root, so status/resume need only name and storage: the
+    effective one (its `key.path=value` overrides put in), and beside it the overrides as given."""
     source = dict(spec.source)
     source["storage"] = spec.storage
     storage.write_text(paths.spec, yaml.safe_dump(source, sort_keys=False))
+    # written on every store, an empty list too, so a later submit's record replaces an earlier one's
+    storage.write_text(paths.overrides, strict_json.dumps({"overrides": list(spec.overrides)}, indent=2) + "\n")
+
+
+def stored_overrides(paths: SweepPaths) -> list[str]:
+    """The overrides of the submit that stored the sweep ([] for a sweep stored before they were recorded)."""
+    if not storage.exists(paths.overrides):
+        return []
+    try:
+        recorded = strict_json.loads(storage.read_text(paths.overrides))["overrides"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        recorded = None
+    if not isinstance(recorded, list) or not all(isinstance(text, str) for text in recorded):
+        raise ValueError(f"{paths.overrides} is not a record of overrides "
+                         '({"overrides": ["key.path=value", ...]})')
+    return recorded
 
 
 class SweepConflictError(ValueError):
@@ -279,6 +296,8 @@ class SweepStatus:
     job: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
     searched: tuple = ()  # a searched sweep's trials (raydd.sweep.search.SearchedTrial)
+    planned_trials: int = 0  # the grid's points, or a search's samples of every grid point
+    driver_alive: bool = False  # the lease's holder may still run the sweep (not gone)
 
     @property
     def evaluations_pending(self) -> int:
@@ -319,5 +338,7 @@ def sweep_status(name: str, storage_location: str) -> SweepStatus:
     counts = {s: sum(v == s for v in trials.values()) for s in states}
     holder = lease.read_holder(paths.lease)
     driver = None if holder is None else holder.describe() + (f"; gone: {holder.gone()}" if holder.gone() else "")
+    planned = len(spec.points) * (spec.search.num_samples if spec.search else 1)
     return SweepStatus(name, paths.root, trials, len(jobs), sum(s is None for s in jobs.values()), bad,
-                       driver, storage.exists(paths.stop_request), job, counts, searched)
+                       driver, storage.exists(paths.stop_request), job, counts, searched, planned,
+                       holder is not None and not holder.gone())
