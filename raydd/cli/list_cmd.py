@@ -9,7 +9,7 @@ from raydd.cli.errors import ErrorBoundary
 
 @click.group("list", cls=ErrorBoundary)
 def list_group() -> None:
-    """List registered architectures, datasets or distillation methods."""
+    """List registered architectures, datasets, distillation methods, or the result columns."""
 
 
 @list_group.command("archs")
@@ -38,3 +38,11 @@ def list_methods() -> None:
 
     for name in METHODS.names():
         click.echo(name)
+
+
+@list_group.command("columns")
+def list_columns() -> None:
+    """The result rows' columns (type, null or not, meaning) as a Markdown table: docs/schema.md."""
+    from raydd.results.schema_doc import columns_markdown
+
+    click.echo(columns_markdown(), nl=False)

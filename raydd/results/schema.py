@@ -1,71 +1,8 @@
 """The result row: one synthetic set x student x KD mode x evaluation seed.
 
-Every column, its Arrow type and meaning (accuracies are stored as fractions in [0, 1]; tables
-and plots print them in percent):
-
-| column            | type                  | null? | meaning                                                   |
-|-------------------|-----------------------|-------|-----------------------------------------------------------|
-| sweep             | string                | no    | sweep name (the directory under the storage root)         |
-| trial_key         | string                | no    | grid point of the evaluated set (`TrialPoint.trial_key`)  |
-| method            | string                | no    | distillation method: dc, dsa, dm (or a baseline: `random_real`, `whole_dataset`; `foreign`: a set made by another code, `raydd evaluate SET --dataset` or a sweep's `evaluation.sets`) |
-| dataset           | string                | no    | dataset name: digits, mnist, fashion_mnist, cifar10, ...  |
-| ipc               | int32                 | no    | synthetic images per class (0 for `whole_dataset`: the whole training split) |
-| pool_name         | string                | no    | model pool as written in a sweep: `ConvNet=0.9,ConvNetW64=0.1`; `-` for a baseline |
-| pool              | string (JSON object)  | no    | the same pool as `{"ConvNet": 0.9, "ConvNetW64": 0.1}`, main arch first |
-| pool_main_weight  | double                | yes   | probability of the first (main) pool architecture; null for a baseline (pool `{}`) |
-| pool_warmup       | int32                 | no    | outer iterations on the main arch before the pool is used |
-| iterations        | int32                 | no    | outer distillation iterations (0 for a baseline)          |
-| distill_seed      | int32                 | no    | seed of the distillation run                              |
-| student           | string                | no    | evaluated architecture                                    |
-| teacher           | string                | yes   | KD teacher architecture; null when `kd` is false          |
-| kd                | bool                  | no    | whether the student was trained with knowledge distillation |
-| alpha             | double                | yes   | KD weight chosen on the validation split; null without KD |
-| temperature       | double                | yes   | KD temperature chosen on the validation split; null without KD |
-| eval_seed         | int32                 | no    | seed of the student's initialisation and training         |
-| val_acc           | double                | no    | accuracy on the validation split carved from training data |
-| test_acc          | double                | no    | accuracy on the test split (reported once, never selected on) |
-| train_seconds     | double                | no    | wall time to train and evaluate this student              |
-| device            | string                | yes   | what trained it: `cpu` or `cuda:<GPU name>` (null in files written before it was recorded) |
-| node              | string                | yes   | host name of the machine that trained it, in a sweep and in `raydd evaluate` alike (null likewise; sweeps before this version wrote the Ray node's IP address) |
-| distill_seconds   | double                | no    | wall time of the distillation that made the set           |
-| synset_uri        | string                | no    | directory of the synthetic-set artifact                   |
-| grid_png_uri      | string                | yes   | the artifact's image grid (`grid.png`)                    |
-| epochs            | int32                 | no    | student training epochs                                   |
-| augment           | string                | no    | augmentation during student training (`none`, `dsa`, ...) |
-| lr                | double                | yes   | students' SGD learning rate (null in files written before it was recorded) |
-| eval_key          | string                | yes   | the evaluation setting: point of the grid's evaluation axes (`augment_dsa`); null without them |
-| labels            | string                | no    | label regime the students trained under: `hard` (class labels), `soft` (the set's stored soft labels, soft cross-entropy), `relabel` (a teacher labels every batch); `hard` in files written before it was recorded |
-| label_bytes       | int64                 | yes   | bytes the labels take to store: int64 class labels (8 per image), float32 soft labels (4 x classes per image), or the relabelling teacher's float32 weights; null in files written before it was recorded |
-| selection         | string                | no    | how test accuracy was taken: `validation` (the final student, every choice made on the validation split) or `test-max` (the best test accuracy over epochs, as published numbers often were: for comparison only); `validation` in files written before it was recorded |
-| created_at        | timestamp[us, UTC]    | no    | when the row was produced (timezone-aware)                |
-| raydd_version     | string                | no    | version of the installed raydd package that wrote the row |
-| raydd_commit      | string                | yes   | the git commit raydd ran from (`-dirty`: its files differed from it); null outside a git checkout and in files written before it was recorded |
-| torch_version     | string                | yes   | version of the installed torch that trained the student (null in files written before it was recorded) |
-| config_json       | string (JSON object)  | no    | the row's own resolved recipe (below)                     |
-
-`pool` is a JSON string rather than an Arrow `map<string, double>`: pandas turns a map column into
-lists of tuples, which are unhashable (no groupby, no `DataFrame.query`, no CSV export), and
-engines disagree on map support; a JSON string round-trips unchanged through `pd.read_parquet`,
-DuckDB and Spark, and keeps the pool's order (main arch first). `pool_main_weight` holds the one
-number that plots and queries need. `write_rows` accepts a dict for `pool` and `config_json` and
-serialises it.
-
-`config_json`, as a sweep writes it, holds what this row was computed from and nothing more:
-`{"sweep_hash", "trial_key", "axes", "dataset", "distill", "evaluation"}`: the sweep's hash
-(`SweepSpec.experiment_hash()` of the sweep file stored once beside the results as
-`<sweep>/spec.yaml`, which holds the whole grid), the grid point's key and its grid values
-(distillation and evaluation axes), the dataset settings (name, validation carve), the resolved
-`DistillConfig.to_dict()` (for a baseline's row, `baseline`, `ipc` and `seed` instead), `eval_key`
-when the grid has evaluation axes, and the resolved `EvalConfig.to_dict()` this row's student was
-trained by (its evaluation setting's). Its size does not grow with the number of grid points.
-
-Files written before the trial key's column was named `trial_key` call it `trial_id`; they are
-read with the column renamed (`FORMER_NAMES`). Files written before a later column existed are read
-with the value it implicitly had (`LATER_COLUMNS`): `labels` hard and `selection` validation (raydd
-trained on class labels and took the final student before either could be chosen), and null where
-nothing was recorded (device, node, lr, eval_key, label_bytes, raydd_commit, torch_version).
-
-All rows are built by one function, `raydd.results.rows.result_rows`.
+Every column is declared once, in `FIELDS` below: its Arrow type, whether it may be null and what
+it means. `docs/schema.md` shows the table `raydd results schema` prints from it, and a test keeps
+the page and this module in step. Accuracies are stored as fractions in [0, 1].
 """
 
 from __future__ import annotations
@@ -73,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -83,48 +20,107 @@ from raydd import strict_json
 
 SCHEMA_VERSION = "1"
 
-_FIELDS = [
-    ("sweep", pa.string(), False),
-    ("trial_key", pa.string(), False),
-    ("method", pa.string(), False),
-    ("dataset", pa.string(), False),
-    ("ipc", pa.int32(), False),
-    ("pool_name", pa.string(), False),
-    ("pool", pa.string(), False),
-    ("pool_main_weight", pa.float64(), True),
-    ("pool_warmup", pa.int32(), False),
-    ("iterations", pa.int32(), False),
-    ("distill_seed", pa.int32(), False),
-    ("student", pa.string(), False),
-    ("teacher", pa.string(), True),
-    ("kd", pa.bool_(), False),
-    ("alpha", pa.float64(), True),
-    ("temperature", pa.float64(), True),
-    ("eval_seed", pa.int32(), False),
-    ("val_acc", pa.float64(), False),
-    ("test_acc", pa.float64(), False),
-    ("train_seconds", pa.float64(), False),
-    ("device", pa.string(), True),
-    ("node", pa.string(), True),
-    ("distill_seconds", pa.float64(), False),
-    ("synset_uri", pa.string(), False),
-    ("grid_png_uri", pa.string(), True),
-    ("epochs", pa.int32(), False),
-    ("augment", pa.string(), False),
-    ("lr", pa.float64(), True),
-    ("eval_key", pa.string(), True),
-    ("labels", pa.string(), False),
-    ("label_bytes", pa.int64(), True),
-    ("selection", pa.string(), False),
-    ("created_at", pa.timestamp("us", tz="UTC"), False),
-    ("raydd_version", pa.string(), False),
-    ("raydd_commit", pa.string(), True),
-    ("torch_version", pa.string(), True),
-    ("config_json", pa.string(), False),
+
+class Column(NamedTuple):
+    name: str
+    type: pa.DataType
+    nullable: bool
+    meaning: str
+
+
+FIELDS = [
+    Column("sweep", pa.string(), False,
+           "sweep name (the directory under the storage root)"),
+    Column("trial_key", pa.string(), False,
+           "grid point of the evaluated set (`TrialPoint.trial_key`)"),
+    Column("method", pa.string(), False,
+           "distillation method: dc, dsa, dm (or a baseline: `random_real`, `whole_dataset`; "
+           "`foreign`: a set made by another code, `raydd evaluate SET --dataset` or a sweep's "
+           "`evaluation.sets`)"),
+    Column("dataset", pa.string(), False,
+           "dataset name: digits, mnist, fashion_mnist, cifar10, ..."),
+    Column("ipc", pa.int32(), False,
+           "synthetic images per class (0 for `whole_dataset`: the whole training split)"),
+    Column("pool_name", pa.string(), False,
+           "model pool as written in a sweep: `ConvNet=0.9,ConvNetW64=0.1`; `-` for a baseline"),
+    Column("pool", pa.string(), False,
+           'the same pool as `{"ConvNet": 0.9, "ConvNetW64": 0.1}`, main arch first'),
+    Column("pool_main_weight", pa.float64(), True,
+           "probability of the first (main) pool architecture; null for a baseline (pool `{}`)"),
+    Column("pool_warmup", pa.int32(), False,
+           "outer iterations on the main arch before the pool is used"),
+    Column("iterations", pa.int32(), False,
+           "outer distillation iterations (0 for a baseline)"),
+    Column("distill_seed", pa.int32(), False,
+           "seed of the distillation run"),
+    Column("student", pa.string(), False,
+           "evaluated architecture"),
+    Column("teacher", pa.string(), True,
+           "KD teacher architecture; null when `kd` is false"),
+    Column("kd", pa.bool_(), False,
+           "whether the student was trained with knowledge distillation"),
+    Column("alpha", pa.float64(), True,
+           "KD weight chosen on the validation split; null without KD"),
+    Column("temperature", pa.float64(), True,
+           "KD temperature chosen on the validation split; null without KD"),
+    Column("eval_seed", pa.int32(), False,
+           "seed of the student's initialisation and training"),
+    Column("val_acc", pa.float64(), False,
+           "accuracy on the validation split carved from training data"),
+    Column("test_acc", pa.float64(), False,
+           "accuracy on the test split (reported once, never selected on)"),
+    Column("train_seconds", pa.float64(), False,
+           "wall time to train and evaluate this student"),
+    Column("device", pa.string(), True,
+           "what trained it: `cpu` or `cuda:<GPU name>` (null in files written before it was "
+           "recorded)"),
+    Column("node", pa.string(), True,
+           "host name of the machine that trained it, in a sweep and in `raydd evaluate` alike (null"
+           " likewise; sweeps before this version wrote the Ray node's IP address)"),
+    Column("distill_seconds", pa.float64(), False,
+           "wall time of the distillation that made the set"),
+    Column("synset_uri", pa.string(), False,
+           "directory of the synthetic-set artifact"),
+    Column("grid_png_uri", pa.string(), True,
+           "the artifact's image grid (`grid.png`)"),
+    Column("epochs", pa.int32(), False,
+           "student training epochs"),
+    Column("augment", pa.string(), False,
+           "augmentation during student training (`none`, `dsa`, ...)"),
+    Column("lr", pa.float64(), True,
+           "students' SGD learning rate (null in files written before it was recorded)"),
+    Column("eval_key", pa.string(), True,
+           "the evaluation setting: point of the grid's evaluation axes (`augment_dsa`); null "
+           "without them"),
+    Column("labels", pa.string(), False,
+           "label regime the students trained under: `hard` (class labels), `soft` (the set's stored"
+           " soft labels, soft cross-entropy), `relabel` (a teacher labels every batch); `hard` in "
+           "files written before it was recorded"),
+    Column("label_bytes", pa.int64(), True,
+           "bytes the labels take to store: int64 class labels (8 per image), float32 soft labels (4"
+           " x classes per image), or the relabelling teacher's float32 weights; null in files "
+           "written before it was recorded"),
+    Column("selection", pa.string(), False,
+           "how test accuracy was taken: `validation` (the final student, every choice made on the "
+           "validation split) or `test-max` (the best test accuracy over epochs, as published "
+           "numbers often were: for comparison only); `validation` in files written before it was "
+           "recorded"),
+    Column("created_at", pa.timestamp("us", tz="UTC"), False,
+           "when the row was produced (timezone-aware)"),
+    Column("raydd_version", pa.string(), False,
+           "version of the installed raydd package that wrote the row"),
+    Column("raydd_commit", pa.string(), True,
+           "the git commit raydd ran from (`-dirty`: its files differed from it); null outside a git"
+           " checkout and in files written before it was recorded"),
+    Column("torch_version", pa.string(), True,
+           "version of the installed torch that trained the student (null in files written before it"
+           " was recorded)"),
+    Column("config_json", pa.string(), False,
+           "the row's own resolved recipe (below)"),
 ]
 
 RESULT_SCHEMA = pa.schema(
-    [pa.field(name, typ, nullable=null) for name, typ, null in _FIELDS],
+    [pa.field(c.name, c.type, nullable=c.nullable) for c in FIELDS],
     metadata={"raydd.schema_version": SCHEMA_VERSION},
 )
 COLUMNS = tuple(RESULT_SCHEMA.names)
