@@ -1,0 +1,79 @@
+"""Files a user names with --out: raydd replaces one only when it wrote it (or under --force), and
+writes every one atomically, so a failed write leaves the earlier file as it was.
+
+Each format says how raydd knows its own: a mark it writes into the file (a page's generator
+tag, an image's Software/Creator metadata, a Parquet file's schema metadata). A format with no
+place for a mark (CSV) is never taken for raydd's: an existing file needs --force.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Optional
+
+from raydd.atomic import atomic_write
+
+FORCE_HINT = "choose another --out, or pass --force to replace it"
+IMAGE_MARK = "raydd"  # an image's Software (PNG) or Creator (SVG, PDF) metadata
+PARQUET_MARK = b"raydd.written_by"  # a Parquet file's schema metadata key
+MARK_WINDOW = 65536  # bytes read from each end of a file: PNG and SVG marks lead it, PDF's trails it
+# how each image format carries IMAGE_MARK, as matplotlib's savefig(metadata=...) writes it
+_IMAGE_METADATA = {".png": "Software", ".svg": "Creator", ".pdf": "Creator"}
+_IMAGE_PATTERNS = {".png": b"tEXtSoftware\x00" + IMAGE_MARK.encode(),
+                   ".svg": b"<dc:title>" + IMAGE_MARK.encode() + b"</dc:title>",
+                   ".pdf": b"/Creator (" + IMAGE_MARK.encode() + b")"}
+
+Recogniser = Callable[[Path], bool]
+
+
+def check_replaceable(out: str | os.PathLike, is_own: Optional[Recogniser], what: str, force: bool = False) -> None:
+    """Refuse (FileExistsError, one line) to replace an existing `out` that `is_own` does not
+    recognise as raydd's, unless `force`. `is_own` None: the format carries no mark, so any
+    existing file is refused. `what` names the kind of file ("a contact sheet")."""
+    out = Path(out)
+    if force or not (out.exists() or out.is_symlink()):
+        return
+    if is_own is None:
+        raise FileExistsError(f"{out} exists and raydd cannot tell whether it wrote it ({what} carries no "
+                              f"mark); {FORCE_HINT}")
+    if not (out.is_file() and is_own(out)):
+        raise FileExistsError(f"{out} exists and is not {what} raydd wrote; {FORCE_HINT}")
+
+
+def write_output(out: str | os.PathLike, write: Callable[[object], None]) -> Path:
+    """Call `write(handle)` on a temporary file beside `out`, renamed over it only when the whole
+    write succeeded: a failure leaves any earlier `out` byte for byte."""
+    out = Path(out)
+    with atomic_write(out) as handle:
+        write(handle)
+    return out
+
+
+def _ends(path: Path) -> bytes:
+    """The first and last MARK_WINDOW bytes of `path` (all of it when it is short)."""
+    with path.open("rb") as handle:
+        head = handle.read(MARK_WINDOW)
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(max(MARK_WINDOW, size - MARK_WINDOW))
+        return head + handle.read()
+
+
+def image_metadata(out: str | os.PathLike) -> dict:
+    """The savefig metadata that marks an image (.png, .svg, .pdf) as raydd's."""
+    return {_IMAGE_METADATA[Path(out).suffix.lower()]: IMAGE_MARK}
+
+
+def is_raydd_image(path: Path) -> bool:
+    pattern = _IMAGE_PATTERNS.get(path.suffix.lower())
+    return pattern is not None and pattern in _ends(path)
+
+
+def is_raydd_parquet(path: Path) -> bool:
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except (OSError, ValueError):  # a file pyarrow cannot read as Parquet is not raydd's
+        return False
+    return PARQUET_MARK in metadata
