@@ -69,11 +69,23 @@ def is_raydd_image(path: Path) -> bool:
     return pattern is not None and pattern in _ends(path)
 
 
-def is_raydd_parquet(path: Path) -> bool:
+def _parquet_metadata(path: Path) -> dict:
+    """The schema metadata of a Parquet file; empty for a file pyarrow cannot read as Parquet."""
     import pyarrow.parquet as pq
 
     try:
-        metadata = pq.read_schema(path).metadata or {}
-    except (OSError, ValueError):  # a file pyarrow cannot read as Parquet is not raydd's
-        return False
-    return PARQUET_MARK in metadata
+        return pq.read_schema(path).metadata or {}
+    except (OSError, ValueError):
+        return {}
+
+
+def is_raydd_parquet(path: Path) -> bool:
+    return PARQUET_MARK in _parquet_metadata(path)
+
+
+def is_result_rows(path: Path) -> bool:
+    """A file of raydd result rows: Parquet whose schema metadata is RESULT_SCHEMA's."""
+    from raydd.results.schema import RESULT_SCHEMA
+
+    own = set(RESULT_SCHEMA.metadata)
+    return path.suffix == ".parquet" and path.is_file() and own <= set(_parquet_metadata(path))
