@@ -9,6 +9,9 @@ place for a mark (CSV) is never taken for raydd's: an existing file needs --forc
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import uuid
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -48,6 +51,46 @@ def write_output(out: str | os.PathLike, write: Callable[[object], None]) -> Pat
     with atomic_write(out) as handle:
         write(handle)
     return out
+
+
+def write_directory(out: str | os.PathLike, fill: Callable[[Path], None]) -> Path:
+    """Call `fill(directory)` on a hidden temporary directory beside `out`, then put it in `out`'s
+    place. An earlier `out` (which the caller found replaceable) is moved aside and removed only
+    once the new one is in place: a failure before that leaves it as it was."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        fill(temporary)
+        temporary.chmod(0o777 & ~_umask())  # mkdtemp makes it private; an export is shared like any directory
+        _swap_in(temporary, out)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)  # our own temporary directory only
+        raise
+    return out
+
+
+def _swap_in(new: Path, out: Path) -> None:
+    if not out.is_symlink() and (not out.exists() or (out.is_dir() and not any(out.iterdir()))):
+        os.replace(new, out)  # onto nothing or an empty directory: one rename
+        return
+    earlier = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.old")
+    os.rename(out, earlier)
+    try:
+        os.replace(new, out)
+    except BaseException:
+        os.rename(earlier, out)
+        raise
+    if earlier.is_symlink():
+        earlier.unlink()  # the link only, never what it points to
+    else:
+        shutil.rmtree(earlier, ignore_errors=True)  # the new one is in place; a leftover is hidden
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
 
 
 def _ends(path: Path) -> bytes:
