@@ -35,8 +35,8 @@ def check_replaceable(out: str | os.PathLike, is_own: Optional[Recogniser], what
     recognise as raydd's, unless `force`. `is_own` None: the format carries no mark, so any
     existing file is refused. `what` names the kind of file ("a contact sheet")."""
     out = Path(out)
-    if force or not (out.exists() or out.is_symlink()):
-        return
+    if force or not (out.exists() or out.is_symlink()) or out.is_dir():
+        return  # a directory is no file to replace: the caller's file check says so
     if is_own is None:
         raise FileExistsError(f"{out} exists and raydd cannot tell whether it wrote it ({what} carries no "
                               f"mark); {FORCE_HINT}")

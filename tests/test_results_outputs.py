@@ -28,8 +28,8 @@ def _is_raydd_output(path) -> bool:
     return is_raydd_parquet(path) if path.suffix == ".parquet" else is_raydd_image(path)
 
 
-def _one_line_error(result) -> str:
-    assert result.exit_code == 1, result.output
+def _one_line_error(result, exit_code: int = 1) -> str:
+    assert result.exit_code == exit_code, result.output
     assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("Error: "), result.output
     return result.output
 
@@ -42,6 +42,13 @@ def test_a_file_raydd_did_not_write_is_refused_and_kept(location, tmp_path, comm
     assert str(out) in message and "--force" in message
     assert out.read_bytes() == FOREIGN
     assert [p.name for p in tmp_path.iterdir()] == [name]  # nothing beside it either (no _pool_weight figure)
+
+
+@pytest.mark.parametrize("command,name", ALL)
+def test_a_directory_at_out_is_named_as_one(location, tmp_path, command, name):  # noqa: F811
+    (tmp_path / name).mkdir()
+    assert "is a directory" in _one_line_error(run(command, location, tmp_path / name), exit_code=2)  # a usage error
+    assert not any((tmp_path / name).iterdir())
 
 
 @pytest.mark.parametrize("command,name", MARKED)
