@@ -33,7 +33,7 @@ Recogniser = Callable[[Path], bool]
 def check_replaceable(out: str | os.PathLike, is_own: Optional[Recogniser], what: str, force: bool = False) -> None:
     """Refuse (FileExistsError, one line) to replace an existing `out` that `is_own` does not
     recognise as raydd's, unless `force`. `is_own` None: the format carries no mark, so any
-    existing file is refused. `what` names the kind of file ("a contact sheet")."""
+    existing file is refused. `what` names the kind of file ("an image")."""
     out = Path(out)
     if force or not (out.exists() or out.is_symlink()) or out.is_dir():
         return  # a directory is no file to replace: the caller's file check says so
