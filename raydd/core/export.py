@@ -27,16 +27,13 @@ from typing import Callable
 import torch
 
 from raydd import strict_json
+from raydd.core.export_out import EXPORT_META, ExportError, check_out
+from raydd.outputs import write_directory
 from raydd.registry import Registry
 
 EXPORTERS: Registry[Callable] = Registry("export format")
-EXPORT_META = "raydd-export.json"  # raydd.core.foreign.readers reads it back
 DC_DATASET_NAMES = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "svhn": "SVHN", "cifar10": "CIFAR10",
                     "cifar100": "CIFAR100"}  # how DatasetCondensation spells them in its file names
-
-
-class ExportError(ValueError):
-    """A set that cannot be written in the asked layout, or a place it may not be written to."""
 
 
 def _ordered(synset):
@@ -133,9 +130,6 @@ def export_set(synset, fmt: str, out: str | os.PathLike, force: bool = False) ->
     """Write `synset` in layout `fmt` into `out` (new, empty, an export raydd wrote, or anything
     under `force`: `raydd.core.export_out.check_out`), atomically: a hidden sibling directory
     put in its place only once whole. Returns the files written."""
-    from raydd.core.export_out import check_out
-    from raydd.outputs import write_directory
-
     write = EXPORTERS.get(fmt)
     out = check_out(Path(out), force)
     write_directory(out, lambda directory: write(synset, directory))

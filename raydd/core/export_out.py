@@ -6,13 +6,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from raydd.core.export import EXPORT_META, ExportError
 from raydd.outputs import FORCE_HINT
+
+EXPORT_META = "raydd-export.json"  # an export's description; raydd.core.foreign.readers reads it back
 
 # every file a layout writes, as a path inside the export (raydd.core.export's writers)
 LAYOUT_FILES = re.compile(r"(images|labels|lr)(_best)?\.pt|\d+/\d+\.png|" + re.escape(EXPORT_META))
 DC_FILE = re.compile(r"res_\w+_\d+ipc\.pt")
 SHOWN = 3  # files named in a refusal
+
+
+class ExportError(ValueError):
+    """A set that cannot be written in the asked layout, or a place it may not be written to."""
 
 
 def check_out(out: Path, force: bool = False) -> Path:
@@ -62,11 +67,12 @@ def is_raydd_export(directory: Path) -> bool:
 
 
 def _pt_entry(path: Path):
-    from raydd.core.foreign.readers import load_pt
+    """The `raydd` entry of a dc file; None for a file that holds none or is no readable torch file."""
+    from raydd.core.torch_files import load_torch_file
 
     try:
-        content = load_pt(path)
-    except ValueError:  # ForeignSetError: not a readable torch file
+        content = load_torch_file(path, str(path))
+    except (RuntimeError, EOFError, OSError, ValueError):  # a refused or unreadable file is a ValueError
         return None
     return content.get("raydd") if isinstance(content, dict) else None
 
