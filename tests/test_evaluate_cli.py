@@ -156,16 +156,33 @@ def test_out_writes_rows_in_the_sweep_schema_that_results_show_reads(artifact, t
     assert again.exit_code == 0 and len(load(str(out))) == 9  # another protocol: its own file, its own row
 
 
+def _foreign_parquet(directory):
+    """A Parquet file pandas wrote, beside a file of raydd's rows: only the first is named."""
+    import pandas as pd
+
+    from raydd.results import write_rows
+    from test_results_support import make_row
+
+    directory.mkdir()
+    write_rows([make_row()], str(directory))
+    pd.DataFrame({"a": [1]}).to_parquet(directory / "mine.parquet")
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda p: p.write_text("x"), "exists and is not a directory"),
     (lambda p: (p.mkdir(), (p / "notes.txt").write_text("mine")), "holds files that are not result rows"),
+    (lambda p: (p.mkdir(), (p / "sub").mkdir()), "not result rows raydd wrote (sub)"),
+    (_foreign_parquet, "not result rows raydd wrote (mine.parquet)"),
 ])
 def test_a_bad_out_is_refused_before_training(artifact, tmp_path, no_training, make, message):
     out = tmp_path / "out"
     make(out)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} if out.is_dir() else out.read_bytes()
     result = _invoke(artifact, "--students", "MLP", "--out", out, *QUICK)
     assert result.exit_code == 2 and message in result.output, result.output
-    assert not out.is_dir() or sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    assert len(result.output.strip().splitlines()) == 1
+    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} if out.is_dir() else out.read_bytes()
+    assert after == before  # nothing added, nothing changed
 
 
 def test_out_writes_whole_dataset_rows_with_their_own_epochs(artifact, tmp_path):

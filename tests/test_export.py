@@ -163,7 +163,7 @@ def test_a_soft_labelled_set_is_not_exported_where_its_labels_would_be_lost(sets
 
 @pytest.mark.parametrize("prepare, args, message", [
     (lambda tmp: (tmp / "full").mkdir() or (tmp / "full" / "mine.txt").write_text("x"), ["--out", "{tmp}/full"],
-     "is not empty; raydd writes an export into a new or empty directory only"),
+     "holds files that are not an export raydd wrote (mine.txt); choose another --out, or pass --force"),
     (lambda tmp: None, ["--out", "{tmp}/x", "--format", "zip"], "'zip' is not one of"),
     (lambda tmp: (tmp / "notaset").mkdir(), ["--out", "{tmp}/y", "--set", "{tmp}/notaset"], "meta.json is missing"),
 ])

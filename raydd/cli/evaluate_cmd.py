@@ -144,7 +144,8 @@ def _table(results: list[Evaluated], students: list[str], kd_modes: tuple[bool, 
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per record instead of the table.")
 @click.option("--out", default=None, metavar="DIR",
               help="Also write the records as result rows (the schema a sweep writes) into DIR, a "
-                   "results directory or URI, for `raydd results` beside a sweep's rows.")
+                   "results directory or URI, for `raydd results` beside a sweep's rows. Each run adds its "
+                   "own file and touches none; a local DIR holding anything but raydd's result rows is refused.")
 def evaluate(**opts) -> None:
     """Train student architectures on the synthetic set SET and report test accuracy.
 

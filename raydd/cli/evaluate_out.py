@@ -13,19 +13,23 @@ SWEEP = "raydd-evaluate"  # the `sweep` column of rows written by `raydd evaluat
 
 def check_out(location: str) -> str:
     """`location` as a results directory raydd may add files to, or a ValueError saying why not:
-    checked before any training. Existing files are never touched; each run adds its own."""
+    checked before any training. It may hold only raydd's result rows (and hidden files): rows
+    added among a user's files would mix with them. Existing files are never touched; each run
+    adds its own."""
     if storage.is_uri(location):
         return location
     from raydd.atomic import check_can_create
+    from raydd.outputs import is_result_rows
 
     path = Path(location)
     if path.exists():
         if not path.is_dir():
             raise ValueError(f"--out {location} exists and is not a directory")
-        foreign = sorted(p.name for p in path.iterdir() if p.suffix != ".parquet" and not p.name.startswith("."))
+        foreign = sorted(p.name for p in path.iterdir() if not p.name.startswith(".") and not is_result_rows(p))
         if foreign:
-            raise ValueError(f"--out {location} holds files that are not result rows ({', '.join(foreign[:3])}); "
-                             "choose a results directory")
+            more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+            raise ValueError(f"--out {location} holds files that are not result rows raydd wrote "
+                             f"({', '.join(foreign[:3])}{more}); choose a results directory")
     check_can_create(path / "probe.parquet")
     return str(path)
 

@@ -23,6 +23,13 @@ BY_OPTION = click.option("--by", default=None, metavar="K1,K2",
                          help="Comma-separated row keys (default: the grid axes that vary).")
 
 
+def force_option(own: str):
+    """`--force`, alike on every command that writes a file a user names (`raydd.outputs`)."""
+    return click.option("--force", is_flag=True,
+                        help=f"Replace an existing --out even when it is not {own}; without it only raydd's "
+                             "own output is replaced. The write is atomic either way.")
+
+
 def baseline_option(effect: str):
     """`--vs-baseline`, read alike by every command that compares with a baseline row."""
     return click.option("--vs-baseline", "baseline", multiple=True, metavar="KEY=VALUE[;KEY=VALUE]",
@@ -142,9 +149,10 @@ def show(locations: tuple[str, ...], by: str | None, fmt: str, baseline: tuple[s
 @click.option("--columns", default=None, metavar="C1,C2", help="Comma-separated columns to keep.")
 @click.option("--format", "fmt", type=click.Choice(ROW_FORMATS), default="table", show_default=True,
               help="How the rows are printed; json is one document on stdout, {columns, rows: [records]}.")
+@force_option("a Parquet file raydd wrote (a CSV file carries no mark, so an existing one always needs it)")
 @SKIP_BAD_OPTION
 def query_rows(locations: tuple[str, ...], where: str | None, out: str | None, columns: str | None, fmt: str,
-               skip_bad: bool) -> None:
+               force: bool, skip_bad: bool) -> None:
     """Select result rows with an expression (or all of them); print them or export to CSV/Parquet.
 
     LOCATION is a results directory or URI (runs/my-sweep/results, s3://bucket/my-sweep/results);
@@ -158,10 +166,10 @@ def query_rows(locations: tuple[str, ...], where: str | None, out: str | None, c
         if fmt != "table":
             raise ValueError(f"--format {fmt} prints the rows and --out writes them to a file (its suffix picks "
                              "the format); give one of the two")
-        check_output_file(check_export_path(out))
+        check_output_file(check_export_path(out, force))
     rows = query(_filtered(_load_all(locations, skip_bad), where, locations), None, _split(columns))
     if out:
-        click.echo(f"{len(rows)} rows -> {export(rows, out)}")
+        click.echo(f"{len(rows)} rows -> {export(rows, out, force)}")
     else:
         click.echo(render_rows(rows, fmt), nl=False)
 
@@ -170,21 +178,20 @@ def query_rows(locations: tuple[str, ...], where: str | None, out: str | None, c
 @click.argument("locations", nargs=-1, required=True, metavar="LOCATION...")
 @click.option("--out", required=True, metavar="FILE.png", help="Contact sheet to write (.png, .svg or .pdf).")
 @where_option("Only the sets of the rows this filter keeps")
+@force_option("an image raydd wrote")
 @SKIP_BAD_OPTION
-def images_cmd(locations: tuple[str, ...], out: str, where: str | None, skip_bad: bool) -> None:
+def images_cmd(locations: tuple[str, ...], out: str, where: str | None, force: bool, skip_bad: bool) -> None:
     """One page with every evaluated set's synthetic images: a row per set (its trial key and
     the settings that vary), a column per class, titled with the class's name.
 
     LOCATION is a results directory or URI; several go onto one sheet.
     """
     from raydd.results import contact_sheet
-    from raydd.results.figures import IMAGE_SUFFIXES
+    from raydd.results.figures import check_image_out
 
-    if Path(out).suffix.lower() not in IMAGE_SUFFIXES:  # before anything is read
-        raise ValueError(f"contact sheet {out!r} must end with one of {', '.join(IMAGE_SUFFIXES)}")
-    check_output_file(out)
+    check_output_file(check_image_out(out, "contact sheet", force))  # before anything is read
     df = _filtered(_load_all(locations, skip_bad), where, locations)
-    click.echo(f"contact sheet -> {contact_sheet(df, out)}")
+    click.echo(f"contact sheet -> {contact_sheet(df, out, force)}")
 
 
 @results.command("plot")
@@ -194,9 +201,10 @@ def images_cmd(locations: tuple[str, ...], out: str, where: str | None, skip_bad
 @baseline_option("Plot each setting's difference to the baseline row it names, as `results show` does")
 @where_option("Plot only the rows this filter keeps")
 @METRIC_OPTION
+@force_option("an image raydd wrote")
 @SKIP_BAD_OPTION
 def plot_cmd(locations: tuple[str, ...], out: str, by: str | None, baseline: tuple[str, ...], where: str | None,
-             metric: str, skip_bad: bool) -> None:
+             metric: str, force: bool, skip_bad: bool) -> None:
     """Grouped bars per student architecture, one bar per setting, error bars = std over seeds.
 
     The value axis starts a little below the lowest bar's mean - std, not at 0; a caption under
@@ -210,14 +218,12 @@ def plot_cmd(locations: tuple[str, ...], out: str, by: str | None, baseline: tup
     several are plotted together (a sweep's rows beside `raydd evaluate --out` runs).
     """
     from raydd.results import parse_baseline, plot
-    from raydd.results.figures import IMAGE_SUFFIXES
+    from raydd.results.figures import check_image_out
 
-    if not out.lower().endswith(IMAGE_SUFFIXES):
-        raise ValueError(f"--out {out!r} must end with one of {', '.join(IMAGE_SUFFIXES)}")
+    check_output_file(check_image_out(out, "--out", force))
     base = parse_baseline(baseline) if baseline else None
-    check_output_file(out)
     df = _filtered(_load_all(locations, skip_bad), where, locations)
-    for path in plot(df, out, by=_split(by), metric=metric, baseline=base):
+    for path in plot(df, out, by=_split(by), metric=metric, baseline=base, force=force):
         click.echo(str(path))
 
 

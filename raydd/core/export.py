@@ -21,24 +21,19 @@ entry in a `.pt` dict (which the other codes do not read), so that reading it ba
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 from raydd import strict_json
+from raydd.core.export_out import EXPORT_META, ExportError, check_out
+from raydd.outputs import write_directory
 from raydd.registry import Registry
 
 EXPORTERS: Registry[Callable] = Registry("export format")
-EXPORT_META = "raydd-export.json"  # raydd.core.foreign.readers reads it back
 DC_DATASET_NAMES = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "svhn": "SVHN", "cifar10": "CIFAR10",
                     "cifar100": "CIFAR100"}  # how DatasetCondensation spells them in its file names
-
-
-class ExportError(ValueError):
-    """A set that cannot be written in the asked layout, or a place it may not be written to."""
 
 
 def _ordered(synset):
@@ -131,40 +126,11 @@ def clipped_share(synset) -> float:
     return float(((pixels < 0) | (pixels > 1)).float().mean())
 
 
-def check_out(out: Path) -> Path:
-    """`out` as a new or empty directory that can be created; an ExportError saying why not."""
-    from raydd.atomic import check_can_create
-
-    if out.exists() or out.is_symlink():
-        if not out.is_dir():
-            raise ExportError(f"--out {out} exists and is not a directory")
-        if any(out.iterdir()):
-            raise ExportError(f"--out {out} is not empty; raydd writes an export into a new or empty directory only")
-    try:
-        check_can_create(out)
-    except OSError as err:
-        raise ExportError(str(err)) from None
-    return out
-
-
-def export_set(synset, fmt: str, out: str | os.PathLike) -> list[Path]:
-    """Write `synset` in layout `fmt` into the new or empty directory `out`, atomically (a hidden
-    sibling directory renamed into place); returns the files written."""
+def export_set(synset, fmt: str, out: str | os.PathLike, force: bool = False) -> list[Path]:
+    """Write `synset` in layout `fmt` into `out` (new, empty, an export raydd wrote, or anything
+    under `force`: `raydd.core.export_out.check_out`), atomically: a hidden sibling directory
+    put in its place only once whole. Returns the files written."""
     write = EXPORTERS.get(fmt)
-    out = check_out(Path(out))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        write(synset, tmp)
-        tmp.chmod(0o777 & ~_umask())
-        os.replace(tmp, out)  # onto a missing or an empty directory
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # our own temporary directory only
-        raise
+    out = check_out(Path(out), force)
+    write_directory(out, lambda directory: write(synset, directory))
     return sorted(p for p in out.rglob("*") if p.is_file())
-
-
-def _umask() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return umask

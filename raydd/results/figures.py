@@ -21,6 +21,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from raydd.kd_words import shown
+from raydd.outputs import check_replaceable, image_metadata, is_raydd_image, write_output
 from raydd.results.schema import NO_POOL
 from raydd.results.select import image_grids
 from raydd.results.table import ResultsTable, default_by, order_students, results_table, summarise
@@ -259,19 +260,32 @@ def plot_figures(df: pd.DataFrame, by: list[str] | None = None, metric: str = "t
     return figures
 
 
-def plot(df: pd.DataFrame, out: str | Path, by: list[str] | None = None,
-         metric: str = "test_acc", baseline: dict | None = None) -> list[Path]:
-    """Save the bar figure (of differences to `baseline` when given) to `out` and, when
-    pool_main_weight varies, the pool-weight figure beside it (`<stem>_pool_weight<suffix>`).
-    Returns the written paths."""
+def check_image_out(out: str | Path, what: str, force: bool = False) -> Path:
+    """`out` as an image path raydd may write: a known suffix, and no existing file raydd did not
+    write unless `force` (`raydd.outputs`)."""
     out = Path(out)
     if out.suffix.lower() not in IMAGE_SUFFIXES:
-        raise ValueError(f"plot output {str(out)!r} must end with one of {', '.join(IMAGE_SUFFIXES)}")
+        raise ValueError(f"{what} {str(out)!r} must end with one of {', '.join(IMAGE_SUFFIXES)}")
+    check_replaceable(out, is_raydd_image, "an image", force)
+    return out
+
+
+def save_figure(fig: Figure, out: Path) -> Path:
+    """Save `fig` marked as raydd's, atomically: a failure leaves an earlier `out` as it was."""
+    fmt = out.suffix.lower()[1:]
+    return write_output(out, lambda handle: fig.savefig(handle, format=fmt, dpi=DPI, metadata=image_metadata(out)))
+
+
+def plot(df: pd.DataFrame, out: str | Path, by: list[str] | None = None,
+         metric: str = "test_acc", baseline: dict | None = None, force: bool = False) -> list[Path]:
+    """Save the bar figure (of differences to `baseline` when given) to `out` and, when
+    pool_main_weight varies, the pool-weight figure beside it (`<stem>_pool_weight<suffix>`).
+    Every path is checked (`check_image_out`) before any is written. Returns the written paths."""
+    out = Path(out)
     figures = list(zip([out, pool_weight_path(out)], plot_figures(df, by=by, metric=metric, baseline=baseline)))
-    for path, fig in figures:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=DPI)
-    return [path for path, _ in figures]
+    for path, _ in figures:
+        check_image_out(path, "plot output", force)
+    return [save_figure(fig, path) for path, fig in figures]
 
 
 SHEET_CELL_IN = 0.9  # inches per class column of a contact sheet (and per set row)
@@ -379,12 +393,8 @@ def contact_sheet_figure(df: pd.DataFrame) -> Figure:
     return fig
 
 
-def contact_sheet(df: pd.DataFrame, out: str | Path) -> Path:
-    """Save `contact_sheet_figure(df)` to `out` (.png, .svg or .pdf); returns the written path."""
-    out = Path(out)
-    if out.suffix.lower() not in IMAGE_SUFFIXES:
-        raise ValueError(f"contact sheet {str(out)!r} must end with one of {', '.join(IMAGE_SUFFIXES)}")
-    fig = contact_sheet_figure(df)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=DPI)
-    return out
+def contact_sheet(df: pd.DataFrame, out: str | Path, force: bool = False) -> Path:
+    """Save `contact_sheet_figure(df)` to `out` (.png, .svg or .pdf), checked as `check_image_out`
+    does; returns the written path."""
+    out = check_image_out(out, "contact sheet", force)
+    return save_figure(contact_sheet_figure(df), out)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from raydd.outputs import PARQUET_MARK, check_replaceable, is_raydd_parquet, write_output
 from raydd.results.table import default_by
 from raydd.results.where import where as row_filter
 
@@ -39,23 +40,34 @@ def filter_rows(df: pd.DataFrame, where: str | None, read_from: str) -> pd.DataF
     return kept
 
 
-def check_export_path(out: str | Path) -> Path:
-    """The path, if its suffix is one `export` can write (checked before loading anything)."""
+def check_export_path(out: str | Path, force: bool = False) -> Path:
+    """The path, if its suffix is one `export` can write and it replaces no file raydd did not
+    write unless `force` (checked before loading anything; `raydd.outputs`)."""
     out = Path(out)
-    if out.suffix.lower() not in EXPORT_SUFFIXES:
+    suffix = out.suffix.lower()
+    if suffix not in EXPORT_SUFFIXES:
         raise ValueError(f"cannot export to {str(out)!r}: use a {' or '.join(EXPORT_SUFFIXES)} file")
+    own = is_raydd_parquet if suffix == ".parquet" else None  # CSV has no place for a mark
+    check_replaceable(out, own, f"a {suffix[1:].upper()} file" if own is None else "a Parquet file", force)
     return out
 
 
-def export(df: pd.DataFrame, out: str | Path) -> Path:
-    """Write rows to CSV or Parquet, chosen by the file's suffix."""
-    out = check_export_path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+def _parquet(df: pd.DataFrame, handle) -> None:
+    """`df` as Parquet whose schema metadata marks it as raydd's (`raydd.outputs.PARQUET_MARK`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    marked = table.replace_schema_metadata({**(table.schema.metadata or {}), PARQUET_MARK: b"raydd results query"})
+    pq.write_table(marked, handle)
+
+
+def export(df: pd.DataFrame, out: str | Path, force: bool = False) -> Path:
+    """Write rows to CSV or Parquet, chosen by the file's suffix, atomically (`raydd.outputs`)."""
+    out = check_export_path(out, force)
     if out.suffix.lower() == ".csv":
-        df.to_csv(out, index=False)
-    else:
-        df.to_parquet(out, index=False)
-    return out
+        return write_output(out, lambda handle: handle.write(df.to_csv(index=False).encode("utf-8")))
+    return write_output(out, lambda handle: _parquet(df, handle))
 
 
 def image_grids(df: pd.DataFrame) -> pd.DataFrame:

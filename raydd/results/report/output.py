@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from raydd.atomic import atomic_write
+from raydd.outputs import check_replaceable, write_output
 
 GENERATOR = "raydd results report"  # in every page's <meta name="generator">: how raydd knows its own
 MARKER = f'<meta name="generator" content="{GENERATOR}">'
@@ -20,22 +20,18 @@ def check_suffix(out: str | Path) -> Path:
     return out
 
 
+def is_report(path: Path) -> bool:
+    with path.open("rb") as existing:
+        head = existing.read(HEAD_BYTES).decode("utf-8", errors="replace")
+    return MARKER in head
+
+
 def check_can_replace(out: str | Path, force: bool = False) -> None:
     """Refuse (FileExistsError) to replace an existing file that is not a report raydd wrote,
     unless `force`: a user's page must not be lost to a mistyped --out."""
-    out = Path(out)
-    if force or not out.is_file():
-        return
-    with out.open("rb") as existing:
-        head = existing.read(HEAD_BYTES).decode("utf-8", errors="replace")
-    if MARKER not in head:
-        raise FileExistsError(f"{out} exists and is not a report raydd wrote; choose another --out, "
-                              "or pass --force to replace it")
+    check_replaceable(out, is_report, "a report", force)
 
 
 def write_report(page: str, out: str | Path) -> Path:
     """Write the page so that a reader (or a crash) never leaves half of it in place."""
-    out = Path(out)
-    with atomic_write(out) as handle:
-        handle.write(page.encode("utf-8"))
-    return out
+    return write_output(out, lambda handle: handle.write(page.encode("utf-8")))
