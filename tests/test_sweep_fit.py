@@ -3,6 +3,7 @@ is asked of it or written (raydd.sweep.fit); one that fits runs as before (tests
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,8 +12,10 @@ from pathlib import Path
 
 import pytest
 import ray
+from click.testing import CliRunner
 from sweep_support import tiny_sweep, write_sweep
 
+from raydd.cli.main import cli
 from raydd.spec import ResourceSpec, load_spec
 from raydd.sweep import fit
 from raydd.sweep.fit import ClusterTooSmall, shortfall
@@ -90,6 +93,35 @@ def test_fractions_that_add_up_to_the_whole_are_not_refused_for_rounding():
     assert asks.evaluators * asks.evaluator_cpu + asks.trial_cpu > 3.0
     assert shortfall(asks, [{"CPU": 3.0}]) is None
     assert shortfall(asks, [{"CPU": 2.9999}]) is not None
+
+
+# ---- the dry run ---------------------------------------------------------------------------------
+def _dry_run(tmp_path, *options, trial_cpu=1):
+    raw = tiny_sweep("dry", str(tmp_path / "store"))
+    raw["resources"]["trial"]["cpu"] = trial_cpu
+    return CliRunner().invoke(cli, ["sweep", "submit", str(write_sweep(tmp_path, raw)), "--dry-run", *options])
+
+
+def test_the_dry_run_of_a_local_run_says_when_this_machine_is_too_small(tmp_path, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(fit, "this_machine", lambda: [{"CPU": 2.0, "GPU": 0.0}])
+    result = _dry_run(tmp_path, trial_cpu=3)
+    assert result.exit_code == 0, result.output
+    assert ("warning: a run here would be refused: resources: one trial (3 CPU, 0 GPU) needs more than this "
+            "machine has (2 CPU, 0 GPU) (resources.trial.cpu)") in result.output.splitlines()
+    doc = json.loads(_dry_run(tmp_path, "--json", trial_cpu=3).output)
+    assert doc["exceeds_this_machine"].startswith("resources: one trial (3 CPU, 0 GPU) needs more")
+    fits = _dry_run(tmp_path, trial_cpu=1)
+    assert fits.exit_code == 0 and "refused" not in fits.output
+    assert json.loads(_dry_run(tmp_path, "--json").output)["exceeds_this_machine"] is None
+    assert not (tmp_path / "store").exists()
+
+
+def test_the_dry_run_of_a_run_on_a_cluster_does_not_judge_by_this_machine(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6379")  # the trials run on that cluster's nodes
+    monkeypatch.setattr(fit, "this_machine", lambda: [{"CPU": 2.0, "GPU": 0.0}])
+    result = _dry_run(tmp_path, trial_cpu=3)
+    assert result.exit_code == 0 and "refused" not in result.output, result.output
 
 
 # ---- on a real Ray -----------------------------------------------------------------------------
