@@ -18,7 +18,7 @@ from sweep_support import tiny_sweep, write_sweep
 from raydd.cli.main import cli
 from raydd.spec import ResourceSpec, load_spec
 from raydd.sweep import fit
-from raydd.sweep.fit import ClusterTooSmall, shortfall
+from raydd.sweep.fit import ClusterTooSmall, read_only_autoscaler, shortfall
 from raydd.sweep.layout import SweepPaths
 from raydd.sweep.runner import load_results, run_sweep
 
@@ -150,9 +150,10 @@ def test_a_local_ray_too_small_is_refused_at_once_and_a_fixed_file_then_runs(tmp
     assert outcome.complete and len(load_results(outcome.results)) == 1
 
 
-def test_an_attached_cluster_may_grow_so_a_shortfall_is_a_warning(ray_local, monkeypatch):
+def test_an_attached_cluster_that_may_grow_gets_a_warning(ray_local, monkeypatch):
     lines = []
     monkeypatch.setattr(fit, "_started_here", lambda: False)
+    monkeypatch.setattr(fit, "_without_autoscaler", lambda: False)  # as on a cluster with a cluster.yaml
     fit.check_cluster(ResourceSpec(evaluators=4, evaluator_cpu=1), lines.append)
     assert lines == [
         "warning: resources: the 4 evaluators (1 CPU, 0 GPU each) and one trial (1 CPU, 0 GPU) need 5 CPUs; "
@@ -161,15 +162,48 @@ def test_an_attached_cluster_may_grow_so_a_shortfall_is_a_warning(ray_local, mon
         "change the file)"]
 
 
-def test_only_the_process_that_started_a_local_ray_counts_it_as_its_own(ray_local):
-    assert fit._started_here()  # this test process started ray_local
-    gcs = ray.get_runtime_context().gcs_address
-    program = ("import ray; from raydd.sweep import fit; ray.init(address=%r, logging_level='ERROR'); "
-               "print('started here' if fit._started_here() else 'attached')" % gcs)
-    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=120,
+ATTACHED = """
+import time, ray
+from ray._private import ray_constants
+from ray.experimental.internal_kv import _internal_kv_get
+from raydd.spec import ResourceSpec
+from raydd.sweep import fit
+ray.init(address=%r, logging_level="ERROR")
+print("started here" if fit._started_here() else "attached")
+deadline = time.monotonic() + 60  # the head's monitor publishes its status every few seconds
+while _internal_kv_get(ray_constants.DEBUG_AUTOSCALING_STATUS) is None and time.monotonic() < deadline:
+    time.sleep(1)
+try:
+    fit.check_cluster(ResourceSpec(trial_cpu=3), print)
+except fit.ClusterTooSmall as err:
+    print(err)
+"""
+
+
+@pytest.mark.timeout(200)
+def test_a_process_attached_to_a_cluster_without_autoscaler_is_refused(ray_local):
+    # ray_local was started by this test process (its own, cannot grow); another process attached to
+    # it finds Ray's read-only autoscaler there, so a sweep too big for it is refused there too
+    assert fit._started_here()
+    program = ATTACHED % ray.get_runtime_context().gcs_address
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=180,
                           env=dict(os.environ, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0"))
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "attached"
+    assert done.stdout.strip().splitlines()[-2:] == [
+        "attached",
+        "resources: one trial (3 CPU, 0 GPU) needs more than this Ray cluster has (2 CPU, 0 GPU) "
+        "(resources.trial.cpu); this Ray cluster has no autoscaler to add nodes"]
+
+
+def test_only_the_read_only_autoscalers_status_says_a_cluster_cannot_grow():
+    def status(mapping):
+        return json.dumps({"autoscaler_report": {"node_type_mapping": mapping, "legacy": True}})
+
+    assert read_only_autoscaler(status({"4767d4": "node_4767d4", "98ab01": "node_98ab01"}).encode())
+    assert not read_only_autoscaler(status({"4767d4": "ray.head.default", "98ab01": "gpu_workers"}))
+    assert not read_only_autoscaler(status({"4767d4": "node_4767d4", "98ab01": "gpu_workers"}))
+    for unknown in (None, b"", b"not json", json.dumps({"time": 1.0}), status(None), status({})):
+        assert not read_only_autoscaler(unknown)
 
 
 @pytest.mark.timeout(200)

@@ -10,13 +10,15 @@ What must fit:
 - a GPU, when a trial or an evaluator asks for one.
 A sweep file names no custom resources (only `cpu` and `gpu`), so there are none to check.
 
-A local Ray this process started can never grow: a shortfall there is refused. A cluster it
-attached to may have an autoscaler that adds nodes, so there it is a warning that names what the
+A local Ray this process started can never grow, nor a cluster whose autoscaler is Ray's
+read-only one (a head started without an autoscaling config): a shortfall there is refused. Any
+other cluster may have an autoscaler that adds nodes, so there it is a warning that names what the
 sweep waits for.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Callable, Mapping, Sequence
 
 from raydd.spec import ResourceSpec
@@ -118,6 +120,26 @@ def _started_here() -> bool:
     return bool(getattr(node, "head", False))
 
 
+def read_only_autoscaler(status: bytes | str | None) -> bool:
+    """True when the autoscaler status a Ray head publishes (its monitor's JSON, refreshed every few
+    seconds) comes from the read-only provider, which only watches and never adds a node: it names
+    each node's type `node_<node id>`, where a configured autoscaler uses its config's type names.
+    False when it cannot be told (no status yet, autoscaler v2, another format)."""
+    try:
+        mapping = json.loads(status)["autoscaler_report"]["node_type_mapping"]
+    except (TypeError, ValueError, KeyError):
+        return False
+    return isinstance(mapping, dict) and bool(mapping) and all(
+        kind == f"node_{node}" for node, kind in mapping.items())
+
+
+def _without_autoscaler() -> bool:
+    from ray._private import ray_constants
+    from ray.experimental.internal_kv import _internal_kv_get
+
+    return read_only_autoscaler(_internal_kv_get(ray_constants.DEBUG_AUTOSCALING_STATUS))
+
+
 def check_cluster(r: ResourceSpec, echo: Callable[[str], None]) -> None:
     """Refuse (`ClusterTooSmall`) a sweep the connected Ray can never run, or warn in one line when
     the cluster may still grow. Call after Ray is up, before any trial or evaluator is requested."""
@@ -126,5 +148,7 @@ def check_cluster(r: ResourceSpec, echo: Callable[[str], None]) -> None:
         return
     if _started_here():
         raise ClusterTooSmall(f"{problem}; the local Ray started for this sweep cannot grow")
+    if _without_autoscaler():
+        raise ClusterTooSmall(f"{problem}; this Ray cluster has no autoscaler to add nodes")
     echo(f"warning: {problem}; the sweep waits until the cluster adds such nodes (an autoscaler may; "
          "if none will, stop it and change the file)")
