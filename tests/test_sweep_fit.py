@@ -137,6 +137,7 @@ def _asking(tmp_path, name, **resources):
 def test_a_local_ray_too_small_is_refused_at_once_and_a_fixed_file_then_runs(tmp_path, ray_local):
     # ray_local declares 2 CPUs and this process started it: it cannot grow
     paths = SweepPaths.of(str(tmp_path / "runs"), "big")
+    actors_before = ray.util.list_named_actors(all_namespaces=True)  # other tests' may outlive them
     started = time.monotonic()
     with pytest.raises(ClusterTooSmall) as refused:
         run_sweep(_asking(tmp_path, "big", trial={"cpu": 3}), echo=lambda line: None)
@@ -144,7 +145,8 @@ def test_a_local_ray_too_small_is_refused_at_once_and_a_fixed_file_then_runs(tmp
     assert str(refused.value) == (
         "resources: one trial (3 CPU, 0 GPU) needs more than this Ray cluster has (2 CPU, 0 GPU) "
         "(resources.trial.cpu); the local Ray started for this sweep cannot grow")
-    assert not ray.util.list_named_actors(all_namespaces=True)  # no dispatcher, no evaluator asked for
+    # no dispatcher started, so no evaluator asked for
+    assert ray.util.list_named_actors(all_namespaces=True) == actors_before
     assert not any(p.is_file() for p in Path(paths.root).rglob("*"))  # no lease, no stored spec
     outcome = run_sweep(_asking(tmp_path, "big", trial={"cpu": 1}), echo=lambda line: None)
     assert outcome.complete and len(load_results(outcome.results)) == 1
