@@ -165,16 +165,11 @@ def test_an_attached_cluster_that_may_grow_gets_a_warning(ray_local, monkeypatch
 
 
 ATTACHED = """
-import time, ray
-from ray._private import ray_constants
-from ray.experimental.internal_kv import _internal_kv_get
+import ray
 from raydd.spec import ResourceSpec
 from raydd.sweep import fit
 ray.init(address=%r, logging_level="ERROR")
 print("started here" if fit._started_here() else "attached")
-deadline = time.monotonic() + 60  # the head's monitor publishes its status every few seconds
-while _internal_kv_get(ray_constants.DEBUG_AUTOSCALING_STATUS) is None and time.monotonic() < deadline:
-    time.sleep(1)
 try:
     fit.check_cluster(ResourceSpec(trial_cpu=3), print)
 except fit.ClusterTooSmall as err:
@@ -206,6 +201,20 @@ def test_only_the_read_only_autoscalers_status_says_a_cluster_cannot_grow():
     assert not read_only_autoscaler(status({"4767d4": "node_4767d4", "98ab01": "gpu_workers"}))
     for unknown in (None, b"", b"not json", json.dumps({"time": 1.0}), status(None), status({})):
         assert not read_only_autoscaler(unknown)
+
+
+def test_a_head_that_has_not_published_its_status_yet_is_waited_for_then_not_guessed(monkeypatch):
+    import ray.experimental.internal_kv as internal_kv
+
+    read_only = json.dumps({"autoscaler_report": {"node_type_mapping": {"ab12": "node_ab12"}}}).encode()
+    answers = [None, None, read_only]
+    monkeypatch.setattr(internal_kv, "_internal_kv_get", lambda key: answers.pop(0) if answers else read_only)
+    assert fit._without_autoscaler() and not answers  # asked until the status came
+    monkeypatch.setattr(internal_kv, "_internal_kv_get", lambda key: None)
+    monkeypatch.setattr(fit, "STATUS_WAIT_S", 1.5)
+    started = time.monotonic()
+    assert not fit._without_autoscaler()  # none within the wait: it may autoscale, so only a warning
+    assert time.monotonic() - started < 5
 
 
 @pytest.mark.timeout(200)

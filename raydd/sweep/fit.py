@@ -24,7 +24,8 @@ from typing import Callable, Mapping, Sequence
 from raydd.spec import ResourceSpec
 
 RAY_UNIT = 1e-4  # Ray counts resources in ten-thousandths; a smaller excess is rounding, not real
-DIMENSIONS = (("CPU", "cpu"), ("GPU", "gpu"))  # Ray's resource name, the sweep file's key
+DIMENSIONS = (("CPU", "cpu"), ("GPU", "gpu"))
+STATUS_WAIT_S = 20.0  # a head's monitor publishes its status every ~5 s; more on a loaded machine  # Ray's resource name, the sweep file's key
 
 Nodes = Sequence[Mapping[str, float]]  # one dict of resource name -> amount per alive node
 
@@ -134,10 +135,20 @@ def read_only_autoscaler(status: bytes | str | None) -> bool:
 
 
 def _without_autoscaler() -> bool:
+    """Whether the head's published status says it has only the read-only autoscaler; a head just
+    started has published none yet, so wait for its first one (only a sweep that does not fit
+    comes here, so a fitting one never waits)."""
+    import time
+
     from ray._private import ray_constants
     from ray.experimental.internal_kv import _internal_kv_get
 
-    return read_only_autoscaler(_internal_kv_get(ray_constants.DEBUG_AUTOSCALING_STATUS))
+    deadline = time.monotonic() + STATUS_WAIT_S
+    status = _internal_kv_get(ray_constants.DEBUG_AUTOSCALING_STATUS)
+    while status is None and time.monotonic() < deadline:
+        time.sleep(1.0)
+        status = _internal_kv_get(ray_constants.DEBUG_AUTOSCALING_STATUS)
+    return read_only_autoscaler(status)
 
 
 def check_cluster(r: ResourceSpec, echo: Callable[[str], None]) -> None:
