@@ -110,3 +110,19 @@ def test_gpu_evaluators_give_their_slices_back_for_the_next_trials(tmp_path, two
     # Trials need a whole node (2 GPUs); evaluators take 0.5 GPU each. Evaluators held after the
     # first two sets could leave no node with 2 free GPUs, and the last two trials would wait forever.
     _submit_tiny_sweep(tmp_path, "handback", two_gpu_nodes, trial_gpu=2, evaluator_gpu=0.5)
+
+
+@pytest.mark.slow
+def test_a_trial_larger_than_every_node_is_refused_though_the_total_would_hold_it(tmp_path, two_gpu_nodes):
+    # 3 GPUs fit the cluster's 4 but neither node's 2; the head runs no autoscaler, so it is refused
+    raw = tiny_sweep("toolarge", str(tmp_path / "storage"))
+    raw["resources"]["trial"] = {"cpu": 0.5, "gpu": 3}
+    spec_path = write_sweep(tmp_path, raw)
+    result = subprocess.run([str(BIN / "raydd"), "sweep", "submit", spec_path.name], cwd=tmp_path,
+                            env=dict(_env(None), RAY_ADDRESS=two_gpu_nodes), capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 1, (result.stdout + result.stderr)[-3000:]
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"Error: resources: one trial (0.5 CPU, 3 GPU) fits on no node of this Ray cluster; its nodes have at "
+        f"most 2 CPU, {NODE_GPUS} GPU (resources.trial.gpu); this Ray cluster has no autoscaler to add nodes")
+    assert not any(p.is_file() for p in (tmp_path / "storage").rglob("*"))

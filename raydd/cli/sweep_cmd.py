@@ -157,11 +157,13 @@ def _finish(outcome, signum: int | None) -> None:
         sys.exit(128 + signum)
 
 
-def _print_plan(spec, as_json: bool) -> None:
-    """The dry run: what the sweep would run and cost here, printed; nothing started or written."""
+def _print_plan(spec, as_json: bool, here: bool) -> None:
+    """The dry run: what the sweep would run and cost here, printed; nothing started or written.
+    `here`: the run would start a local Ray, so the plan says whether this machine can give it."""
     from raydd.sweep.dry_run import plan
+    from raydd.sweep.fit import this_machine
 
-    planned = plan(spec, cores=os.cpu_count() or 1)
+    planned = plan(spec, cores=os.cpu_count() or 1, machine=this_machine() if here else None)
     click.echo(json.dumps(planned.as_dict(), indent=2) if as_json else "\n".join(planned.lines()))
 
 
@@ -235,7 +237,7 @@ def submit(spec_path: str, overrides: tuple, storage: str | None, address: str |
     spec = load_spec(spec_path, storage=storage, data=_data_mode(job_address, in_job), overrides=overrides)
     spec = spec.with_storage(absolute(spec.storage))  # the job and the workers run elsewhere
     if dry_run:
-        _print_plan(spec, as_json)
+        _print_plan(spec, as_json, here=job_address is None and _runs_here(in_job))
         return
     if job_address:
         from raydd.sweep.jobs import spec_argument

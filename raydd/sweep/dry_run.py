@@ -1,6 +1,7 @@
 """What `raydd sweep submit --dry-run` shows: the trials, the evaluation jobs as the driver would
-queue them (`raydd.sweep.evaluation`'s own functions), the resources asked for and an estimated
-wall time from measured costs (`raydd.sweep.costs`). Starts nothing and writes nothing; no Ray."""
+queue them (`raydd.sweep.evaluation`'s own functions), the resources asked for (and, for a run here,
+whether this machine can give them: `raydd.sweep.fit`) and an estimated wall time from measured
+costs (`raydd.sweep.costs`). Starts nothing and writes nothing; no Ray."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from dataclasses import dataclass
 from raydd.core.datasets import DATASETS
 from raydd.core.datasets.splits import holdout_count
 from raydd.spec import SweepSpec
-from raydd.sweep import costs, regimes
+from raydd.sweep import costs, fit, regimes
 from raydd.sweep.evaluation import EvalJob, all_jobs, jobs_for
+from raydd.sweep.fit import Nodes
 
 DISTILLED = "distilled"
 
@@ -61,6 +63,7 @@ class SweepPlan:
     resources: dict
     estimate: Estimate
     overrides: tuple[str, ...] = ()  # the `key.path=value` overrides the file was planned with
+    exceeds_this_machine: str | None = None  # why a run here would be refused (raydd.sweep.fit)
 
     @property
     def trial_count(self) -> int:
@@ -84,6 +87,8 @@ class SweepPlan:
         out.append(f"resources: per trial {r['trial_cpu']:g} CPU, {r['trial_gpu']:g} GPU; evaluators "
                    f"{r['evaluators']} x ({r['evaluator_cpu']:g} CPU, {r['evaluator_gpu']:g} GPU); max concurrent "
                    f"trials: {r['max_concurrent_trials'] or 'no limit'}")
+        if self.exceeds_this_machine:
+            out.append(f"warning: a run here would be refused: {self.exceeds_this_machine}")
         return out + [self.estimate.line()]
 
     def as_dict(self) -> dict:
@@ -92,7 +97,7 @@ class SweepPlan:
                 "samples_per_point": self.samples_per_point,
                 "trials": [{"trial_key": key, "axes": axes} for key, axes in self.trials],
                 "evaluation_jobs": self.job_count, "job_groups": [dataclasses.asdict(g) for g in self.groups],
-                "resources": self.resources,
+                "resources": self.resources, "exceeds_this_machine": self.exceeds_this_machine,
                 "estimate": {"wall_seconds": round(self.estimate.seconds),
                              "core_seconds": round(self.estimate.core_seconds),
                              "cores": self.estimate.cores, "measured_on": costs.MEASURED_ON,
@@ -109,13 +114,15 @@ def sweep_jobs(spec: SweepSpec) -> list[EvalJob]:
         per_point * spec.search.num_samples
 
 
-def plan(spec: SweepSpec, cores: int) -> SweepPlan:
-    """The dry run of `spec`, its time estimated for `cores` busy cores."""
+def plan(spec: SweepSpec, cores: int, machine: Nodes | None = None) -> SweepPlan:
+    """The dry run of `spec`, its time estimated for `cores` busy cores; `machine`: the node of the
+    local Ray a run here would start (`fit.this_machine()`), to say whether the sweep fits it."""
     samples = spec.search.num_samples if spec.search is not None else 1
     jobs = sweep_jobs(spec)
+    exceeds = None if machine is None else fit.shortfall(spec.resources, machine, where="this machine")
     return SweepPlan(spec.name, spec.storage, tuple((p.trial_key, dict(p.axes)) for p in spec.points), samples,
                      _groups(jobs, samples), dataclasses.asdict(spec.resources), _estimate(spec, jobs, samples, cores),
-                     spec.overrides)
+                     spec.overrides, exceeds)
 
 
 def _groups(jobs: list[EvalJob], samples: int) -> tuple[JobGroup, ...]:

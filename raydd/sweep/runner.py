@@ -24,7 +24,7 @@ from ray import tune
 from raydd import storage, strict_json
 from raydd.spec import SweepSpec, load_spec_text
 from raydd.spec.data import DataMode
-from raydd.sweep import artifacts, baselines, lease
+from raydd.sweep import artifacts, baselines, fit, lease
 from raydd.sweep.callbacks import StopRequestWatcher, TrialProgressPrinter
 from raydd.sweep.context import SweepContext
 from raydd.sweep.dispatcher import PoolResources, dispatcher_handle
@@ -217,7 +217,8 @@ def run_sweep(spec: SweepSpec, *, resume: bool = False, echo=print,
     (`SweepLeaseHeld`) before it touches anything. A new run (`resume=False`) of a name whose
     stored sweep is another experiment is refused (`SweepConflictError`) before Ray starts;
     `resume=True` continues the sweep stored under the name, so `spec` is that stored one
-    (`resume_sweep` reads it).
+    (`resume_sweep` reads it). Once Ray is up, a sweep it can never run is refused
+    (`ClusterTooSmall`, `raydd.sweep.fit`) before the spec is stored or a trial asked for.
     """
     paths = SweepPaths.of(spec.storage, spec.name)
     with lease.hold(paths.lease, echo):
@@ -227,6 +228,7 @@ def run_sweep(spec: SweepSpec, *, resume: bool = False, echo=print,
         extra += f", each evaluated under {len(spec.evaluation.grid)} settings" if spec.evaluation.grid else ""
         echo(f"sweep {spec.name}: {len(spec.points)} trial(s){extra} -> {paths.root}")
         start_ray()
+        fit.check_cluster(spec.resources, echo)  # before anything asks Ray for a slice, or is written
         return _run(spec, paths, resume, echo)
 
 
