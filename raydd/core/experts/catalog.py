@@ -103,6 +103,41 @@ def stored_seeds(store: ExpertStore, data: Any, arch: str, settings: ExpertSetti
     return sorted(seeds)
 
 
+def stored_settings(store: ExpertStore, data: Any, arch: str) -> list[ExpertSettings]:
+    """The distinct settings of the experts of `arch` on this data (dataset, carve, geometry) that
+    `store` holds, in the order first found."""
+    probe = ExpertIdentity.of(data, arch, ExpertSettings(), 0).to_dict()
+    same_data = {k: v for k, v in probe.items() if k not in ("settings", "seed")}
+    found: list[ExpertSettings] = []
+    for entry in entries(store.root, data.info.name, arch):
+        identity = entry.identity or {}
+        if {k: identity.get(k) for k in same_data} != same_data:
+            continue
+        try:
+            settings = ExpertSettings(**identity["settings"])
+        except (KeyError, TypeError, ValueError):
+            continue  # an unreadable entry is reported by `raydd experts list`
+        if settings not in found:
+            found.append(settings)
+    return found
+
+
+def choose_settings(store: ExpertStore, data: Any, archs: Sequence[str], wanted: dict[str, Any]) -> ExpertSettings | None:
+    """The one expert setting stored for every architecture and matching `wanted` (fields of
+    `ExpertSettings`); None when there is none. Several are refused in one line listing them,
+    since picking one would be a guess."""
+    common = None
+    for arch in archs:
+        mine = [s for s in stored_settings(store, data, arch)
+                if all(getattr(s, name) == value for name, value in wanted.items())]
+        common = mine if common is None else [s for s in common if s in mine]
+    if common and len(common) > 1:
+        raise ExpertError(f"{store.root} holds experts of {', '.join(archs)} under {len(common)} settings ("
+                          + "; ".join(_settings_words(s) for s in common) + "): choose one with the flags that "
+                          "name the experts' epochs, lr and zca")
+    return common[0] if common else None
+
+
 def _settings_words(settings: ExpertSettings) -> str:
     return (f"{settings.epochs} epochs, lr {settings.lr:g}, augment {settings.augment}, "
             f"zca {'on' if settings.zca else 'off'}")
