@@ -37,6 +37,7 @@ and plots print them in percent):
 | labels            | string                | no    | label regime the students trained under: `hard` (class labels), `soft` (the set's stored soft labels, soft cross-entropy), `relabel` (a teacher labels every batch); `hard` in files written before it was recorded |
 | label_bytes       | int64                 | yes   | bytes the labels take to store: int64 class labels (8 per image), float32 soft labels (4 x classes per image), or the relabelling teacher's float32 weights; null in files written before it was recorded |
 | selection         | string                | no    | how test accuracy was taken: `validation` (the final student, every choice made on the validation split) or `test-max` (the best test accuracy over epochs, as published numbers often were: for comparison only); `validation` in files written before it was recorded |
+| learned_lr        | double                | yes   | the learning rate the set was distilled with (MTT's learned lr) when its students trained at it, as MTT evaluates (then equal to `lr`); null when they trained at the protocol's lr, and in files written before it was recorded |
 | created_at        | timestamp[us, UTC]    | no    | when the row was produced (timezone-aware)                |
 | raydd_version     | string                | no    | version of the installed raydd package that wrote the row |
 | raydd_commit      | string                | yes   | the git commit raydd ran from (`-dirty`: its files differed from it); null outside a git checkout and in files written before it was recorded |
@@ -63,7 +64,7 @@ Files written before the trial key's column was named `trial_key` call it `trial
 read with the column renamed (`FORMER_NAMES`). Files written before a later column existed are read
 with the value it implicitly had (`LATER_COLUMNS`): `labels` hard and `selection` validation (raydd
 trained on class labels and took the final student before either could be chosen), and null where
-nothing was recorded (device, node, lr, eval_key, label_bytes, raydd_commit, torch_version).
+nothing was recorded (device, node, lr, eval_key, label_bytes, raydd_commit, torch_version, learned_lr).
 
 All rows are built by one function, `raydd.results.rows.result_rows`.
 """
@@ -116,6 +117,7 @@ _FIELDS = [
     ("labels", pa.string(), False),
     ("label_bytes", pa.int64(), True),
     ("selection", pa.string(), False),
+    ("learned_lr", pa.float64(), True),
     ("created_at", pa.timestamp("us", tz="UTC"), False),
     ("raydd_version", pa.string(), False),
     ("raydd_commit", pa.string(), True),
@@ -138,7 +140,8 @@ SELECTIONS = ("validation", "test-max")
 TEST_MAX = "test-max"  # the comparability mode: every table, plot and score marks its rows
 # added after the first files were written -> the value rows of those files implicitly had
 LATER_COLUMNS = {"device": None, "node": None, "lr": None, "eval_key": None, "labels": "hard",
-                 "label_bytes": None, "selection": "validation", "raydd_commit": None, "torch_version": None}
+                 "label_bytes": None, "selection": "validation", "raydd_commit": None, "torch_version": None,
+                 "learned_lr": None}
 
 
 def with_current_names(table: pa.Table) -> pa.Table:
