@@ -109,3 +109,16 @@ def test_what_a_set_carries_is_refused_in_one_line_when_unusable(tmp_path, data,
     result = CliRunner().invoke(cli, ["evaluate", str(path), *FAST, "--epochs", "1", *args])
     assert result.exit_code in (1, 2) and message in result.output, result.output
     assert len([line for line in result.output.splitlines() if line.startswith("Error")]) == 1
+
+
+def test_an_mtt_set_exports_its_learned_lr_and_says_it_is_whitened(tmp_path, data):
+    import json
+
+    path, _ = mtt_set(tmp_path / "zca", data, ipc=1, whitened=True)
+    exported = CliRunner().invoke(cli, ["export", str(path), "--format", "mtt", "--out", str(tmp_path / "m")])
+    assert exported.exit_code == 0, exported.output
+    assert float(torch.load(tmp_path / "m" / "lr_best.pt")) == pytest.approx(LEARNED_LR)
+    assert json.loads((tmp_path / "m" / "raydd-export.json").read_text())["zca"] is True
+    folder = CliRunner().invoke(cli, ["export", str(path), "--format", "image-folder", "--out", str(tmp_path / "f")])
+    assert folder.exit_code == 1 and "this set is ZCA-whitened" in folder.output
+    assert not (tmp_path / "f").exists()
