@@ -102,3 +102,35 @@ def test_mtt_flags_and_storage_belong_to_mtt(store, tmp_path):
     assert dc.exit_code == 2 and "--syn-steps do(es) not apply to --method dc" in dc.output
     bare = CliRunner().invoke(cli, ["distill", "--method", "mtt", "--out", str(tmp_path / "x")])
     assert bare.exit_code == 2 and "--method mtt needs --experts-storage DIR" in bare.output
+
+
+def test_an_interrupted_mtt_run_resumes_to_the_uninterrupted_set(store, tmp_path, monkeypatch):
+    import torch
+
+    from raydd.cli.distill_cmd import DistillProgressPrinter
+
+    longer = ["--iterations", "3", "--checkpoint-every", "1"]
+    assert distill(store, tmp_path / "whole", *longer).exit_code == 0
+    printer = DistillProgressPrinter.__call__
+
+    def stop_after_two(self, p):
+        printer(self, p)
+        if p.iteration == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(DistillProgressPrinter, "__call__", stop_after_two)
+    stopped = distill(store, tmp_path / "run", *longer)
+    assert stopped.exit_code == 130 and "holds iteration 2: continue with the same command and --resume" in stopped.output
+    monkeypatch.undo()
+    again = distill(store, tmp_path / "run", *longer)
+    assert again.exit_code == 2 and "holds an unfinished run; pass --resume or remove it" in again.output
+    other = distill(store, tmp_path / "run", *longer, "--lr-lr", "0.001", "--resume")
+    assert other.exit_code == 1 and "was written by another configuration: mtt" in other.output
+    resumed = distill(store, tmp_path / "run", *longer, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert "iter     2/3" not in resumed.output and "iter     3/3" in resumed.output
+    assert torch.equal(load_synset(tmp_path / "run").images, load_synset(tmp_path / "whole").images)
+    assert load_synset(tmp_path / "run").meta["learned_lr"] == load_synset(tmp_path / "whole").meta["learned_lr"]
+    assert not (tmp_path / ".run.checkpoint").exists()
+    nothing = distill(store, tmp_path / "run", *longer, "--resume")
+    assert nothing.exit_code == 2 and "there is no unfinished run to continue" in nothing.output

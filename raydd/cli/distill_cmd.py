@@ -98,6 +98,7 @@ def distill(**opts) -> None:
     from raydd.core.distill import distill as run_distill
 
     out: Path = opts["out"]
+    checkpoint_dir = out.with_name(f".{out.name}.checkpoint")
     check_flags(opts["method"])
     if opts["method"] == "mtt":
         from raydd.cli import distill_mtt
@@ -106,9 +107,14 @@ def distill(**opts) -> None:
             check_target(out)
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
-        distill_mtt.run(opts, out, DistillProgressPrinter(opts["progress_every"]))
+        printer = DistillProgressPrinter(opts["progress_every"])
+        try:
+            distill_mtt.run(opts, out, printer, checkpoint_dir)
+        except KeyboardInterrupt:
+            click.echo(_interrupted(printer.iteration, opts["iterations"], checkpoint_dir), err=True)
+            raise SystemExit(130) from None
+        _remove_checkpoint(checkpoint_dir)
         return
-    checkpoint_dir = out.with_name(f".{out.name}.checkpoint")
     try:  # every input is checked here, before the first iteration: errors are usage errors
         check_target(out)
         cfg, data, device = _prepare(opts, checkpoint_dir)

@@ -18,7 +18,7 @@ from raydd.cli.options import POSITIVE_FLOAT
 # Flags only trajectory matching reads, and flags it does not (gradient and distribution matching's).
 MTT_ONLY = ("experts_storage", "num_experts", "syn_steps", "expert_epochs", "max_start_epoch", "lr_lr",
             "lr_syn_init", "batch_syn", "dsa", "train_epochs", "lr_teacher", "zca")
-NOT_MTT = ("distance", "lr_net", "batch_real", "outer_loop", "inner_loop", "compile_", "precision", "resume")
+NOT_MTT = ("distance", "lr_net", "batch_real", "outer_loop", "inner_loop", "compile_", "precision")
 SUGGESTED_EXPERTS = 10  # experts per architecture the refusal suggests training (buffer.py trains 100)
 
 
@@ -123,8 +123,8 @@ def find_experts(opts: dict, settings, pool, data):
     return chosen, load_needed(store, data, pool.archs, chosen, count, command)
 
 
-def run(opts: dict, out: Path, printer) -> None:
-    """Check everything, distil, write the artifact to `out`."""
+def run(opts: dict, out: Path, printer, checkpoint_dir: Path) -> None:
+    """Check everything, distil (checkpointing next to `out`), write the artifact to `out`."""
     from raydd.cli.options import resolve_device
     from raydd.core.artifact import save_synset
     from raydd.core.datasets import DATASETS, load_dataset
@@ -139,6 +139,7 @@ def run(opts: dict, out: Path, printer) -> None:
             raise click.BadParameter(f"must be >= 1, got {opts['ipc']}", param_hint="--ipc")
         device = resolve_device(opts["device"])
         check_memory(settings, pool, info, opts["ipc"], device)
+        _check_checkpoint(opts["resume"], checkpoint_dir)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     data = load_dataset(info.name, data_dir=opts["data_dir"], download=opts["download"], device=device)
@@ -149,8 +150,21 @@ def run(opts: dict, out: Path, printer) -> None:
     click.echo(f"distilling {info.name} with mtt, ipc {cfg.ipc}, pool {pool.name}, {cfg.iterations} iterations on "
                f"{device}, {used} experts per architecture ({chosen.epochs} epochs, zca "
                f"{'on' if chosen.zca else 'off'})", err=True)
-    synset = distill_mtt(cfg, data, experts, device, printer)
+    synset = distill_mtt(cfg, data, experts, device, printer, checkpoint_dir=checkpoint_dir,
+                         checkpoint_every=opts["checkpoint_every"], resume=opts["resume"])
     save_synset(synset, out)
     click.echo(f"wrote {out} ({synset.meta['wall_seconds']:.1f} s, final loss {synset.meta['final_loss']:.4f}, "
                f"learned lr {synset.meta['learned_lr']:.4g})", err=True)
     click.echo(str(out))
+
+
+def _check_checkpoint(resume: bool, checkpoint_dir: Path) -> None:
+    """An unfinished run is continued only when asked, and --resume needs one to continue."""
+    from raydd.core.distill.loop import checkpoint_path
+
+    path = checkpoint_path(checkpoint_dir)
+    if resume and not path.exists():
+        raise ValueError(f"--resume: there is no unfinished run to continue ({path} does not exist); leave out "
+                         "--resume to start one")
+    if not resume and path.exists():
+        raise ValueError(f"{checkpoint_dir} holds an unfinished run; pass --resume or remove it")
