@@ -78,3 +78,31 @@ def test_a_foreign_directory_in_the_store_is_refused_and_left_alone(tmp_path):
 def test_list_of_a_missing_store_is_one_line(tmp_path):
     result = invoke("list", "--storage", str(tmp_path / "none"))
     assert result.exit_code == 2 and "is not a directory" in result.output
+
+
+def test_experts_as_ray_tasks_are_the_experts_trained_in_process(tmp_path, ray_local):
+    from safetensors.torch import load_file
+
+    import torch
+
+    here, there = tmp_path / "here", tmp_path / "there"
+    assert invoke("train", *FAST, "--experts", "2", "--storage", str(here)).exit_code == 0
+    result = invoke("train", *FAST, "--experts", "2", "--ray", "--storage", str(there))
+    assert result.exit_code == 0, result.output
+    assert "as Ray tasks" in result.output and "2 trained, 0 retrained, 0 reused" in result.output
+    for mine in sorted(here.glob("digits/MLP/*/trajectory.safetensors")):
+        theirs = there / mine.relative_to(here)
+        torch.testing.assert_close(load_file(theirs)["trajectory"], load_file(mine)["trajectory"])
+    again = invoke("train", *FAST, "--experts", "2", "--ray", "--storage", str(there))
+    assert again.exit_code == 0 and "0 trained, 0 retrained, 2 reused" in again.output
+
+
+def test_an_error_in_an_expert_task_reaches_the_command_as_itself(ray_local):
+    from raydd.cli.experts_ray import _result
+    from raydd.core.experts import ExpertError
+
+    def fails():
+        raise ExpertError("a directory that is not ours")
+
+    with pytest.raises(ExpertError, match="^a directory that is not ours$"):
+        _result(ray_local, ray_local.remote(fails).remote())

@@ -1,5 +1,6 @@
 """`raydd experts`: train the expert trajectories trajectory matching (`--method mtt`) starts from,
-and list what a store holds. Experts are trained one after another in this process."""
+and list what a store holds. Experts are trained one after another in this process, or each as a
+Ray task with `--ray` (raydd/cli/experts_ray.py)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,9 @@ def experts() -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--download", is_flag=True, help="Download the dataset if it is missing.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--ray", "on_ray", is_flag=True,
+              help="Each expert a Ray task: on the Ray this process is attached to, else on a local Ray "
+                   "with every CPU [default: one after another in this process].")
 def train(**opts) -> None:
     """Train N experts (--experts) per architecture into the store, skipping complete ones.
 
@@ -69,7 +73,7 @@ def train(**opts) -> None:
     """
     from raydd.core.datasets import DATASETS, load_dataset
     from raydd.core.experts import ExpertSettings, ExpertStore
-    from raydd.core.experts.catalog import check_request, ensure_all, requested
+    from raydd.core.experts.catalog import check_all, check_request, ensure_all, requested
 
     archs = split_archs(opts["arch_text"])
     try:
@@ -83,7 +87,8 @@ def train(**opts) -> None:
     data = load_dataset(opts["dataset"], data_dir=opts["data_dir"], download=opts["download"], device=device)
     identities = requested(data, archs, settings, opts["count"])
     click.echo(f"experts of {', '.join(archs)} on {info.name}: {len(identities)} in {opts['storage']} "
-               f"({settings.epochs} epochs each, on {device}, one after another)", err=True)
+               f"({settings.epochs} epochs each, on {device}, "
+               f"{'as Ray tasks' if opts['on_ray'] else 'one after another'})", err=True)
     done = iter(range(1, len(identities) + 1))
 
     def report(outcome) -> None:
@@ -91,7 +96,14 @@ def train(**opts) -> None:
                 "retrained": f"retrained in {outcome.train_seconds:.1f} s ({outcome.reason})"}[outcome.status]
         click.echo(f"[{next(done)}/{len(identities)}] {outcome.identity.label}: {what}", err=True)
 
-    outcomes = ensure_all(ExpertStore(opts["storage"]), identities, data, device, report)
+    store = ExpertStore(opts["storage"])
+    if opts["on_ray"]:
+        from raydd.cli.experts_ray import ensure_on_ray
+
+        check_all(store, identities)  # a directory that is not ours fails before Ray starts
+        outcomes = ensure_on_ray(store.root, identities, opts["data_dir"], device, report)
+    else:
+        outcomes = ensure_all(store, identities, data, device, report)
     counts = {status: sum(o.status == status for o in outcomes) for status in ("trained", "retrained", "reused")}
     click.echo(", ".join(f"{n} {status}" for status, n in counts.items()), err=True)
     click.echo(str(opts["storage"]))

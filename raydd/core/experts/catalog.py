@@ -41,8 +41,7 @@ def ensure_all(store: ExpertStore, identities: Sequence[ExpertIdentity], data: A
     """`store.ensure` for each expert in turn: complete ones reused, missing and damaged ones
     trained. Every directory is checked first, so a foreign one fails before any training. The
     ZCA transform (when the settings whiten) is fitted once, on the training split, for all."""
-    for identity in identities:
-        store.problem(identity)  # raises ExpertError for a directory that is not ours to replace
+    check_all(store, identities)
     zca = _shared_zca(identities, data)
     outcomes = []
     for identity in identities:
@@ -51,6 +50,12 @@ def ensure_all(store: ExpertStore, identities: Sequence[ExpertIdentity], data: A
         if on_outcome is not None:
             on_outcome(outcome)
     return outcomes
+
+
+def check_all(store: ExpertStore, identities: Sequence[ExpertIdentity]) -> None:
+    """An `ExpertError` for the first directory that is not the store's to replace: before any training."""
+    for identity in identities:
+        store.problem(identity)
 
 
 def _shared_zca(identities: Sequence[ExpertIdentity], data: Any):
