@@ -79,7 +79,7 @@ def test_several_stored_settings_must_be_chosen(store, tmp_path):
                                  "stored experts' 2 epochs"),
     (["--syn-steps", "0"], "Invalid value for '--syn-steps': 0 is not in the range x>=1"),
     (["--lr-lr", "0"], "Invalid value for '--lr-lr': '0' is not above 0"),
-    (["--distance", "mse"], "--distance do(es) not apply to --method mtt"),
+    (["--distance", "mse"], "--distance does not apply to --method mtt"),
     (["--zca"], "matching {'zca': True}"),
 ])
 def test_bad_mtt_input_is_one_line(store, tmp_path, args, message):
@@ -99,7 +99,7 @@ def test_an_unroll_larger_than_the_memory_is_refused_before_loading(store, tmp_p
 
 def test_mtt_flags_and_storage_belong_to_mtt(store, tmp_path):
     dc = CliRunner().invoke(cli, ["distill", "--method", "dc", "--syn-steps", "3", "--out", str(tmp_path / "x")])
-    assert dc.exit_code == 2 and "--syn-steps do(es) not apply to --method dc" in dc.output
+    assert dc.exit_code == 2 and "--syn-steps does not apply to --method dc (only to --method mtt)" in dc.output
     bare = CliRunner().invoke(cli, ["distill", "--method", "mtt", "--out", str(tmp_path / "x")])
     assert bare.exit_code == 2 and "--method mtt needs --experts-storage DIR" in bare.output
 
@@ -134,3 +134,8 @@ def test_an_interrupted_mtt_run_resumes_to_the_uninterrupted_set(store, tmp_path
     assert not (tmp_path / ".run.checkpoint").exists()
     nothing = distill(store, tmp_path / "run", *longer, "--resume")
     assert nothing.exit_code == 2 and "there is no unfinished run to continue" in nothing.output
+
+
+def test_list_methods_names_mtt():
+    result = CliRunner().invoke(cli, ["list", "methods"])
+    assert result.exit_code == 0 and result.output.split() == ["dc", "dsa", "dm", "mtt"]

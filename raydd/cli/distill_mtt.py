@@ -62,8 +62,10 @@ def check_flags(method: str) -> None:
              if ctx.get_parameter_source(p.name) == click.core.ParameterSource.COMMANDLINE]
     wrong = [p for p in given if p.name in (NOT_MTT if method == "mtt" else MTT_ONLY)]
     if wrong:
-        which = "--method mtt" if method == "mtt" else f"--method {method} (they are --method mtt's)"
-        raise click.UsageError(f"{', '.join(p.opts[0] for p in wrong)} do(es) not apply to {which}")
+        names = ", ".join(p.opts[0] for p in wrong)
+        verb = "does" if len(wrong) == 1 else "do"
+        which = "--method mtt" if method == "mtt" else f"--method {method} (only to --method mtt)"
+        raise click.UsageError(f"{names} {verb} not apply to {which}")
     if method == "mtt" and ctx.params.get("experts_storage") is None:
         raise click.UsageError("--method mtt needs --experts-storage DIR (the store `raydd experts train` fills)")
 
