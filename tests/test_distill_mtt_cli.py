@@ -120,7 +120,8 @@ def test_an_interrupted_mtt_run_resumes_to_the_uninterrupted_set(store, tmp_path
 
     monkeypatch.setattr(DistillProgressPrinter, "__call__", stop_after_two)
     stopped = distill(store, tmp_path / "run", *longer)
-    assert stopped.exit_code == 130 and "holds iteration 2: continue with the same command and --resume" in stopped.output
+    assert stopped.exit_code == 130
+    assert "holds iteration 2: continue with the same command and --resume" in stopped.output
     monkeypatch.undo()
     again = distill(store, tmp_path / "run", *longer)
     assert again.exit_code == 2 and "holds an unfinished run; pass --resume or remove it" in again.output

@@ -127,7 +127,8 @@ def stored_settings(store: ExpertStore, data: Any, arch: str) -> list[ExpertSett
     return found
 
 
-def choose_settings(store: ExpertStore, data: Any, archs: Sequence[str], wanted: dict[str, Any]) -> ExpertSettings | None:
+def choose_settings(store: ExpertStore, data: Any, archs: Sequence[str],
+                    wanted: dict[str, Any]) -> ExpertSettings | None:
     """The one expert setting stored for every architecture and matching `wanted` (fields of
     `ExpertSettings`); None when there is none. Several are refused in one line listing them,
     since picking one would be a guess."""
