@@ -122,3 +122,21 @@ def test_an_mtt_set_exports_its_learned_lr_and_says_it_is_whitened(tmp_path, dat
     folder = CliRunner().invoke(cli, ["export", str(path), "--format", "image-folder", "--out", str(tmp_path / "f")])
     assert folder.exit_code == 1 and "this set is ZCA-whitened" in folder.output
     assert not (tmp_path / "f").exists()
+
+
+def test_a_set_of_another_code_is_evaluated_at_the_lr_it_carries(tmp_path, data, monkeypatch):
+    path, _ = mtt_set(tmp_path / "set", data, ipc=1, whitened=False)
+    exported = tmp_path / "mtt_layout"
+    assert CliRunner().invoke(cli, ["export", str(path), "--format", "mtt", "--out", str(exported)]).exit_code == 0
+    rates = []
+    sgd = torch.optim.SGD
+
+    class Recording(sgd):
+        def __init__(self, params, lr, **kw):
+            rates.append(lr)
+            super().__init__(params, lr, **kw)
+
+    monkeypatch.setattr(torch.optim, "SGD", Recording)
+    result = CliRunner().invoke(cli, ["evaluate", str(exported), "--dataset", "digits", *FAST, "--epochs", "1"])
+    assert result.exit_code == 0, result.output
+    assert rates == [pytest.approx(LEARNED_LR)] and "students train at the set's learned lr" in result.output

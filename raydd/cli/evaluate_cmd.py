@@ -47,7 +47,7 @@ def _kd_modes(text: str) -> tuple[bool, ...]:
 def _set_source(path: Path, opts) -> tuple[Source, object]:
     """The SET argument: a raydd artifact (its synset returned too), or a foreign set (None)."""
     if not is_raydd_set(path):
-        return foreign_source(path, opts["dataset"], opts["normalized"], opts["experiment"]), None
+        return foreign_source(path, opts["dataset"], opts["normalized"], opts["experiment"], opts["learned_lr"]), None
     for flag in ("normalized", "experiment"):
         if opts[flag] is not None:
             raise click.UsageError(f"--{flag} applies to sets made by other codes; {path} is a raydd set")

@@ -69,8 +69,10 @@ def is_raydd_set(path: Path) -> bool:
     return path.is_dir() and any((path / name).exists() for name in ARTIFACT_FILES)
 
 
-def foreign_source(path: Path, dataset: str | None, normalized: str | None, experiment: int | None) -> Source:
-    """A set made by another code, read and checked against `dataset` before anything loads."""
+def foreign_source(path: Path, dataset: str | None, normalized: str | None, experiment: int | None,
+                   learned_lr: bool = True) -> Source:
+    """A set made by another code, read and checked against `dataset` before anything loads; with
+    `learned_lr`, one that carries a learned lr (MTT's lr_best.pt) is evaluated at it."""
     from raydd.core.datasets import DATASETS
     from raydd.core.evaluate import evaluate_synset
     from raydd.core.foreign import load_foreign_set, require_exists
@@ -82,15 +84,18 @@ def foreign_source(path: Path, dataset: str | None, normalized: str | None, expe
         info = DATASETS.get(dataset).info
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    from raydd.core.evaluate.carried import carried_lr
+
     foreign = load_foreign_set(path, info, normalized=normalized or "auto", experiment=experiment)
     click.echo(f"{foreign.name}: {foreign.summary()}", err=True)
+    lr = carried_lr({"learned_lr": foreign.learned_lr}) if learned_lr else None
 
     def run(data, students, cfg, seeds, kd, device, on_record, whole_teacher):
         return evaluate_synset(foreign.images, foreign.labels, data, students, cfg, seeds, kd, device, on_record,
                                soft_labels=foreign.soft_labels, whole_teacher=whole_teacher)
 
     return Source(f"{foreign.name} ipc{foreign.ipc}", foreign.name, foreign.ipc, run, foreign.path,
-                  foreign.describe(), foreign.soft_labels is not None)
+                  foreign.describe(), foreign.soft_labels is not None, learned_lr=lr)
 
 
 def random_real_source(ipc: int) -> Source:
