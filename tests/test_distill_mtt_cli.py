@@ -80,7 +80,9 @@ def test_several_stored_settings_must_be_chosen(store, tmp_path):
     (["--syn-steps", "0"], "Invalid value for '--syn-steps': 0 is not in the range x>=1"),
     (["--lr-lr", "0"], "Invalid value for '--lr-lr': '0' is not above 0"),
     (["--distance", "mse"], "--distance does not apply to --method mtt"),
-    (["--zca"], "matching {'zca': True}"),
+    (["--zca", "--train-epochs", "2"], "holds no experts of MLP for digits matching --train-epochs 2, --zca; make "
+                                       "them with: raydd experts train --dataset digits --arch MLP --experts 10 "
+                                       "--epochs 2 --lr-teacher 0.01 --batch-train 256 --zca --storage"),
 ])
 def test_bad_mtt_input_is_one_line(store, tmp_path, args, message):
     result = distill(store, tmp_path / "set", *args)

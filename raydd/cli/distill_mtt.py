@@ -112,7 +112,7 @@ def find_experts(opts: dict, settings, pool, data):
         suggested = ExpertSettings(**{"epochs": max(ExpertSettings().epochs, settings.last_epoch_needed), **wanted})
         command = train_command(data.info.name, pool.archs, count or SUGGESTED_EXPERTS, suggested, store.root)
         raise ExpertError(f"{store.root} holds no experts of {', '.join(pool.archs)} for {data.info.name}"
-                          + (f" matching {wanted}" if wanted else "") + f"; make them with: {command}")
+                          + (f" matching {_flag_words(opts)}" if wanted else "") + f"; make them with: {command}")
     if settings.last_epoch_needed > chosen.epochs:
         raise click.UsageError(
             f"--max-start-epoch {settings.max_start_epoch} with --expert-epochs {settings.expert_epochs} reads "
@@ -170,3 +170,11 @@ def _check_checkpoint(resume: bool, checkpoint_dir: Path) -> None:
                          "--resume to start one")
     if not resume and path.exists():
         raise ValueError(f"{checkpoint_dir} holds an unfinished run; pass --resume or remove it")
+
+
+def _flag_words(opts: dict) -> str:
+    """The expert-choosing flags as typed: `--train-epochs 3, --zca`."""
+    words = [f"--train-epochs {opts['train_epochs']}"] if opts["train_epochs"] is not None else []
+    words += [f"--lr-teacher {opts['lr_teacher']:g}"] if opts["lr_teacher"] is not None else []
+    words += [] if opts["zca"] is None else ["--zca" if opts["zca"] else "--no-zca"]
+    return ", ".join(words)
