@@ -45,7 +45,7 @@ def make_row(**overrides) -> dict:
         "test_acc": 0.30, "train_seconds": 1.5, "device": "cpu", "node": "10.0.0.1", "distill_seconds": 12.0,
         "synset_uri": "runs/demo/synsets/t-single-0", "grid_png_uri": "runs/demo/synsets/t-single-0/grid.png",
         "epochs": 20, "augment": "none", "lr": 0.01, "eval_key": None,
-        "labels": "hard", "label_bytes": 80, "selection": "validation",
+        "labels": "hard", "label_bytes": 80, "selection": "validation", "learned_lr": None,
         "created_at": datetime(2025, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
         "raydd_version": "0.1.0", "raydd_commit": "0123abcd", "torch_version": "2.0.0",
         "config_json": json.dumps({"dataset": "digits", "ipc": 1}),

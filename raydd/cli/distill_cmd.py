@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from raydd.cli.distill_mtt import check_flags, mtt_options
 from raydd.cli.options import FINITE_FLOAT, resolve_device
 
 DISTILL_EXAMPLE = "raydd distill --dataset digits --method dc --ipc 1 --iterations 20 --out runs/dc1"
@@ -40,7 +41,7 @@ def _duration(seconds: float) -> str:
 
 @click.command("distill")
 @click.option("--dataset", default="digits", show_default=True, help="Dataset name (raydd list datasets).")
-@click.option("--method", default="dc", show_default=True, help="dc, dsa or dm (raydd list methods).")
+@click.option("--method", default="dc", show_default=True, help="dc, dsa, dm or mtt (raydd list methods).")
 @click.option("--ipc", type=int, default=1, show_default=True, help="Synthetic images per class.")
 @click.option("--iterations", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Outer iterations (at least 1: a set of 0 was never distilled).")
@@ -76,20 +77,44 @@ def _duration(seconds: float) -> str:
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint of OUT's unfinished run.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Artifact directory to write: new, empty, or an earlier raydd output (replaced).")
+@mtt_options
 def distill(**opts) -> None:
-    """Distil a synthetic set with DC, DSA or DM over a model pool and write it to OUT.
+    """Distil a synthetic set with DC, DSA, DM or MTT over a model pool and write it to OUT.
 
     OUT receives images.safetensors, meta.json and grid.png. While the run goes on, its
     checkpoint is kept next to OUT (as .OUT.checkpoint, removed at the end), so `--resume`
     continues an interrupted run; the same command and seed give the same images. Example:
 
         raydd distill --dataset digits --method dc --ipc 1 --iterations 20 --out runs/dc1
+
+    MTT (trajectory matching) starts from expert trajectories that `raydd experts train` stores;
+    its flags are marked "MTT:" (docs/mtt.md). Example:
+
+    \b
+        raydd distill --method mtt --experts-storage experts --pool ConvNet --ipc 1 \\
+            --iterations 20 --syn-steps 10 --expert-epochs 1 --max-start-epoch 1 --out runs/mtt1
     """
     from raydd.core.artifact import check_target, save_synset
     from raydd.core.distill import distill as run_distill
 
     out: Path = opts["out"]
     checkpoint_dir = out.with_name(f".{out.name}.checkpoint")
+    check_flags(opts["method"])
+    if opts["method"] == "mtt":
+        from raydd.cli import distill_mtt
+
+        try:
+            check_target(out)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        printer = DistillProgressPrinter(opts["progress_every"])
+        try:
+            distill_mtt.run(opts, out, printer, checkpoint_dir)
+        except KeyboardInterrupt:
+            click.echo(_interrupted(printer.iteration, opts["iterations"], checkpoint_dir), err=True)
+            raise SystemExit(130) from None
+        _remove_checkpoint(checkpoint_dir)
+        return
     try:  # every input is checked here, before the first iteration: errors are usage errors
         check_target(out)
         cfg, data, device = _prepare(opts, checkpoint_dir)

@@ -47,11 +47,11 @@ def _kd_modes(text: str) -> tuple[bool, ...]:
 def _set_source(path: Path, opts) -> tuple[Source, object]:
     """The SET argument: a raydd artifact (its synset returned too), or a foreign set (None)."""
     if not is_raydd_set(path):
-        return foreign_source(path, opts["dataset"], opts["normalized"], opts["experiment"]), None
+        return foreign_source(path, opts["dataset"], opts["normalized"], opts["experiment"], opts["learned_lr"]), None
     for flag in ("normalized", "experiment"):
         if opts[flag] is not None:
             raise click.UsageError(f"--{flag} applies to sets made by other codes; {path} is a raydd set")
-    return synset_source(path)
+    return synset_source(path, opts["learned_lr"])
 
 
 def _dataset_name(synset, option: str | None) -> str:
@@ -105,6 +105,9 @@ def _table(results: list[Evaluated], students: list[str], kd_modes: tuple[bool, 
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Training epochs [default: 300 without augmentation, 1000 with].")
 @click.option("--lr", type=FINITE_FLOAT, default=0.01, show_default=True, help="SGD learning rate (x0.1 at half).")
+@click.option("--learned-lr/--protocol-lr", default=True, show_default=True,
+              help="A set that carries a learned lr (MTT) trains its students at it, as MTT evaluates; "
+                   "--protocol-lr: at --lr.")
 @click.option("--batch-size", type=int, default=256, show_default=True)
 @click.option("--augment", type=click.Choice(["none", "dc", "dsa"]), default="none", show_default=True)
 @click.option("--alphas", default="0.5", show_default=True, help="KD weight candidates, chosen on validation.")
@@ -265,6 +268,7 @@ def _run(sources, synset, students, cfg, seeds, kd_modes, opts) -> list[Evaluate
                            "--random-real")
         if opts["whole_dataset"] or needs_teacher:
             check_training_split(data, "--whole-dataset" if opts["whole_dataset"] else "the whole-data teacher")
+        _check_whitened(sources, cfg)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(f"evaluating on {name} ({device}): {cfg.resolved_epochs} epochs, augment {cfg.augment}, "
@@ -281,6 +285,22 @@ def _run(sources, synset, students, cfg, seeds, kd_modes, opts) -> list[Evaluate
         size = label_bytes(config.labels, source.images(data), data.info, config.teacher)
         results.append(Evaluated(source, records, config, size))
     return results
+
+
+def _check_whitened(sources: list[Source], cfg) -> None:
+    """The whole-data teacher trains on plain images: it cannot label a ZCA set's whitened ones."""
+    from raydd.core.evaluate.labels import needs_whole_teacher
+
+    for source in sources:
+        if source.whitened and needs_whole_teacher(cfg, source.has_soft_labels):
+            raise ValueError(f"{source.label} is ZCA-whitened; --labels {cfg.labels} would have it labelled by a "
+                             "teacher trained on plain images: use --labels hard")
+        if source.whitened or source.learned_lr is not None:
+            click.echo(f"{source.label}: " + ", ".join(
+                ([f"students train at the set's learned lr {source.learned_lr:.4g} (--protocol-lr: at "
+                  f"{cfg.lr:g})"] if source.learned_lr is not None else [])
+                + (["real data whitened by the set's ZCA, refitted on the training split"] if source.whitened
+                   else [])), err=True)
 
 
 def _record_printer(source: Source, dataset: str, cfg, as_json: bool):

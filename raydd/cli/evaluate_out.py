@@ -78,7 +78,7 @@ def write_records(location: str, results, synset, dataset: str, carve: tuple, de
                   "distill": synset.meta.get("config") if synset is not None and source.artifact else None,
                   **({"foreign": source.foreign} if source.foreign else {}), "evaluation": cfg.to_dict()}
         rows = result_rows(sweep=SWEEP, dataset=dataset, set_=source_columns(source, synset),
-                           setting=Setting.of(cfg, result.label_bytes),
+                           setting=Setting.of(cfg, result.label_bytes, learned_lr=source.learned_lr),
                            records=[_fields(source, record) for record in result.records], made_by=made_by,
                            recipe=recipe, created_at=stamp)
         written.append(write_rows(rows, location))

@@ -12,6 +12,7 @@ from raydd.cli.errors import ErrorBoundary
 # command name -> "module:attribute" of a click command in raydd.cli
 COMMANDS = {
     "list": "raydd.cli.list_cmd:list_group",
+    "experts": "raydd.cli.experts_cmd:experts",
     "distill": "raydd.cli.distill_cmd:distill",
     "evaluate": "raydd.cli.evaluate_cmd:evaluate",
     "export": "raydd.cli.export_cmd:export",

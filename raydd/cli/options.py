@@ -62,3 +62,18 @@ def check_output_file(path: str | os.PathLike, option: str = "--out") -> Path:
     except OSError as err:
         raise click.BadParameter(str(err), param_hint=option) from None
     return path
+
+
+class PositiveFloat(FiniteFloat):
+    """A finite float above 0 (learning rates): `--lr-lr 0` is refused while parsing."""
+
+    name = "positive number"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if number <= 0:
+            self.fail(f"{value!r} is not above 0", param, ctx)
+        return number
+
+
+POSITIVE_FLOAT = PositiveFloat()

@@ -10,7 +10,9 @@ entry in a `.pt` dict (which the other codes do not read), so that reading it ba
   'accs_all_exps': {MODEL: []}}`, as DatasetCondensation's main.py saves (MODEL: the pool's main
   architecture); hard labels only.
 - `mtt`: `images_best.pt`, `labels_best.pt` (class indices, or probability rows for soft labels),
-  and `lr_best.pt` where the set has a learned learning rate, as MTT's distill.py saves.
+  and `lr_best.pt` where the set has a learned learning rate, as MTT's distill.py saves. A set of
+  `raydd distill --method mtt` from ZCA experts keeps its whitened images, and its description says
+  `zca: true`; the image folder refuses it.
 - `dd-ranking`: `images.pt`, `labels.pt` for soft labels only (as logits: the log-probabilities,
   whose softmax DD-Ranking's soft cross-entropy takes at T = 1), `lr.pt` where learned.
 - `image-folder`: one sub-folder per class named by its zero-padded index (class names such as
@@ -48,12 +50,18 @@ def _own(synset, normalized: bool) -> dict:
 
     meta = synset.meta
     return {"format": "raydd-export", "dataset": meta["dataset"]["name"], "ipc": synset.ipc, "method": meta["method"],
-            "normalized": normalized, "zca": False, "raydd_version": __version__}
+            "normalized": normalized, "zca": _whitened(synset), "raydd_version": __version__}
+
+
+def _whitened(synset) -> bool:
+    """An MTT set distilled from ZCA experts holds whitened images (its meta's `zca` record)."""
+    return synset.meta.get("zca") is not None
 
 
 def learned_lr(synset) -> float | None:
-    """A learning rate distilled with the set: raydd learns none; a foreign set may carry one."""
-    return (synset.meta.get("foreign") or {}).get("learned_lr")
+    """A learning rate distilled with the set: an MTT set's own, or one a foreign set carried."""
+    own = synset.meta.get("learned_lr")
+    return own if own is not None else (synset.meta.get("foreign") or {}).get("learned_lr")
 
 
 def _hard_only(synset, fmt: str) -> None:
@@ -103,6 +111,9 @@ def write_image_folder(synset, directory: Path) -> None:
     from raydd.core.datasets.types import DatasetInfo
 
     _hard_only(synset, "image-folder")
+    if _whitened(synset):
+        raise ExportError("this set is ZCA-whitened: its images are no pixels an image file can hold "
+                          "(export it as mtt, dd-ranking or dc, which keep the tensors and say they are whitened)")
     images, labels, _ = _ordered(synset)
     d = synset.meta["dataset"]
     info = DatasetInfo(d["name"], d["channels"], d["image_size"], d["num_classes"], tuple(d["mean"]), tuple(d["std"]),

@@ -115,15 +115,18 @@ class Setting:
     label_bytes: int  # what the labels the students trained on take to store (raydd.core.evaluate.labels)
     selection: str  # validation | test-max
     eval_key: str | None = None
+    learned_lr: float | None = None  # the set's learned lr when the students trained at it (then = lr)
 
     @classmethod
-    def of(cls, cfg, label_bytes: int, eval_key: str | None = None) -> "Setting":
+    def of(cls, cfg, label_bytes: int, eval_key: str | None = None, learned_lr: float | None = None) -> "Setting":
         """The setting of an `EvalConfig` (read by its attributes: results never imports the core)."""
-        return cls(cfg.resolved_epochs, cfg.augment, cfg.lr, cfg.labels, label_bytes, cfg.selection, eval_key or None)
+        return cls(cfg.resolved_epochs, cfg.augment, cfg.lr, cfg.labels, label_bytes, cfg.selection, eval_key or None,
+                   learned_lr)
 
     def columns(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "augment": self.augment, "lr": self.lr, "eval_key": self.eval_key,
-                "labels": self.labels, "label_bytes": self.label_bytes, "selection": self.selection}
+                "labels": self.labels, "label_bytes": self.label_bytes, "selection": self.selection,
+                "learned_lr": self.learned_lr}
 
 
 def result_rows(*, sweep: str, dataset: str, set_: dict, setting: Setting, records: list[dict],

@@ -1,7 +1,7 @@
 """The result row: one synthetic set x student x KD mode x evaluation seed.
 
 Every column is declared once, in `FIELDS` below: its Arrow type, whether it may be null and what
-it means. `docs/schema.md` shows the table `raydd results schema` prints from it, and a test keeps
+it means. `docs/schema.md` shows the table `raydd list columns` prints from it, and a test keeps
 the page and this module in step. Accuracies are stored as fractions in [0, 1].
 """
 
@@ -105,6 +105,10 @@ FIELDS = [
            "validation split) or `test-max` (the best test accuracy over epochs, as published "
            "numbers often were: for comparison only); `validation` in files written before it was "
            "recorded"),
+    Column("learned_lr", pa.float64(), True,
+           "the learning rate the set was distilled with (MTT's learned lr) when its students trained "
+           "at it, as MTT evaluates (then equal to `lr`); null when they trained at the protocol's lr, "
+           "and in files written before it was recorded"),
     Column("created_at", pa.timestamp("us", tz="UTC"), False,
            "when the row was produced (timezone-aware)"),
     Column("raydd_version", pa.string(), False,
@@ -134,7 +138,8 @@ SELECTIONS = ("validation", "test-max")
 TEST_MAX = "test-max"  # the comparability mode: every table, plot and score marks its rows
 # added after the first files were written -> the value rows of those files implicitly had
 LATER_COLUMNS = {"device": None, "node": None, "lr": None, "eval_key": None, "labels": "hard",
-                 "label_bytes": None, "selection": "validation", "raydd_commit": None, "torch_version": None}
+                 "label_bytes": None, "selection": "validation", "raydd_commit": None, "torch_version": None,
+                 "learned_lr": None}
 
 
 def with_current_names(table: pa.Table) -> pa.Table:

@@ -153,3 +153,24 @@ def load_zca(path: str | os.PathLike) -> ZCAWhitening:
             tuple(tensors[k].shape) != (features, features) for k in ("matrix", "inverse")):
         raise ZCAError(f"{path}: tensor shapes do not fit images of shape {shape}")
     return ZCAWhitening(tensors["mean"], tensors["matrix"], tensors["inverse"], eps, shape, dataset, fitted)
+
+
+def zca_record(zca: ZCAWhitening) -> dict:
+    """What a synthetic set's meta.json keeps of the transform its images were whitened with: enough
+    to fit it again (on the same dataset and validation carve, which the meta holds), not its
+    D x D matrices (113 MB for CIFAR)."""
+    return {"eps": zca.eps, "fitted_on": "train", "fitted_images": zca.fitted_images}
+
+
+def refit_zca(record: dict, data: Dataset) -> ZCAWhitening:
+    """The transform `record` describes, fitted again on `data`'s training split; refused in one
+    line when that split is not the one it was fitted on (another size, another dataset)."""
+    if not isinstance(record, dict) or record.get("fitted_on") != "train":
+        raise ZCAError(f"the set's ZCA record {record!r} does not say it was fitted on a training split")
+    eps, fitted = record.get("eps"), record.get("fitted_images")
+    if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not isinstance(fitted, int):
+        raise ZCAError(f"the set's ZCA record {record!r} lacks its eps or image count")
+    if fitted != len(data.train):
+        raise ZCAError(f"the set was whitened with a ZCA transform fitted on {fitted} training images; this "
+                       f"{data.info.name} training split holds {len(data.train)}: not the same split")
+    return fit_zca(data.train, data.info, float(eps))

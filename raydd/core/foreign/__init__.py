@@ -71,7 +71,7 @@ class ForeignSet:
         if self.soft_labels is not None:
             parts.append("soft labels (fitted under --labels soft)")
         if self.learned_lr is not None:
-            parts.append(f"a learned lr of {self.learned_lr:g} (recorded; students train at --lr)")
+            parts.append(f"a learned lr of {self.learned_lr:g}")
         return ", ".join(parts)
 
 
