@@ -125,6 +125,8 @@ def test_a_stop_during_the_evaluations_is_honoured(tmp_path):
 
     import ray
 
+    from raydd.spec.search import TrackingSpec
+    from raydd.sweep.eval_tracking import EvalResultLogger
     from raydd.sweep.runner import _wait_for_evaluations
 
     @ray.remote
@@ -147,7 +149,8 @@ def test_a_stop_during_the_evaluations_is_honoured(tmp_path):
     stop_request = tmp_path / "STOP"
     threading.Timer(2.0, stop_request.write_text, args=("stop\n",)).start()
     lines = []
-    status, stopped = _wait_for_evaluations(Unfinished.remote(), lines.append, str(stop_request))
+    untracked = EvalResultLogger(TrackingSpec(tensorboard=False), "s", str(tmp_path), str(tmp_path), [])
+    status, stopped = _wait_for_evaluations(Unfinished.remote(), lines.append, str(stop_request), untracked)
     assert stopped and status["dropped"] == 2
     assert lines == ["[sweep] stop requested: finishing running evaluations, dropping queued ones"]
 
