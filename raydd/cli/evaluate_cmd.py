@@ -18,8 +18,11 @@ from raydd.cli.evaluate_sources import (
     whole_dataset_source,
 )
 from raydd.cli.options import FINITE_FLOAT, finite_floats, resolve_device
+from raydd.eval_defaults import EVAL_DEFAULTS
+from raydd.kd_words import kd_word
 
-DEFAULT_STUDENTS = "ConvNet,MLP,LeNet,AlexNet,VGG11,ResNet18"
+DEFAULT_STUDENTS = ",".join(EVAL_DEFAULTS.students)
+DEFAULT_KD = ",".join(kd_word(kd) for kd in EVAL_DEFAULTS.kd_modes)
 
 
 def _split(text: str, what: str) -> list[str]:
@@ -100,8 +103,9 @@ def _table(results: list[Evaluated], students: list[str], kd_modes: tuple[bool, 
 @click.argument("set_path", metavar="[SET]", required=False, type=click.Path(path_type=Path))
 @click.option("--students", default=DEFAULT_STUDENTS, show_default=True, help="Comma-separated architectures.")
 @click.option("--teacher", default="ConvNet", show_default=True, help="KD teacher, trained on the same set.")
-@click.option("--kd", "kd_text", default="off,on", show_default=True, help="off, on or off,on.")
-@click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True, help="Seeds 0..N-1 per student.")
+@click.option("--kd", "kd_text", default=DEFAULT_KD, show_default=True, help="off, on or off,on.")
+@click.option("--seeds", type=click.IntRange(min=1), default=EVAL_DEFAULTS.seeds, show_default=True,
+              help="Seeds 0..N-1 per student.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Training epochs [default: 300 without augmentation, 1000 with].")
 @click.option("--lr", type=FINITE_FLOAT, default=0.01, show_default=True, help="SGD learning rate (x0.1 at half).")
