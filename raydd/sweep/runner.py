@@ -22,6 +22,7 @@ import yaml
 from ray import tune
 
 from raydd import storage
+from raydd.eta import Countdown
 from raydd.spec import SweepSpec, load_spec_text
 from raydd.spec.data import DataMode
 from raydd.sweep import artifacts, baselines, lease
@@ -184,6 +185,8 @@ def _wait_for_evaluations(dispatcher, echo, stop_request: str, eval_logger: Eval
     the trackers as its evaluation finishes."""
     done_ref = dispatcher.wait_all.remote()
     last_report = time.monotonic()
+    at_start = ray.get(dispatcher.status.remote())  # jobs finished during the trials: not this wait's rate
+    countdown = Countdown(at_start["queued"] - at_start["finished"])
     while not ray.wait([done_ref], timeout=STOP_CHECK_S)[0]:
         if storage.exists(stop_request):
             echo("[sweep] stop requested: finishing running evaluations, dropping queued ones")
@@ -191,7 +194,8 @@ def _wait_for_evaluations(dispatcher, echo, stop_request: str, eval_logger: Eval
         if time.monotonic() - last_report >= WAIT_REPORT_S:
             last_report = time.monotonic()
             s = ray.get(dispatcher.status.remote())
-            echo(f"[eval] {s['finished']}/{s['queued']} evaluation jobs finished, {s['running']} running")
+            eta = countdown.at(s["finished"] - at_start["finished"])
+            echo(f"[eval] {s['finished']}/{s['queued']} evaluation jobs finished, {s['running']} running, {eta}")
             eval_logger.log_finished(dispatcher)
     return ray.get(done_ref), False
 
