@@ -14,7 +14,7 @@ from test_results_support import write_sample
 from raydd.results import load
 from raydd.spec.search import MlflowSpec, TrackingSpec
 from raydd.stats import mean_std
-from raydd.sweep.eval_tracking import EvalResultLogger, set_metrics, summary_table
+from raydd.sweep.eval_tracking import EvalResultLogger, TrialRun, set_metrics, summary_table
 
 TRIAL, BASELINE = "t-single-0", "t-mixed-0"  # the sample's sets: one with a trial directory, one without
 
@@ -63,6 +63,25 @@ def test_tensorboard_gets_each_set_in_its_trials_directory(sweep_files):
         scalars, text = eval_events(directory)
         assert scalars == pytest.approx(expected(rows, key)), key
         assert text.startswith(f"**{key}**") and "| ConvNet |" in text
+
+
+class RunningTrial:
+    """What the logger reads of a Tune trial: its storage path, its id, its config."""
+
+    def __init__(self, path: Path, trial_id: str, key: str) -> None:
+        self.path, self.trial_id, self.config = str(path), trial_id, {"point": {"trial_key": key}}
+
+
+def test_a_running_trials_directory_is_known_before_tune_syncs_its_files(sweep_files):
+    root, _ = sweep_files
+    logger = logger_for(root, TrackingSpec(tensorboard=True))
+    unsynced = root / "tune" / "distill_trial_def34_00001"  # Tune has not copied params.json here yet
+    logger.note_trial(RunningTrial(unsynced, "def34_00001", BASELINE))
+    logger.note_trial(RunningTrial(root / "elsewhere" / "trial", "x", "t-other"))  # not under the sweep's tune/
+    assert logger.runs == {BASELINE: TrialRun(str(unsynced), "def34_00001")}
+    assert logger.log_sets([BASELINE]) == 1
+    scalars, _ = eval_events(unsynced)
+    assert scalars == pytest.approx(expected(load(str(root / "results")), BASELINE))
 
 
 def test_mlflow_gets_the_trials_own_run_or_a_run_named_after_the_set(sweep_files, monkeypatch):

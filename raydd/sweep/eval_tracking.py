@@ -40,6 +40,7 @@ from raydd import storage
 from raydd.kd_words import kd_word
 from raydd.spec.search import MlflowSpec, TrackingSpec, WandbSpec
 from raydd.stats import SPREAD_NOTE, mean_std
+from raydd.sweep.tracking import allow_file_store, wandb_dir
 from raydd.sweep.trial import trial_key
 
 POLL_S = 10.0  # how often the driver asks the dispatcher for finished sets during the trials
@@ -85,13 +86,23 @@ class TrialRun:
     trial_id: str | None  # Tune's id (W&B's run id); None before the trial reported anything
 
 
+def _first_line(location: str, chunk: int = 1 << 16) -> str:
+    """The first line of a file, read no further (a trial's result.json grows by a line per report)."""
+    fs, path = storage.filesystem_for(location)
+    head = b""
+    with fs.open_input_stream(path) as stream:
+        while b"\n" not in head and (data := stream.read(chunk)):
+            head += data
+    return head.split(b"\n", 1)[0].decode()
+
+
 def _trial_run(directory: str) -> tuple[str, TrialRun] | None:
     """(trial key, run) of a Tune trial directory, from the files Tune's JSON logger writes there."""
     params, results = storage.join(directory, "params.json"), storage.join(directory, "result.json")
     if not storage.exists(params):
         return None
     key = trial_key(json.loads(storage.read_text(params)))
-    first = storage.read_text(results).split("\n", 1)[0] if storage.exists(results) else ""
+    first = _first_line(results) if storage.exists(results) else ""
     return key, TrialRun(directory, json.loads(first).get("trial_id") if first.strip() else None)
 
 
@@ -139,13 +150,9 @@ def log_tensorboard(results: SetResults, tune_root: str) -> None:
 
 def log_mlflow(results: SetResults, spec: MlflowSpec, sweep: str) -> None:
     """Into the trial's run (found by its `trial_name` tag), or a run named after the set."""
-    import os
-    from urllib.parse import urlparse
-
     from mlflow.tracking import MlflowClient
 
-    if urlparse(spec.tracking_uri).scheme in ("", "file"):
-        os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"  # as raydd.sweep.tracking: MLflow 3's file store
+    allow_file_store(spec.tracking_uri)
     client = MlflowClient(spec.tracking_uri)
     name = spec.experiment or sweep
     experiment = client.get_experiment_by_name(name)
@@ -163,9 +170,10 @@ def log_wandb(results: SetResults, spec: WandbSpec, sweep: str) -> None:
     import wandb
 
     trial_id = results.run.trial_id if results.run else None
+    directory = wandb_dir(spec)
     run = wandb.init(project=spec.project, group=sweep, mode=spec.mode, name=results.key, reinit="create_new",
                      **({"id": trial_id, "resume": "allow"} if trial_id else {}),
-                     **({"dir": str(Path(spec.dir).expanduser().resolve())} if spec.dir else {}))
+                     **({"dir": directory} if directory else {}))
     try:
         run.log({**results.metrics, SUMMARY_TAG: wandb.Html(f"<pre>{results.table}</pre>")})
     finally:
@@ -182,6 +190,7 @@ class EvalResultLogger:
     tune_root: str  # <sweep>/tune
     experiments: list[str]  # the Tune experiments' locations (one per searched grid point)
     failed: set[str] = field(default_factory=set)  # trackers that failed once: warned, not tried again
+    runs: dict[str, TrialRun] = field(default_factory=dict)  # the trials' runs found so far
 
     def _trackers(self) -> dict:
         on = {"TensorBoard": (lambda r: log_tensorboard(r, self.tune_root)) if self.tracking.tensorboard else None,
@@ -214,9 +223,11 @@ class EvalResultLogger:
         except ResultsError:  # no rows at all yet (every job of these sets failed): nothing to log
             return []
         rows = rows[rows["sweep"] == self.sweep]
-        runs = trial_runs(self.experiments)
         own = {key: rows[rows["trial_key"] == key] for key in keys}
-        return [SetResults(key, frame, runs.get(key)) for key, frame in own.items() if not frame.empty]
+        own = {key: frame for key, frame in own.items() if not frame.empty}
+        if any(key not in self.runs for key in own):  # look again only for trials not found before
+            self.runs.update(trial_runs(self.experiments))
+        return [SetResults(key, frame, self.runs.get(key)) for key, frame in own.items()]
 
     def _log(self, results: SetResults, trackers: dict) -> None:
         for name, log in trackers.items():
@@ -233,6 +244,14 @@ class EvalResultLogger:
         print(f"Warning: evaluation results are no longer logged to {what} ({type(err).__name__}: "
               f"{' '.join(str(err).split())}); the result rows are unaffected", file=sys.stderr, flush=True)
 
+    def note_trial(self, trial) -> None:
+        """Remember a running Tune trial's run: its files reach storage only when Tune syncs them,
+        so a set finished before that would not find its trial's directory there."""
+        parent, name = trial.path.rstrip("/").rsplit("/", 1)
+        for experiment in self.experiments:
+            if storage.filesystem_for(experiment)[1].rstrip("/") == parent:
+                self.runs[trial_key(trial.config)] = TrialRun(storage.join(experiment, name), trial.trial_id)
+
     def log_finished(self, dispatcher) -> int:
         """Log every set the dispatcher reports finished since it was last asked."""
         if not self._trackers():  # none on, or all failed: the sets need not be asked for
@@ -241,11 +260,18 @@ class EvalResultLogger:
 
 
 class EvaluationTracking(Callback):
-    """During the trials: every POLL_S seconds, log the sets whose evaluation finished meanwhile."""
+    """During the trials: every POLL_S seconds, log the sets whose evaluation finished meanwhile
+    (into the runs of the trials it saw start)."""
 
     def __init__(self, logger: EvalResultLogger, namespace: str, every_s: float = POLL_S):
         self.logger, self.namespace, self.every_s = logger, namespace, every_s
         self.last = time.monotonic()
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        try:
+            self.logger.note_trial(trial)
+        except Exception:  # noqa: BLE001 - never fail Tune's loop: the trial's directory is found on storage later
+            pass
 
     def on_step_begin(self, iteration, trials, **info):
         if time.monotonic() - self.last < self.every_s:
@@ -255,6 +281,6 @@ class EvaluationTracking(Callback):
 
         try:
             dispatcher = ray.get_actor(DISPATCHER_NAME, namespace=self.namespace)
-        except ValueError:  # not running (a sweep restored after its driver ended): the driver logs later
-            return
-        self.logger.log_finished(dispatcher)
+            self.logger.log_finished(dispatcher)
+        except Exception:  # noqa: BLE001 - never fail Tune's loop (no dispatcher, or a lost one): the
+            return  # driver logs every finished set once the trials are done
