@@ -1,6 +1,6 @@
-"""Evaluation rows to the trackers (raydd.sweep.eval_tracking), from rows the test writes: the
-values each tracker receives are the rows' accuracies, and a failing tracker costs nothing but a
-warning. (A real sweep's trackers are checked in test_tracking.py.)"""
+"""Evaluation rows to the trackers (raydd.sweep.eval_tracking and eval_trackers), from rows the
+test writes: the values each tracker receives are the rows' accuracies, and a failing tracker
+costs nothing but a warning. (A real sweep's trackers are checked in test_tracking.py.)"""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from test_results_support import write_sample
 from raydd.results import load
 from raydd.spec.search import MlflowSpec, TrackingSpec
 from raydd.stats import mean_std
-from raydd.sweep.eval_tracking import EvalResultLogger, TrialRun, set_metrics, summary_table
+from raydd.sweep.eval_trackers import TrialRun, set_metrics, summary_table
+from raydd.sweep.eval_tracking import EvalResultLogger
 
 TRIAL, BASELINE = "t-single-0", "t-mixed-0"  # the sample's sets: one with a trial directory, one without
 
