@@ -52,6 +52,9 @@ def test_table_has_students_as_columns_and_set_by_kd_as_rows(artifact):
     for row in rows:
         assert len(CELL.findall(row)) == 2, row
     assert footer[0] == "" and SPREAD_NOTE in footer[1]
+    progress = [line for line in result.stderr.splitlines() if " seed " in line]
+    assert len(progress) == 16 and all(re.search(r"  eta (\?|\d+[smhd])", line) for line in progress), progress
+    assert progress[-1].endswith("eta 0s")  # 2 sets x 2 students x 2 KD x 2 seeds: the 16th is the last
 
 
 def test_json_prints_one_object_per_record(artifact):

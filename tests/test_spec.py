@@ -131,7 +131,6 @@ BAD = [
     ("evaluation: {students: [ConvNet, MLP, LeNet, VGG12]}",
      "evaluation.students[3]: unknown architecture 'VGG12'; known:"),
     ("evaluation: {students: []}", "evaluation.students: is empty"),
-    ("evaluation: {epochs: 3}", "evaluation.students: missing (required)"),
     ("evaluation: {students: [MLP, MLP]}", "evaluation.students[1]: duplicate of evaluation.students[0]"),
     ("evaluation: {students: [MLP], kd: [maybe]}", "evaluation.kd[0]: must be off or on, got 'maybe'"),
     ("evaluation: {students: [MLP], kd: [off, false]}", "evaluation.kd[1]: duplicate of evaluation.kd[0]"),
@@ -259,7 +258,7 @@ def test_defaults_fill_what_the_file_leaves_out() -> None:
     (point,) = spec.points
     assert point.trial_key == "base" and point.axes == {}
     assert point.config.pool == PoolSpec.single("ConvNet")
-    assert spec.storage == "./runs" and spec.evaluation.kd_modes == (False,) and spec.evaluation.seeds == 1
+    assert spec.storage == "./runs" and spec.evaluation.kd_modes == (False, True) and spec.evaluation.seeds == 5
     assert spec.resources.evaluators == 1 and spec.resources.max_concurrent_trials is None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -125,6 +126,8 @@ def test_a_stop_during_the_evaluations_is_honoured(tmp_path):
 
     import ray
 
+    from raydd.spec.search import TrackingSpec
+    from raydd.sweep.eval_tracking import EvalResultLogger
     from raydd.sweep.runner import _wait_for_evaluations
 
     @ray.remote
@@ -147,9 +150,42 @@ def test_a_stop_during_the_evaluations_is_honoured(tmp_path):
     stop_request = tmp_path / "STOP"
     threading.Timer(2.0, stop_request.write_text, args=("stop\n",)).start()
     lines = []
-    status, stopped = _wait_for_evaluations(Unfinished.remote(), lines.append, str(stop_request))
+    untracked = EvalResultLogger(TrackingSpec(tensorboard=False), "s", str(tmp_path), str(tmp_path), [])
+    status, stopped = _wait_for_evaluations(Unfinished.remote(), lines.append, str(stop_request), untracked)
     assert stopped and status["dropped"] == 2
     assert lines == ["[sweep] stop requested: finishing running evaluations, dropping queued ones"]
+
+
+def test_the_wait_for_evaluations_prints_its_eta(tmp_path, monkeypatch):
+    """Progress lines while the driver waits carry the ETA of the jobs left, at the rate of this
+    wait (the job finished during the trials does not count)."""
+    import asyncio
+
+    import ray
+
+    import raydd.sweep.runner as runner
+    from raydd.spec.search import TrackingSpec
+    from raydd.sweep.eval_tracking import EvalResultLogger
+
+    @ray.remote
+    class Finishing:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        async def wait_all(self) -> dict:
+            await asyncio.sleep(3.0)
+            return {"finished": 5, "queued": 5}
+
+        async def status(self) -> dict:
+            self.calls += 1  # one job more per look; the first look finds the one of the trials
+            return {"finished": min(self.calls, 5), "queued": 5, "running": 1}
+
+    monkeypatch.setattr(runner, "WAIT_REPORT_S", 0.5)
+    lines = []
+    untracked = EvalResultLogger(TrackingSpec(tensorboard=False), "s", str(tmp_path), str(tmp_path), [])
+    runner._wait_for_evaluations(Finishing.remote(), lines.append, str(tmp_path / "STOP"), untracked)
+    assert lines and all(re.search(r" running, eta (\?|0s|\d+s)$", line) for line in lines), lines
+    assert lines[0].startswith("[eval] 2/5 evaluation jobs finished") and "eta 0s" not in lines[0]
 
 
 def _accuracies(df) -> dict[tuple, float]:

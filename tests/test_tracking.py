@@ -1,5 +1,6 @@
 """Tracking: a tiny probed sweep logs its loss, probe accuracies and image grids to TensorBoard,
-an MLflow file store and an offline W&B run; a tracker that is not installed is refused early."""
+an MLflow file store and an offline W&B run, then its set's evaluation rows into the same runs; a
+tracker that is not installed is refused early."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import struct
 from pathlib import Path
 
 import pytest
+from event_files import eval_events, summary_values
 from sweep_support import tiny_sweep, write_sweep
+from test_eval_tracking import expected
 
 from raydd.spec import SpecError, parse_spec
 
@@ -55,9 +58,17 @@ def test_mlflow_run_has_the_metrics_per_iteration_and_an_image_per_report(tracke
     assert len([p for p in images if p.endswith(".png")]) == ITERATIONS // REPORT_EVERY, images
 
 
+def wandb_logs(root: Path) -> tuple[Path, Path]:
+    """(the trial's offline W&B log, the log of its run resumed for the evaluation rows)."""
+    logs = list((root / "wandb" / "wandb").glob("offline-run-*/run-*.wandb"))
+    (evaluation,) = [log for log in logs if any("eval/ConvNetW32/kd_off/mean" in r for r in _wandb_history(log))]
+    (trial,) = [log for log in logs if log != evaluation]
+    return trial, evaluation
+
+
 def test_wandb_offline_run_has_the_metrics_and_the_image_grids(tracked):
     _, _, root = tracked
-    (log,) = (root / "wandb" / "wandb").glob("offline-run-*/run-*.wandb")
+    log, _ = wandb_logs(root)
     history = list(_wandb_history(log))
     probed = [row for row in history if "loss" in row]  # the reports, each with its checkpoint
     seen = [sorted(k for k in row if not k.startswith("_")) for row in history]  # said when it fails
@@ -96,25 +107,36 @@ def _wandb_history(path: Path):
 
 
 def test_tensorboard_events_have_the_metrics_and_the_image_grids(tracked):
-    from tensorboardX.proto.event_pb2 import Event
-
     _, outcome, _ = tracked
-    (events,) = Path(outcome.root, "tune").glob("*/events.out.tfevents.*")
-    values = [(v.tag, e.step, v) for e in map(Event.FromString, _records(events)) for v in e.summary.value]
+    (events,) = [p for p in Path(outcome.root, "tune").glob("*/events.out.tfevents.*") if p.suffix != ".eval"]
+    values = summary_values(events)
     assert {step for tag, step, _ in values if tag == "ray/tune/loss"} == {2, 4}
     assert {step for tag, step, _ in values if tag == "ray/tune/probe_val_acc"} == {2, 4}
     images = [v.image for tag, _, v in values if tag == "synset_grid"]
     assert len(images) == ITERATIONS // REPORT_EVERY and images[0].encoded_image_string.startswith(b"\x89PNG")
 
 
-def _records(path: Path):
-    """The records of a TFRecord file (length, its CRC, data, the data's CRC)."""
-    data = path.read_bytes()
-    offset = 0
-    while offset < len(data):
-        (length,) = struct.unpack_from("<Q", data, offset)
-        yield data[offset + 12: offset + 12 + length]
-        offset += 12 + length + 4
+def test_the_sets_evaluation_rows_reach_the_trials_own_runs(tracked):
+    """TensorBoard: the trial's directory; MLflow: the trial's run; W&B: the trial's run id, resumed."""
+    from mlflow.tracking import MlflowClient
+
+    from raydd.sweep.runner import load_results
+
+    spec, outcome, root = tracked
+    rows = load_results(outcome.results)
+    key = spec.points[0].trial_key
+    want = expected(rows, key)
+    assert len(want) == 2  # ConvNetW32, kd off: seed 0 and the mean
+    (trial_dir,) = {p.parent for p in Path(outcome.root, "tune").glob("*/events.out.tfevents.*")}
+    scalars, text = eval_events(trial_dir)
+    assert scalars == pytest.approx(want) and f"**{key}**" in text
+    client = MlflowClient((root / "mlruns").as_uri())
+    (run,) = client.search_runs([client.get_experiment_by_name(spec.name).experiment_id])
+    assert {k: v for k, v in run.data.metrics.items() if k.startswith("eval/")} == pytest.approx(want)
+    trial_log, eval_log = wandb_logs(root)
+    assert eval_log.name == trial_log.name  # run-<trial id>.wandb: the same run, resumed
+    (logged,) = [r for r in _wandb_history(eval_log) if "eval/ConvNetW32/kd_off/mean" in r]
+    assert {k: logged[k] for k in want} == pytest.approx(want)
 
 
 def test_a_tracker_that_is_not_installed_is_refused_naming_the_extra(tmp_path, monkeypatch):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
 
 from raydd.cli.distill_mtt import check_flags, mtt_options
 from raydd.cli.options import FINITE_FLOAT, resolve_device
+from raydd.eta import duration_text, eta_text
 
 DISTILL_EXAMPLE = "raydd distill --dataset digits --method dc --ipc 1 --iterations 20 --out runs/dc1"
 
@@ -25,18 +25,10 @@ class DistillProgressPrinter:
         if p.iteration % self.every and p.iteration != p.total:
             return
         rate = p.session_iterations / p.session_seconds if p.session_seconds > 0 else float("nan")
-        eta = (p.total - p.iteration) / rate if rate > 0 else float("nan")
-        click.echo(
-            f"iter {p.iteration:>5}/{p.total}  loss {p.loss:.4f}  {rate:.2f} it/s  "
-            f"ETA {_duration(eta)}  elapsed {_duration(p.wall_seconds)}",
-            err=True,
-        )
-
-
-def _duration(seconds: float) -> str:
-    if seconds != seconds:  # nan
-        return "?"
-    return time.strftime("%H:%M:%S", time.gmtime(seconds))
+        # the rate of this session only: iterations resumed from a checkpoint took no time here
+        eta = eta_text(p.session_iterations, p.total - p.resumed_from, p.session_seconds)
+        click.echo(f"iter {p.iteration:>5}/{p.total}  loss {p.loss:.4f}  {rate:.2f} it/s  {eta}  "
+                   f"elapsed {duration_text(p.wall_seconds)}", err=True)
 
 
 @click.command("distill")

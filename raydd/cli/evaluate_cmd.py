@@ -18,8 +18,12 @@ from raydd.cli.evaluate_sources import (
     whole_dataset_source,
 )
 from raydd.cli.options import FINITE_FLOAT, finite_floats, resolve_device
+from raydd.eta import Countdown
+from raydd.eval_defaults import EVAL_DEFAULTS
+from raydd.kd_words import kd_word
 
-DEFAULT_STUDENTS = "ConvNet,MLP,LeNet,AlexNet,VGG11,ResNet18"
+DEFAULT_STUDENTS = ",".join(EVAL_DEFAULTS.students)
+DEFAULT_KD = ",".join(kd_word(kd) for kd in EVAL_DEFAULTS.kd_modes)
 
 
 def _split(text: str, what: str) -> list[str]:
@@ -100,8 +104,9 @@ def _table(results: list[Evaluated], students: list[str], kd_modes: tuple[bool, 
 @click.argument("set_path", metavar="[SET]", required=False, type=click.Path(path_type=Path))
 @click.option("--students", default=DEFAULT_STUDENTS, show_default=True, help="Comma-separated architectures.")
 @click.option("--teacher", default="ConvNet", show_default=True, help="KD teacher, trained on the same set.")
-@click.option("--kd", "kd_text", default="off,on", show_default=True, help="off, on or off,on.")
-@click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True, help="Seeds 0..N-1 per student.")
+@click.option("--kd", "kd_text", default=DEFAULT_KD, show_default=True, help="off, on or off,on.")
+@click.option("--seeds", type=click.IntRange(min=1), default=EVAL_DEFAULTS.seeds, show_default=True,
+              help="Seeds 0..N-1 per student.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Training epochs [default: 300 without augmentation, 1000 with].")
 @click.option("--lr", type=FINITE_FLOAT, default=0.01, show_default=True, help="SGD learning rate (x0.1 at half).")
@@ -278,9 +283,10 @@ def _run(sources, synset, students, cfg, seeds, kd_modes, opts) -> list[Evaluate
         click.echo(f"training the whole-data teacher ({cfg.teacher}, {cfg.resolved_whole_epochs} epochs)", err=True)
         whole_teacher = train_whole_teacher(data, cfg, device)
     results = []
+    countdown = Countdown(len(sources) * len(students) * len(seeds) * len(kd_modes))  # every record to come
     for source in sources:
         config = source.config(cfg)
-        on_record = _record_printer(source, name, config, opts["as_json"])
+        on_record = _record_printer(source, name, config, opts["as_json"], countdown)
         records = source.run(data, students, config, seeds, kd_modes, device, on_record, whole_teacher)
         size = label_bytes(config.labels, source.images(data), data.info, config.teacher)
         results.append(Evaluated(source, records, config, size))
@@ -303,16 +309,15 @@ def _check_whitened(sources: list[Source], cfg) -> None:
                    else [])), err=True)
 
 
-def _record_printer(source: Source, dataset: str, cfg, as_json: bool):
-    """Progress on stderr for every record; with --json, the record itself on stdout."""
-    from raydd.spec import kd_word
-
+def _record_printer(source: Source, dataset: str, cfg, as_json: bool, countdown: Countdown):
+    """Progress on stderr for every record, with the ETA of all of them (`countdown`); with
+    --json, the record itself on stdout."""
     config = cfg.to_dict()
 
     def on_record(record) -> None:
         click.echo(f"{source.label}  {record.student:<10} kd {kd_word(record.kd):<3} seed {record.seed}  "
                    f"test {100 * record.test_acc:.2f}%  val {100 * record.val_acc:.2f}%  "
-                   f"{record.train_seconds:.1f} s", err=True)
+                   f"{record.train_seconds:.1f} s  {countdown.tick()}", err=True)
         if as_json:
             row = {"source": source.label, "dataset": dataset, "ipc": source.ipc, "artifact": source.artifact,
                    **({"foreign": source.foreign} if source.foreign else {}), **record.to_dict(), "config": config}

@@ -17,6 +17,7 @@ from raydd.core.datasets.splits import check_val_size
 from raydd.core.distill import DistillConfig
 from raydd.core.evaluate import EvalConfig
 from raydd.core.pool import PoolSpec
+from raydd.eval_defaults import EVAL_DEFAULTS
 from raydd.spec.checks import (
     INVALID,
     Problems,
@@ -208,12 +209,13 @@ def _kd_mode(value: Any, place: str, problems: Problems) -> Any:
 def parse_evaluation(value: Any, problems: Problems) -> Any:
     before = len(problems)
     entry = check_section(value, "evaluation", problems, ["students", "kd", "seeds", "whole_seeds", "sets",
-                                                          *_eval_fields()], required=("students",))
+                                                          *_eval_fields()])
     if entry is INVALID:
         return INVALID
-    students = check_list(entry.get("students", []), "evaluation.students", problems, check_arch)
-    kd_modes = check_list(entry.get("kd", [False]), "evaluation.kd", problems, _kd_mode)
-    seeds = check_int(entry.get("seeds", 1), "evaluation.seeds", problems)
+    students = check_list(entry.get("students", list(EVAL_DEFAULTS.students)), "evaluation.students", problems,
+                          check_arch)
+    kd_modes = check_list(entry.get("kd", list(EVAL_DEFAULTS.kd_modes)), "evaluation.kd", problems, _kd_mode)
+    seeds = check_int(entry.get("seeds", EVAL_DEFAULTS.seeds), "evaluation.seeds", problems)
     whole_seeds = entry.get("whole_seeds")
     if whole_seeds is not None:
         whole_seeds = check_int(whole_seeds, "evaluation.whole_seeds", problems)

@@ -10,6 +10,7 @@ import time
 from ray.tune import Callback
 
 from raydd import storage
+from raydd.eta import eta_text
 from raydd.sweep.trial import trial_key
 
 log = logging.getLogger(__name__)
@@ -20,34 +21,44 @@ def _print(text: str) -> None:
 
 
 class TrialProgressPrinter(Callback):
-    """One line per trial every `every_s` seconds, and one per start, retry, error and finish."""
+    """One line per trial every `every_s` seconds, and one per start, retry, error and finish. A
+    trial's ETA goes by its progress since the driver first saw it (since its last retry): work
+    restored from a checkpoint took no time in this run."""
 
-    def __init__(self, echo=_print, every_s: float = 10.0):
-        self.echo, self.every_s = echo, every_s
+    def __init__(self, echo=_print, every_s: float = 10.0, clock=time.monotonic):
+        self.echo, self.every_s, self.clock = echo, every_s, clock
         self.last_line: dict[str, float] = {}
+        self.first_seen: dict[str, tuple[float, float]] = {}  # trial key -> (time, progress)
 
     def __getstate__(self):
         # Tune pickles its callbacks with the experiment; an echo function need not survive that
         # (a restored sweep prints with the builtin print)
-        return {"every_s": self.every_s, "last_line": {}}
+        return {"every_s": self.every_s, "last_line": {}, "first_seen": {}}
 
     def __setstate__(self, state):
-        self.__dict__.update(state, echo=_print)
+        self.__dict__.update(state, echo=_print, clock=time.monotonic)
 
     def on_trial_start(self, iteration, trials, trial, **info):
+        self.first_seen.pop(trial_key(trial.config), None)
         self.echo(f"[trial] {trial_key(trial.config)} started")
 
+    def _eta(self, key: str, progress: float, now: float) -> str:
+        since, at = self.first_seen.setdefault(key, (now, progress))
+        return eta_text(progress - at, 1.0 - at, now - since)
+
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        now = time.monotonic()
-        if result.get("done") or now - self.last_line.get(trial_key(trial.config), 0.0) < self.every_s:
+        now, key = self.clock(), trial_key(trial.config)
+        eta = self._eta(key, result.get("progress", 0.0), now)
+        if result.get("done") or now - self.last_line.get(key, 0.0) < self.every_s:
             return
-        self.last_line[trial_key(trial.config)] = now
+        self.last_line[key] = now
         loss = result.get("loss")
         loss_text = f", loss {loss:.4f}" if isinstance(loss, float) else ""
-        self.echo(f"[trial] {trial_key(trial.config)} iteration {result.get('iteration')} "
-                  f"({100 * result.get('progress', 0):.0f}%){loss_text}")
+        self.echo(f"[trial] {key} iteration {result.get('iteration')} "
+                  f"({100 * result.get('progress', 0):.0f}%){loss_text}, {eta}")
 
     def on_trial_recover(self, iteration, trials, trial, **info):
+        self.first_seen.pop(trial_key(trial.config), None)  # the retry's own rate, from its checkpoint
         self.echo(f"[trial] {trial_key(trial.config)} failed; retrying from its last checkpoint")
 
     def on_trial_error(self, iteration, trials, trial, **info):

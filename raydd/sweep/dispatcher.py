@@ -59,6 +59,8 @@ class EvaluationDispatcher:
         self.whole_teachers: dict[str, asyncio.Task] = {}
         self.written = 0
         self.failed: dict[str, str] = {}
+        self.set_jobs: dict[str, set[str]] = {}  # trial key -> its jobs queued in this run
+        self.untaken: set[str] = set()  # sets not yet handed out by take_finished_sets
 
     def _start_workers(self) -> None:
         """Request the evaluation actors. Evaluators with GPU slices are requested when a set
@@ -91,7 +93,18 @@ class EvaluationDispatcher:
             task = asyncio.ensure_future(self._run(group))
             for job in group:
                 self.jobs[job.name] = task
+        if fresh:
+            self.set_jobs.setdefault(point.trial_key, set()).update(j.name for j in fresh)
+            self.untaken.add(point.trial_key)
         return len(fresh)
+
+    def take_finished_sets(self) -> list[str]:
+        """The sets whose every queued job has finished (rows written or failed) since the last
+        call, each handed out once (the driver logs them to the trackers, raydd.sweep.eval_tracking)."""
+        finished = sorted(key for key in self.untaken
+                          if all(self.jobs[name].done() for name in self.set_jobs[key]))
+        self.untaken.difference_update(finished)
+        return finished
 
     async def _on_worker(self, call):
         queue = self._idle_queue()

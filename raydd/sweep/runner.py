@@ -22,15 +22,17 @@ import yaml
 from ray import tune
 
 from raydd import storage, strict_json
+from raydd.eta import Countdown
 from raydd.spec import SweepSpec, load_spec_text
 from raydd.spec.data import DataMode
 from raydd.sweep import artifacts, baselines, fit, lease
 from raydd.sweep.callbacks import StopRequestWatcher, TrialProgressPrinter
 from raydd.sweep.context import SweepContext
 from raydd.sweep.dispatcher import PoolResources, dispatcher_handle
+from raydd.sweep.eval_tracking import EvalResultLogger, EvaluationTracking
 from raydd.sweep.evaluation import MISSING, all_jobs, job_states, set_aside_bad_results
 from raydd.sweep.layout import SweepPaths
-from raydd.sweep.search import Experiment, experiments, searched_jobs, searched_trials
+from raydd.sweep.search import Experiment, experiment_locations, experiments, searched_jobs, searched_trials
 from raydd.sweep.tracking import loggers
 from raydd.sweep.trial import SEARCHED, distill_trial, trial_key, trial_point
 
@@ -133,7 +135,8 @@ def _trainable(spec: SweepSpec, context: SweepContext):
                                {"cpu": r.trial_cpu, "gpu": r.trial_gpu})
 
 
-def _tuner(spec: SweepSpec, context: SweepContext, resume: bool, echo, experiment: Experiment) -> tune.Tuner:
+def _tuner(spec: SweepSpec, context: SweepContext, resume: bool, echo, experiment: Experiment,
+           eval_logger: EvalResultLogger) -> tune.Tuner:
     paths = context.paths
     fs, tune_path = storage.filesystem_for(experiment.location)
     root, name = tune_path.rsplit("/", 1)  # Tune's storage_path and experiment name
@@ -149,17 +152,17 @@ def _tuner(spec: SweepSpec, context: SweepContext, resume: bool, echo, experimen
         name=name, storage_path=root, storage_filesystem=fs, verbose=0,
         failure_config=tune.FailureConfig(max_failures=r.max_failures),
         callbacks=[TrialProgressPrinter(echo), StopRequestWatcher(paths.stop_request),
-                   *loggers(spec.tracking, spec.name)],
+                   *loggers(spec.tracking, spec.name), EvaluationTracking(eval_logger, context.namespace)],
     )
     return tune.Tuner(trainable, param_space=experiment.param_space, tune_config=experiment.tune_config,
                       run_config=run_config)
 
 
-def _fit(spec: SweepSpec, context: SweepContext, resume: bool, echo) -> list:
+def _fit(spec: SweepSpec, context: SweepContext, resume: bool, echo, eval_logger: EvalResultLogger) -> list:
     """Every experiment's results (a search: one per grid point, one after another, until a stop)."""
     results = []
     for experiment in experiments(spec, context.paths):
-        results += list(_tuner(spec, context, resume, echo, experiment).fit())
+        results += list(_tuner(spec, context, resume, echo, experiment, eval_logger).fit())
         if storage.exists(context.paths.stop_request):
             break
     return results
@@ -188,11 +191,19 @@ def _dispatch_distilled(spec: SweepSpec, paths: SweepPaths, dispatcher, searched
     return sum(ray.get([dispatcher.submit.remote(p) for p in points]))
 
 
-def _wait_for_evaluations(dispatcher, echo, stop_request: str) -> tuple[dict, bool]:
+def _eval_logger(spec: SweepSpec, paths: SweepPaths) -> EvalResultLogger:
+    """What logs each finished set's rows to the trials' tracker runs (raydd.sweep.eval_tracking)."""
+    return EvalResultLogger(spec.tracking, spec.name, paths.results, paths.tune, experiment_locations(spec, paths))
+
+
+def _wait_for_evaluations(dispatcher, echo, stop_request: str, eval_logger: EvalResultLogger) -> tuple[dict, bool]:
     """(the dispatcher's final status, whether a stop was requested meanwhile: then running
-    evaluations finish and queued ones are dropped, as during the trials)."""
+    evaluations finish and queued ones are dropped, as during the trials); each set's rows go to
+    the trackers as its evaluation finishes."""
     done_ref = dispatcher.wait_all.remote()
     last_report = time.monotonic()
+    at_start = ray.get(dispatcher.status.remote())  # jobs finished during the trials: not this wait's rate
+    countdown = Countdown(at_start["queued"] - at_start["finished"])
     while not ray.wait([done_ref], timeout=STOP_CHECK_S)[0]:
         if storage.exists(stop_request):
             echo("[sweep] stop requested: finishing running evaluations, dropping queued ones")
@@ -200,7 +211,9 @@ def _wait_for_evaluations(dispatcher, echo, stop_request: str) -> tuple[dict, bo
         if time.monotonic() - last_report >= WAIT_REPORT_S:
             last_report = time.monotonic()
             s = ray.get(dispatcher.status.remote())
-            echo(f"[eval] {s['finished']}/{s['queued']} evaluation jobs finished, {s['running']} running")
+            eta = countdown.at(s["finished"] - at_start["finished"])
+            echo(f"[eval] {s['finished']}/{s['queued']} evaluation jobs finished, {s['running']} running, {eta}")
+            eval_logger.log_finished(dispatcher)
     return ray.get(done_ref), False
 
 
@@ -245,10 +258,11 @@ def _run(spec: SweepSpec, paths: SweepPaths, resume: bool, echo) -> SweepOutcome
     if drawn:
         echo(f"[sweep] drew {drawn} baseline set(s): {', '.join(p.trial_key for p in spec.baselines)}")
     dispatcher = dispatcher_handle(context, PoolResources.of(spec.resources), done)
+    eval_logger = _eval_logger(spec, paths)
     try:
         ray.get(dispatcher.ready.remote())
         ray.get([dispatcher.submit.remote(p) for p in spec.baselines])  # evaluated beside the trials
-        results = _fit(spec, context, resume, echo)
+        results = _fit(spec, context, resume, echo, eval_logger)
         trials, errors = _trial_outcomes(results)
         stopped = storage.exists(paths.stop_request)
         if stopped:
@@ -256,7 +270,8 @@ def _run(spec: SweepSpec, paths: SweepPaths, resume: bool, echo) -> SweepOutcome
             evaluations = ray.get(dispatcher.drain.remote())
         else:
             _dispatch_distilled(spec, paths, dispatcher, _searched_points(results, context))
-            evaluations, stopped = _wait_for_evaluations(dispatcher, echo, paths.stop_request)
+            evaluations, stopped = _wait_for_evaluations(dispatcher, echo, paths.stop_request, eval_logger)
+        eval_logger.log_finished(dispatcher)  # the sets finished since the last look
     finally:
         ray.kill(dispatcher)  # its evaluation actors go with it
     return SweepOutcome(spec.name, paths.root, trials, errors, evaluations, stopped,

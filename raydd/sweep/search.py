@@ -33,16 +33,23 @@ class Experiment:
     tune_config: tune.TuneConfig
 
 
+def experiment_locations(spec: SweepSpec, paths: SweepPaths) -> list[str]:
+    """Where each Tune experiment of the sweep lives (its trials' directories are right under it)."""
+    if spec.search is None:
+        return [paths.tune]
+    return [storage.join(paths.tune, point.trial_key) for point in spec.points]
+
+
 def experiments(spec: SweepSpec, paths: SweepPaths) -> list[Experiment]:
     concurrent = spec.resources.max_concurrent_trials
+    locations = experiment_locations(spec, paths)
     if spec.search is None:
-        return [Experiment(paths.tune, param_space(spec.points),
+        return [Experiment(locations[0], param_space(spec.points),
                            tune.TuneConfig(reuse_actors=True, max_concurrent_trials=concurrent,
                                            trial_name_creator=trial_name))]
-    return [Experiment(storage.join(paths.tune, point.trial_key),
-                       {"point": point.to_dict(), SEARCHED: tune_space(spec.search)},
+    return [Experiment(location, {"point": point.to_dict(), SEARCHED: tune_space(spec.search)},
                        _search_config(spec.search, point.config.iterations, concurrent))
-            for point in spec.points]
+            for location, point in zip(locations, spec.points)]
 
 
 def trial_name(trial) -> str:

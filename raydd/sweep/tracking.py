@@ -71,6 +71,21 @@ class TensorBoardLogger(TBXLoggerCallback):
                                                 dataformats="HWC")
 
 
+def allow_file_store(tracking_uri: str) -> None:
+    """MLflow 3 keeps its file store behind a switch; a file: URI (or a bare path) asks for that store."""
+    if urlparse(tracking_uri).scheme in ("", "file"):
+        os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+
+
+def wandb_dir(spec: WandbSpec) -> str | None:
+    """Where W&B writes its files, made absolute and created; None: W&B's own choice."""
+    if not spec.dir:
+        return None
+    directory = str(Path(spec.dir).expanduser().resolve())
+    os.makedirs(directory, exist_ok=True)
+    return directory
+
+
 # The MLflow and W&B loggers are made in functions, so that importing raydd imports neither library
 # (Ray's W&B module imports wandb when it is installed); Tune pickles them with the experiment.
 def mlflow_logger(spec: MlflowSpec, sweep: str):
@@ -81,9 +96,7 @@ def mlflow_logger(spec: MlflowSpec, sweep: str):
         grid of every checkpoint, logged with its step (the run's Artifacts and image views)."""
 
         def setup(self, *args, **kwargs):
-            if urlparse(spec.tracking_uri).scheme in ("", "file"):
-                # MLflow 3 keeps its file store behind this switch; a file: URI asks for that store
-                os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
+            allow_file_store(spec.tracking_uri)
             super().setup(*args, **kwargs)
 
         def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
@@ -113,9 +126,6 @@ def wandb_logger(spec: WandbSpec, sweep: str):
                 self.log_trial_result(iteration, trial, {TRAINING_ITERATION: trial.last_result[TRAINING_ITERATION],
                                                          IMAGE_KEY: image})
 
-    directory = None
-    if spec.dir:
-        directory = str(Path(spec.dir).expanduser().resolve())
-        os.makedirs(directory, exist_ok=True)
+    directory = wandb_dir(spec)
     return WandbLogger(project=spec.project, group=sweep, mode=spec.mode,
                        **({"dir": directory} if directory else {}))
