@@ -1,4 +1,5 @@
-"""Every flag a page shows on a `raydd ...` command line is an option of that command."""
+"""Every flag a page shows on a `raydd ...` command line, or in a `raydd ...` code span of its text,
+is an option of that command."""
 
 import re
 import shlex
@@ -72,6 +73,54 @@ def test_every_flag_a_page_shows_is_an_option_of_its_command(page, line, words):
     assert not unknown, f"{page}: `{line}` uses {unknown}, not options of that command"
 
 
+def _inline_spans(text: str) -> list[str]:
+    """`raydd ...` code spans of the text outside fenced blocks (tables included)."""
+    spans, fenced = [], False
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif not fenced:
+            spans += [span for span in re.findall(r"`([^`]+)`", line) if span.startswith("raydd ")]
+    return spans
+
+
+def _span_flags(span: str) -> tuple[click.Command | None, list[str]]:
+    """The command a span names (None when its words name no single command: `status / stop`)
+    and the flags it shows, `[--storage S]` and `--format dc|mtt` alike."""
+    ctx, command, words = click.Context(cli), cli, span.split()[1:]
+    for word in words:
+        if not isinstance(command, click.Group):
+            if word == "/":  # `status / stop`: several commands
+                command = None
+            break
+        command = command.get_command(ctx, word)
+        if command is None:
+            break
+    flags = re.findall(r"(?<![\w-])--?[A-Za-z][\w-]*", span)
+    return (None if isinstance(command, click.Group) else command), flags
+
+
+def _spans() -> list[tuple[str, str]]:
+    return [(page.name, span) for page in PAGES if page.name != "mtt.md" for span in _inline_spans(page.read_text())]
+
+
+def test_pages_name_flags_in_their_text():
+    assert sum(1 for _, span in _spans() if "--" in span) > 30
+
+
+@pytest.mark.parametrize("page,span", _spans())
+def test_every_flag_a_code_span_names_is_an_option_of_its_command(page, span):
+    command, flags = _span_flags(span)
+    if command is None:
+        assert not flags, f"{page}: `{span}` shows flags but names no single raydd command"
+        return
+    unknown = [flag for flag in flags if flag not in _options(command)]
+    assert not unknown, f"{page}: `{span}` uses {unknown}, not options of that command"
+
+
 def test_a_flag_no_command_has_is_caught():
     assert _unknown_flags(["results", "show", "runs/x", "--wehre", "ipc == 1"]) == ["--wehre"]
     assert _unknown_flags(["sweep", "submit", "x.yaml", "--dry-run", "--storage=s3://b/p"]) == []
+    command, flags = _span_flags("raydd sweep best SPEC-or-NAME [--top K] [--storage S] [--jsn]")
+    assert [flag for flag in flags if flag not in _options(command)] == ["--jsn"]
+    assert _span_flags("raydd sweep status / stop SPEC")[0] is None
