@@ -14,12 +14,20 @@ SEPARATORS = {"&&", "||", "|", ";"}
 
 
 def _command_lines(text: str) -> list[str]:
-    """Lines of shell blocks (and `raydd ...` lines of untagged blocks), continuations joined."""
-    lines, fence = [], None  # fence: the open block's language ("" untagged), None outside one
+    """Lines of shell blocks (and `raydd ...` lines of untagged blocks), continuations joined and
+    the block's own variables put in (`EVAL="--students ..."`, then `raydd evaluate X $EVAL`)."""
+    lines, variables = [], {}
+    fence = None  # the open block's language ("" untagged), None outside one
     for line in re.sub(r"\\\n", " ", text).splitlines():
         if line.lstrip().startswith("```"):
             fence = line.lstrip()[3:].strip() if fence is None else None
+            variables = {}
         elif fence in ("bash", "sh") or (fence == "" and line.startswith("raydd ")):
+            assignment = re.fullmatch(r"([A-Z_]+)=(.*)", line.strip())
+            if assignment:
+                variables[assignment.group(1)] = shlex.split(assignment.group(2))[0]
+            for name, value in variables.items():
+                line = line.replace("$" + name, value)
             lines.append(line.strip())
     return [line for line in lines if line and not line.startswith("#")]
 
@@ -124,3 +132,5 @@ def test_a_flag_no_command_has_is_caught():
     command, flags = _span_flags("raydd sweep best SPEC-or-NAME [--top K] [--storage S] [--jsn]")
     assert [flag for flag in flags if flag not in _options(command)] == ["--jsn"]
     assert _span_flags("raydd sweep status / stop SPEC")[0] is None
+    lines = _command_lines('```bash\nEVAL="--kd off,on --sedes 2"\nraydd evaluate runs/x $EVAL\n```\n')
+    assert [_unknown_flags(words) for line in lines for words in _invocations(line)] == [["--sedes"]]
