@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import raydd.spec.checks
 import raydd.spec.foreign
 import raydd.spec.load
 import raydd.spec.search
