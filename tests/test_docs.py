@@ -94,3 +94,9 @@ def test_readme_error_example_is_what_raydd_prints(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["sweep", "submit", "sweeps/mine.yaml", "--dry-run"])
     assert result.exit_code == 2
     assert result.output == shown
+
+
+def test_sweep_format_lists_every_shipped_sweep():
+    page = (ROOT / "docs" / "sweep-format.md").read_text()
+    missing = [p.name for p in sorted((ROOT / "sweeps").glob("*.yaml")) if f"`sweeps/{p.name}`" not in page]
+    assert not missing, f"docs/sweep-format.md does not list {missing}"

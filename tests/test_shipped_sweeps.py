@@ -97,3 +97,19 @@ def test_the_standard_study_has_distillation_seeds_baselines_and_the_six_student
     whole = [j for j in all_jobs(spec) if j.point.baseline == "whole_dataset"]
     assert len(whole) == 6 * ev.whole_seeds and not any(j.kd for j in whole)  # six students, KD off
     assert len(all_jobs(spec)) == 9 * 6 * 2 * 3 + len(whole)
+
+
+@pytest.mark.parametrize("path", sorted(SWEEPS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_sweep_passes_the_dry_run_of_a_cluster_submit(path: Path, tmp_path, monkeypatch) -> None:
+    # `--address` is the submit whose trials run elsewhere: the data is checked only where it is
+    # here, as for a cluster, so the CIFAR-10 sweeps are validated on a machine without CIFAR-10.
+    # The dry run contacts no cluster and writes nothing.
+    from click.testing import CliRunner
+
+    from raydd.cli.main import cli
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["sweep", "submit", str(path), "--dry-run", "--address", "http://127.0.0.1:1"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"sweep {path.stem} at ")
+    assert list(tmp_path.iterdir()) == []
