@@ -39,6 +39,21 @@ def mtt_set(directory, data, ipc, whitened: bool, learned_lr=LEARNED_LR):
     return save_synset(SyntheticSet(images, labels, meta), directory), zca
 
 
+@pytest.fixture
+def rates(monkeypatch) -> list[float]:
+    """The lr of every SGD optimiser made while the test runs, in order."""
+    made: list[float] = []
+    sgd = torch.optim.SGD
+
+    class Recording(sgd):
+        def __init__(self, params, lr, **kw):
+            made.append(lr)
+            super().__init__(params, lr, **kw)
+
+    monkeypatch.setattr(torch.optim, "SGD", Recording)
+    return made
+
+
 def test_a_zca_set_is_evaluated_on_real_data_whitened_the_same_way(tmp_path, data, monkeypatch):
     from raydd.core.evaluate import protocol
 
@@ -57,17 +72,8 @@ def test_a_zca_set_is_evaluated_on_real_data_whitened_the_same_way(tmp_path, dat
     assert accuracy > 0.5  # chance is 0.1
 
 
-def test_the_learned_lr_reaches_the_optimizer_and_the_rows(tmp_path, data, monkeypatch):
+def test_the_learned_lr_reaches_the_optimizer_and_the_rows(tmp_path, data, rates):
     path, _ = mtt_set(tmp_path / "lr", data, ipc=1, whitened=False)
-    rates = []
-    sgd = torch.optim.SGD
-
-    class Recording(sgd):
-        def __init__(self, params, lr, **kw):
-            rates.append(lr)
-            super().__init__(params, lr, **kw)
-
-    monkeypatch.setattr(torch.optim, "SGD", Recording)
     learned = CliRunner().invoke(cli, ["evaluate", str(path), *FAST, "--epochs", "1", "--out", str(tmp_path / "a")])
     assert learned.exit_code == 0, learned.output
     assert rates == [LEARNED_LR] and "students train at the set's learned lr 0.0234" in learned.output
@@ -124,19 +130,10 @@ def test_an_mtt_set_exports_its_learned_lr_and_says_it_is_whitened(tmp_path, dat
     assert not (tmp_path / "f").exists()
 
 
-def test_a_set_of_another_code_is_evaluated_at_the_lr_it_carries(tmp_path, data, monkeypatch):
+def test_a_set_of_another_code_is_evaluated_at_the_lr_it_carries(tmp_path, data, rates):
     path, _ = mtt_set(tmp_path / "set", data, ipc=1, whitened=False)
     exported = tmp_path / "mtt_layout"
     assert CliRunner().invoke(cli, ["export", str(path), "--format", "mtt", "--out", str(exported)]).exit_code == 0
-    rates = []
-    sgd = torch.optim.SGD
-
-    class Recording(sgd):
-        def __init__(self, params, lr, **kw):
-            rates.append(lr)
-            super().__init__(params, lr, **kw)
-
-    monkeypatch.setattr(torch.optim, "SGD", Recording)
     result = CliRunner().invoke(cli, ["evaluate", str(exported), "--dataset", "digits", *FAST, "--epochs", "1"])
     assert result.exit_code == 0, result.output
     assert rates == [pytest.approx(LEARNED_LR)] and "students train at the set's learned lr" in result.output
