@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from s3_support import moto_bucket
 from sweep_support import expected_keys, row_keys, tiny_sweep, write_sweep
 
 pytestmark = pytest.mark.usefixtures("ray_local")
@@ -12,19 +13,8 @@ BUCKET = "raydd-sweeps"
 
 @pytest.fixture
 def s3_endpoint(monkeypatch):
-    moto_server = pytest.importorskip("moto.server")
-    boto3 = pytest.importorskip("boto3")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "RAYDD_S3_ENDPOINT": endpoint}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=BUCKET)
-    yield endpoint
-    server.stop()
+    with moto_bucket(monkeypatch, BUCKET) as endpoint:
+        yield endpoint
 
 
 def test_sweep_on_s3_storage_runs_and_reads_back(tmp_path, s3_endpoint):

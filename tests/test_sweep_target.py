@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
+from s3_support import moto_bucket
 from sweep_support import tiny_sweep, write_sweep
 
 from raydd import storage
@@ -98,19 +99,8 @@ def test_a_file_that_does_not_name_a_sweep_is_one_line(tmp_path, text, problem):
 
 @pytest.fixture
 def s3_bucket(monkeypatch):
-    moto_server = pytest.importorskip("moto.server")
-    boto3 = pytest.importorskip("boto3")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "RAYDD_S3_ENDPOINT": endpoint}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=BUCKET)
-    yield f"s3://{BUCKET}/sweeps"
-    server.stop()
+    with moto_bucket(monkeypatch, BUCKET):
+        yield f"s3://{BUCKET}/sweeps"
 
 
 def test_a_file_naming_s3_is_found_there_without_storage(tmp_path, monkeypatch, s3_bucket):
