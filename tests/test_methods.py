@@ -162,3 +162,15 @@ def test_a_sweep_key_of_another_method_is_refused_at_its_place():
     raw["grid"]["method"] = ["dc", "mtt"]
     with pytest.raises(SpecError, match="batch_real does not apply to method mtt"):
         parse_spec(raw)
+
+
+def test_a_sweep_pool_that_mtt_cannot_unroll_is_refused_before_ray():
+    raw = good_raw()
+    raw["distill"] = {"method": "mtt", "iterations": 5, "train_epochs": 30}
+    raw["grid"]["pool"] = ["ConvNetW32", "ConvNetW32=0.5,ConvNetBN=0.5"]
+    with pytest.raises(SpecError) as caught:
+        parse_spec(raw)
+    [problem] = [p for p in caught.value.problems if "unrolled" in p]
+    assert problem.startswith("grid point ") and "ConvNetBN cannot be unrolled by trajectory matching" in problem
+    raw["grid"]["pool"] = ["ConvNetW32", "MLP"]
+    assert {p.config.pool.name for p in parse_spec(raw).points} == {"ConvNetW32=1.0", "MLP=1.0"}

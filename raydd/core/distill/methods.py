@@ -8,6 +8,7 @@ the config's `settings`; `run(cfg, data, device, experts)` builds the object `di
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 from functools import partial
 from typing import Any, Callable
@@ -28,6 +29,9 @@ class Method:
     # DC/DSA/DM: one outer iteration on a fresh net, `iterate(state, net) -> loss` (the Distiller's)
     iterate: Callable | None = None
     needs_experts: bool = False  # trajectories trained before the run (`raydd experts`)
+    # (cfg, dataset info) -> None, or a ValueError in one line: what the method cannot run on this
+    # dataset, found before any work (a sweep file checks each grid point with it)
+    check: Callable[[Any, Any], None] | None = None
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -38,6 +42,19 @@ def _matching_run(cfg, data, device, experts=None):
     from raydd.core.distill.distiller import Distiller
 
     return Distiller(cfg, data, device)
+
+
+def _mtt_check(cfg, info) -> None:
+    """Every pool architecture can be unrolled (no BatchNorm: a trajectory holds no running statistics)."""
+    for arch in cfg.pool.archs:
+        _unrollable(arch, info.channels, info.num_classes, info.image_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _unrollable(arch: str, channels: int, num_classes: int, image_size: int) -> None:
+    from raydd.core.experts import check_unrollable
+
+    check_unrollable(arch, channels, num_classes, image_size)
 
 
 def _mtt_run(cfg, data, device, experts=None):
@@ -51,7 +68,8 @@ METHODS: Registry[Method] = Registry("distillation method")
 METHODS.add("dc", Method(DCSettings, lr_img=0.1, init="noise", run=_matching_run, iterate=partial(gradient_matching, augment=False)))
 METHODS.add("dsa", Method(DCSettings, lr_img=0.1, init="noise", run=_matching_run, iterate=partial(gradient_matching, augment=True)))
 METHODS.add("dm", Method(DCSettings, lr_img=1.0, init="real", run=_matching_run, iterate=distribution_matching))
-METHODS.add("mtt", Method(MTTMethodSettings, lr_img=1000.0, init="real", run=_mtt_run, needs_experts=True))
+METHODS.add("mtt", Method(MTTMethodSettings, lr_img=1000.0, init="real", run=_mtt_run, needs_experts=True,
+                         check=_mtt_check))
 
 
 def method_keys() -> list[str]:
