@@ -166,7 +166,7 @@ def _interrupted(iteration: int, total: int, checkpoint_dir: Path) -> str:
 def _check_resumable(cfg, checkpoint_dir: Path, out: Path) -> None:
     """--resume continues the unfinished run of these very settings, or refuses: it never starts
     from scratch over a finished set. Read before the dataset loads (a checkpoint is small)."""
-    from raydd.core.distill.distiller import check_same_config
+    from raydd.core.distill.same_config import check_same_config
     from raydd.core.distill.loop import checkpoint_path, load_checkpoint
 
     path = checkpoint_path(checkpoint_dir)

@@ -2,8 +2,10 @@
 
 Adding a method is one module (its settings dataclass, its run) and one `METHODS.add` here: the
 settings' fields become its keys under `distill:` in a sweep file (validated with their place) and
-the config's `settings`; `run(cfg, data, device, experts)` builds the object `distill()` drives
-(`iteration`, `wall_seconds`, `step()`, `state_dict()`, `load_state_dict()`, `synthetic_set()`).
+the config's `settings`. Its run is either a `Distiller` calling its `iterate(state, net)` once per
+outer iteration (DC/DSA/DM), or its own `run(cfg, data, device, experts)`: an object with
+`iteration`, `wall_seconds`, `step()`, `state_dict()`, `load_state_dict()` and `synthetic_set()`,
+which `distill()` drives the same way (MTT).
 """
 
 from __future__ import annotations
@@ -25,9 +27,10 @@ class Method:
     settings: type  # a frozen dataclass of the method's own keys, with `resolved(ipc)` and `to_dict()`
     lr_img: float  # the paper's image learning rate
     init: str  # the paper's initial images: real | noise
-    run: Callable[..., Any]  # (cfg, data, device, experts) -> the run `distill()` drives
-    # DC/DSA/DM: one outer iteration on a fresh net, `iterate(state, net) -> loss` (the Distiller's)
+    # A method either matches on a fresh net each iteration, `iterate(state, net) -> loss`, which a
+    # `Distiller` drives (DC/DSA/DM), or brings its own run, `run(cfg, data, device, experts)` (MTT).
     iterate: Callable | None = None
+    run: Callable[..., Any] | None = None
     needs_experts: bool = False  # trajectories trained before the run (`raydd experts`)
     # (cfg, dataset info) -> None, or a ValueError in one line: what the method cannot run on this
     # dataset, found before any work (a sweep file checks each grid point with it)
@@ -36,12 +39,6 @@ class Method:
     @property
     def keys(self) -> tuple[str, ...]:
         return tuple(f.name for f in fields(self.settings))
-
-
-def _matching_run(cfg, data, device, experts=None):
-    from raydd.core.distill.distiller import Distiller
-
-    return Distiller(cfg, data, device)
 
 
 def _mtt_check(cfg, info) -> None:
@@ -65,9 +62,9 @@ def _mtt_run(cfg, data, device, experts=None):
 
 # Defaults as published: DC/DSA in the ICLR 2021 code, DM in the WACV 2023 code, MTT in the CVPR 2022 code.
 METHODS: Registry[Method] = Registry("distillation method")
-METHODS.add("dc", Method(DCSettings, lr_img=0.1, init="noise", run=_matching_run, iterate=partial(gradient_matching, augment=False)))
-METHODS.add("dsa", Method(DCSettings, lr_img=0.1, init="noise", run=_matching_run, iterate=partial(gradient_matching, augment=True)))
-METHODS.add("dm", Method(DCSettings, lr_img=1.0, init="real", run=_matching_run, iterate=distribution_matching))
+METHODS.add("dc", Method(DCSettings, lr_img=0.1, init="noise", iterate=partial(gradient_matching, augment=False)))
+METHODS.add("dsa", Method(DCSettings, lr_img=0.1, init="noise", iterate=partial(gradient_matching, augment=True)))
+METHODS.add("dm", Method(DCSettings, lr_img=1.0, init="real", iterate=distribution_matching))
 METHODS.add("mtt", Method(MTTMethodSettings, lr_img=1000.0, init="real", run=_mtt_run, needs_experts=True,
                          check=_mtt_check))
 

@@ -19,6 +19,7 @@ import torch
 
 from raydd.core.augment import DEFAULT_DSA_STRATEGY
 from raydd.core.distill.mtt import MTTRun, MTTSettings, _is_int, _is_positive, initial_images
+from raydd.core.distill.same_config import check_same_config
 from raydd.core.distill.setting import setting
 from raydd.core.experts import ExpertSettings, Trajectory
 from raydd.core.experts.settings import AUGMENTS
@@ -144,8 +145,6 @@ class MTTDistiller:
                 "images": self.run.images.detach().cpu().clone(), "mtt": self.run.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        from raydd.core.distill.distiller import check_same_config
-
         if state.get("version") != STATE_VERSION or "mtt" not in state:
             raise ValueError(f"not an MTT checkpoint of version {STATE_VERSION}")
         check_same_config(state["config"], self.cfg)
