@@ -77,9 +77,10 @@ def test_several_stored_settings_must_be_chosen(store, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--max-start-epoch", "3"], "--max-start-epoch 3 with --expert-epochs 1 reads expert epoch 3, past the "
                                  "stored experts' 2 epochs"),
-    (["--syn-steps", "0"], "Invalid value for '--syn-steps': 0 is not in the range x>=1"),
-    (["--lr-lr", "0"], "Invalid value for '--lr-lr': '0' is not above 0"),
-    (["--distance", "mse"], "--distance does not apply to --method mtt"),
+    (["--syn-steps", "0"], "Error: --syn-steps must be an integer >= 1, got 0"),
+    (["--lr-lr", "0"], "Error: --lr-lr must be a finite number > 0, got 0.0"),
+    (["--augment-teacher", "flip"], "Invalid value for '--augment-teacher': 'flip' is not one of 'dsa', 'dc', 'none'"),
+    (["--distance", "mse"], "--distance does not apply to --method mtt (only to --method dc, dsa, dm)"),
     (["--zca", "--train-epochs", "2"], "holds no experts of MLP for digits matching --train-epochs 2, --zca; make "
                                        "them with: raydd experts train --dataset digits --arch MLP --experts 10 "
                                        "--epochs 2 --lr-teacher 0.01 --batch-train 256 --zca --storage"),

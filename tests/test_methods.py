@@ -162,3 +162,59 @@ def test_a_sweep_key_of_another_method_is_refused_at_its_place():
     raw["grid"]["method"] = ["dc", "mtt"]
     with pytest.raises(SpecError, match="batch_real does not apply to method mtt"):
         parse_spec(raw)
+
+
+def test_a_sweep_pool_that_mtt_cannot_unroll_is_refused_before_ray():
+    raw = good_raw()
+    raw["distill"] = {"method": "mtt", "iterations": 5, "train_epochs": 30}
+    raw["grid"]["pool"] = ["ConvNetW32", "ConvNetW32=0.5,ConvNetBN=0.5"]
+    with pytest.raises(SpecError) as caught:
+        parse_spec(raw)
+    [problem] = [p for p in caught.value.problems if "unrolled" in p]
+    assert problem.startswith("grid point ") and "ConvNetBN cannot be unrolled by trajectory matching" in problem
+    raw["grid"]["pool"] = ["ConvNetW32", "MLP"]
+    assert {p.config.pool.name for p in parse_spec(raw).points} == {"ConvNetW32=1.0", "MLP=1.0"}
+
+
+# ---- each key a flag of `raydd distill` -------------------------------------------------------------
+def test_every_key_of_every_method_is_a_distill_flag():
+    from click.testing import CliRunner
+
+    from raydd.cli.main import cli
+    from raydd.core.distill.methods import method_keys
+
+    shown = CliRunner().invoke(cli, ["distill", "--help"], terminal_width=200).output
+    missing = [key for key in method_keys() if f"--{key.replace('_', '-')} " not in shown]
+    assert not missing and "MTT: The experts' batch size." in shown and "--zca / --no-zca" in shown
+
+
+def test_a_registered_method_gets_its_flag_with_no_change_to_the_command_line(shift_method):
+    import click
+    from click.testing import CliRunner
+
+    from raydd.cli.method_flags import given_keys, method_options
+
+    seen = {}
+
+    @click.command()
+    @method_options()
+    def command(**opts):
+        seen.update(given_keys(opts, "shift"))
+
+    result = CliRunner().invoke(command, ["--shift", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert seen == {"shift": 0.5}
+
+
+def test_dc_keys_given_as_flags_reach_the_set(tmp_path):
+    from click.testing import CliRunner
+
+    from raydd.cli.main import cli
+    from raydd.core.artifact import load_synset
+
+    args = ["distill", "--pool", "ConvNetW32", "--iterations", "1", "--batch-real", "8", "--batch-train", "5",
+            "--momentum-net", "0.3", "--bn-batch-per-class", "2", "--out", str(tmp_path / "set")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    config = load_synset(tmp_path / "set").meta["config"]
+    assert (config["batch_train"], config["momentum_net"], config["bn_batch_per_class"]) == (5, 0.3, 2)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from raydd.cli.distill_mtt import check_flags, mtt_options
+from raydd.cli.distill_mtt import STORED_DEFAULTS, check_flags, mtt_options
+from raydd.cli.method_flags import given_keys, in_flag_words, method_options
 from raydd.cli.options import FINITE_FLOAT, resolve_device
 from raydd.eta import duration_text, eta_text
 
@@ -44,22 +45,10 @@ class DistillProgressPrinter:
 @click.option("--normalize-pool", is_flag=True, help="Rescale pool weights to sum to 1.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--init", type=click.Choice(["real", "noise"]), default=None,
-              help="Initial synthetic images [default: method's own: dc/dsa noise, dm real].")
-@click.option("--distance", default="dc", show_default=True, help="Gradient distance: dc, mse or cos.")
-@click.option("--lr-img", type=FINITE_FLOAT, default=None, help="Image learning rate [default: dc/dsa 0.1, dm 1.0].")
-@click.option("--lr-net", type=FINITE_FLOAT, default=0.01, show_default=True)
+              help="Initial synthetic images [default: the method's own: dc/dsa noise, dm/mtt real].")
+@click.option("--lr-img", type=FINITE_FLOAT, default=None,
+              help="Image learning rate [default: the method's own: dc/dsa 0.1, dm 1.0, mtt 1000].")
 @click.option("--momentum-img", type=FINITE_FLOAT, default=0.5, show_default=True)
-@click.option("--batch-real", type=int, default=256, show_default=True, help="Real images per class per step.")
-@click.option("--outer-loop", type=int, default=None, help="Matching steps per iteration [default: DC table by ipc].")
-@click.option("--inner-loop", type=int, default=None, help="Net epochs between matching steps [default: DC table].")
-@click.option("--compile/--no-compile", "compile_", default=None,
-              help="torch.compile the first-order passes: faster per iteration after a one-off "
-                   "compilation per architecture; needs a C++ compiler (CPU) or Triton (GPU). "
-                   "[default: auto: CPU runs of 200+ iterations per pool architecture compile when "
-                   "the compiler works]")
-@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
-              help="bf16: the matching passes under bf16 autocast (faster on CPUs with AMX and on GPUs, "
-                   "not bit-comparable with fp32).")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
 @click.option("--download", is_flag=True, help="Download the dataset if it is missing.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
@@ -69,6 +58,7 @@ class DistillProgressPrinter:
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint of OUT's unfinished run.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Artifact directory to write: new, empty, or an earlier raydd output (replaced).")
+@method_options(STORED_DEFAULTS)
 @mtt_options
 def distill(**opts) -> None:
     """Distil a synthetic set with DC, DSA, DM or MTT over a model pool and write it to OUT.
@@ -111,7 +101,7 @@ def distill(**opts) -> None:
         check_target(out)
         cfg, data, device = _prepare(opts, checkpoint_dir)
     except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise click.UsageError(in_flag_words(str(exc))) from None
     click.echo(f"distilling {cfg.dataset} with {cfg.method}, ipc {cfg.ipc}, pool {cfg.pool.name}, "
                f"{cfg.iterations} iterations on {device}", err=True)
     printer = DistillProgressPrinter(opts["progress_every"])
@@ -138,19 +128,15 @@ def _prepare(opts: dict, checkpoint_dir: Path):
     from raydd.core.pool import PoolSpec
 
     pool = PoolSpec.parse(opts["pool_text"], warmup=opts["pool_warmup"], normalize=opts["normalize_pool"])
-    cfg = DistillConfig(
-        dataset=opts["dataset"], method=opts["method"], ipc=opts["ipc"], iterations=opts["iterations"],
-        pool=pool, seed=opts["seed"], lr_img=opts["lr_img"], momentum_img=opts["momentum_img"],
-        lr_net=opts["lr_net"], batch_real=opts["batch_real"], outer_loop=opts["outer_loop"],
-        inner_loop=opts["inner_loop"], init=opts["init"], distance=opts["distance"],
-        compile=opts["compile_"], precision=opts["precision"],
-    )
+    cfg = DistillConfig(dataset=opts["dataset"], method=opts["method"], ipc=opts["ipc"], iterations=opts["iterations"],
+                        pool=pool, seed=opts["seed"], lr_img=opts["lr_img"], momentum_img=opts["momentum_img"],
+                        init=opts["init"], **given_keys(opts, opts["method"]))
     if opts["resume"]:
         _check_resumable(cfg, checkpoint_dir, opts["out"])
     elif checkpoint_path(checkpoint_dir).exists():
         raise ValueError(f"{checkpoint_dir} holds an unfinished run; pass --resume or remove it")
     device = resolve_device(opts["device"])
-    if cfg.method != "mtt" and cfg.settings.compile:
+    if cfg.settings.compile:
         try:
             require_compile(device)  # seconds, before the dataset is loaded
         except CompileUnavailable as exc:
@@ -180,7 +166,7 @@ def _interrupted(iteration: int, total: int, checkpoint_dir: Path) -> str:
 def _check_resumable(cfg, checkpoint_dir: Path, out: Path) -> None:
     """--resume continues the unfinished run of these very settings, or refuses: it never starts
     from scratch over a finished set. Read before the dataset loads (a checkpoint is small)."""
-    from raydd.core.distill.distiller import check_same_config
+    from raydd.core.distill.same_config import check_same_config
     from raydd.core.distill.loop import checkpoint_path, load_checkpoint
 
     path = checkpoint_path(checkpoint_dir)

@@ -12,76 +12,52 @@ from pathlib import Path
 
 import click
 
-from raydd.cli.options import POSITIVE_FLOAT
 
-# Flags only trajectory matching reads, and flags it does not (gradient and distribution matching's).
-MTT_ONLY = ("experts_storage", "num_experts", "syn_steps", "expert_epochs", "max_start_epoch", "lr_lr",
-            "lr_syn_init", "batch_syn", "dsa", "train_epochs", "lr_teacher", "zca")
-NOT_MTT = ("distance", "lr_net", "batch_real", "outer_loop", "inner_loop", "compile_", "precision")
 SUGGESTED_EXPERTS = 10  # experts per architecture the refusal suggests training (buffer.py trains 100)
+# MTT keys whose flags choose among the experts stored (left out: the one setting stored, every seed)
+FROM_STORE = {"train_epochs": "epochs", "lr_teacher": "lr", "batch_teacher": "batch_size",
+              "augment_teacher": "augment", "zca": "zca"}
+# What leaving those flags out means here (a sweep trains its experts by the keys' own defaults)
+STORED_DEFAULTS = {**{key: "the one setting stored" for key in FROM_STORE}, "num_experts": "every one stored"}
 
 
 def mtt_options(command):
-    """The MTT flags, added to `raydd distill` (defaults are the reference code's)."""
-    options = [
-        click.option("--experts-storage", type=click.Path(file_okay=False, path_type=Path), default=None,
-                     help="MTT: the experts store (`raydd experts train --storage`)."),
-        click.option("--num-experts", type=click.IntRange(min=1), default=None,
-                     help="MTT: experts per architecture, seeds 0..N-1 [default: every one stored]."),
-        click.option("--syn-steps", type=click.IntRange(min=1), default=20, show_default=True,
-                     help="MTT: student steps unrolled per iteration."),
-        click.option("--expert-epochs", type=click.IntRange(min=1), default=3, show_default=True,
-                     help="MTT: expert epochs between the start and the target."),
-        click.option("--max-start-epoch", type=click.IntRange(min=1), default=25, show_default=True,
-                     help="MTT: start epochs are drawn from 0..N-1."),
-        click.option("--lr-lr", type=POSITIVE_FLOAT, default=1e-5, show_default=True,
-                     help="MTT: learning rate of the learnable student learning rate."),
-        click.option("--lr-syn-init", type=POSITIVE_FLOAT, default=None,
-                     help="MTT: the learnable student learning rate's start [default: the experts' lr]."),
-        click.option("--batch-syn", type=click.IntRange(min=1), default=None,
-                     help="MTT: synthetic images per student step [default: all]."),
-        click.option("--dsa/--no-dsa", default=True, show_default=True, help="MTT: DSA on every student batch."),
-        click.option("--train-epochs", type=click.IntRange(min=1), default=None,
-                     help="MTT: use the experts trained this many epochs [default: the one setting stored]."),
-        click.option("--lr-teacher", type=POSITIVE_FLOAT, default=None,
-                     help="MTT: use the experts trained at this lr [default: the one setting stored]."),
-        click.option("--zca/--no-zca", default=None,
-                     help="MTT: use the experts trained on ZCA-whitened images, or not [default: as stored]; "
-                          "with ZCA the set is whitened too."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    """The flag only `raydd distill --method mtt` has beside its keys' own: where the experts are."""
+    return click.option("--experts-storage", type=click.Path(file_okay=False, path_type=Path), default=None,
+                        help="MTT: the experts store (`raydd experts train --storage`).")(command)
 
 
 def check_flags(method: str) -> None:
-    """A flag of the other family of methods, given explicitly, is refused rather than ignored."""
+    """A flag of another method, given explicitly, is refused rather than ignored."""
+    from raydd.cli.method_flags import foreign_flags
+    from raydd.core.distill import METHODS
+
     ctx = click.get_current_context()
-    given = [p for p in ctx.command.params
-             if ctx.get_parameter_source(p.name) == click.core.ParameterSource.COMMANDLINE]
-    wrong = [p for p in given if p.name in (NOT_MTT if method == "mtt" else MTT_ONLY)]
+    wrong = foreign_flags(ctx, method)
+    if method != "mtt" and ctx.get_parameter_source("experts_storage") == click.core.ParameterSource.COMMANDLINE:
+        wrong.append(("--experts-storage", ["mtt"]))
     if wrong:
-        names = ", ".join(p.opts[0] for p in wrong)
+        names = ", ".join(flag for flag, _ in wrong)
+        owners = [name for name in METHODS.names() if any(name in methods for _, methods in wrong)]
         verb = "does" if len(wrong) == 1 else "do"
-        which = "--method mtt" if method == "mtt" else f"--method {method} (only to --method mtt)"
-        raise click.UsageError(f"{names} {verb} not apply to {which}")
+        raise click.UsageError(f"{names} {verb} not apply to --method {method} (only to --method {', '.join(owners)})")
     if method == "mtt" and ctx.params.get("experts_storage") is None:
         raise click.UsageError("--method mtt needs --experts-storage DIR (the store `raydd experts train` fills)")
 
 
 def _provisional_settings(opts: dict):
     """MTTSettings of the flags, with experts just long enough: every number checked before the
-    dataset is read; the experts' own settings replace them once found."""
-    from raydd.core.distill.mtt import MTTSettings
-    from raydd.core.experts import ExpertSettings
+    dataset is read; the stored experts' own settings replace them once found."""
+    from dataclasses import replace
 
-    reach = opts["max_start_epoch"] - 1 + opts["expert_epochs"]
-    return MTTSettings(
-        syn_steps=opts["syn_steps"], expert_epochs=opts["expert_epochs"], max_start_epoch=opts["max_start_epoch"],
-        lr_img=1000.0 if opts["lr_img"] is None else opts["lr_img"], lr_lr=opts["lr_lr"],
-        lr_syn_init=opts["lr_syn_init"] or 0.01, momentum=opts["momentum_img"], batch_syn=opts["batch_syn"],
-        dsa=opts["dsa"], init=opts["init"] or "real", num_experts=opts["num_experts"] or 1,
-        experts=ExpertSettings(epochs=reach))
+    from raydd.cli.method_flags import given_keys
+    from raydd.core.distill import MTTMethodSettings
+
+    keys = {k: v for k, v in given_keys(opts, "mtt").items() if k not in FROM_STORE or k == "train_epochs"}
+    settings = MTTMethodSettings(**keys)
+    reach = replace(settings, train_epochs=max(settings.train_epochs, settings.max_start_epoch - 1 + settings.expert_epochs))
+    return reach.mtt_settings(lr_img=1000.0 if opts["lr_img"] is None else opts["lr_img"],
+                              momentum=opts["momentum_img"], init=opts["init"] or "real")
 
 
 def check_memory(settings, pool, info, ipc: int, device: str) -> None:
@@ -103,8 +79,7 @@ def find_experts(opts: dict, settings, pool, data):
     from raydd.core.experts.catalog import choose_settings, load_needed
 
     store = ExpertStore(opts["experts_storage"])
-    wanted = {name: opts[flag] for name, flag in (("epochs", "train_epochs"), ("lr", "lr_teacher"), ("zca", "zca"))
-              if opts[flag] is not None}
+    wanted = {name: opts[flag] for flag, name in FROM_STORE.items() if opts[flag] is not None}
     chosen = choose_settings(store, data, pool.archs, wanted)
     count = opts["num_experts"]
     if chosen is None:
@@ -126,6 +101,7 @@ def find_experts(opts: dict, settings, pool, data):
 
 def run(opts: dict, out: Path, printer, checkpoint_dir: Path) -> None:
     """Check everything, distil (checkpointing next to `out`), write the artifact to `out`."""
+    from raydd.cli.method_flags import in_flag_words
     from raydd.cli.options import resolve_device
     from raydd.core.artifact import save_synset
     from raydd.core.datasets import DATASETS, load_dataset
@@ -142,7 +118,7 @@ def run(opts: dict, out: Path, printer, checkpoint_dir: Path) -> None:
         check_memory(settings, pool, info, opts["ipc"], device)
         _check_checkpoint(opts["resume"], checkpoint_dir)
     except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise click.UsageError(in_flag_words(str(exc))) from None
     data = load_dataset(info.name, data_dir=opts["data_dir"], download=opts["download"], device=device)
     chosen, experts = find_experts(opts, settings, pool, data)
     cfg = _config(opts, info.name, pool, chosen, min(len(trajectories) for trajectories in experts.values()))
@@ -159,13 +135,13 @@ def run(opts: dict, out: Path, printer, checkpoint_dir: Path) -> None:
 
 def _config(opts: dict, dataset: str, pool, experts, count: int):
     """The run's `DistillConfig`: the flags, and the found experts' settings and count."""
+    from raydd.cli.method_flags import given_keys
     from raydd.core.distill import DistillConfig
 
+    keys = {k: v for k, v in given_keys(opts, "mtt").items() if k not in FROM_STORE}
     return DistillConfig(
         dataset=dataset, method="mtt", ipc=opts["ipc"], iterations=opts["iterations"], pool=pool, seed=opts["seed"],
-        lr_img=opts["lr_img"], momentum_img=opts["momentum_img"], init=opts["init"], syn_steps=opts["syn_steps"],
-        expert_epochs=opts["expert_epochs"], max_start_epoch=opts["max_start_epoch"], lr_lr=opts["lr_lr"],
-        lr_syn_init=opts["lr_syn_init"], batch_syn=opts["batch_syn"], dsa=opts["dsa"], num_experts=count,
+        lr_img=opts["lr_img"], momentum_img=opts["momentum_img"], init=opts["init"], **{**keys, "num_experts": count},
         train_epochs=experts.epochs, lr_teacher=experts.lr, batch_teacher=experts.batch_size,
         augment_teacher=experts.augment, zca=experts.zca)
 
@@ -186,5 +162,7 @@ def _flag_words(opts: dict) -> str:
     """The expert-choosing flags as typed: `--train-epochs 3, --zca`."""
     words = [f"--train-epochs {opts['train_epochs']}"] if opts["train_epochs"] is not None else []
     words += [f"--lr-teacher {opts['lr_teacher']:g}"] if opts["lr_teacher"] is not None else []
+    words += [f"--batch-teacher {opts['batch_teacher']}"] if opts["batch_teacher"] is not None else []
+    words += [f"--augment-teacher {opts['augment_teacher']}"] if opts["augment_teacher"] is not None else []
     words += [] if opts["zca"] is None else ["--zca" if opts["zca"] else "--no-zca"]
     return ", ".join(words)

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from raydd.core.datasets import DATASETS, ipc_problem
-from raydd.core.distill import DistillConfig
+from raydd.core.distill import METHODS, DistillConfig
 from raydd.core.pool import PROB_TOLERANCE, PoolSpec
 from raydd.spec.checks import Problems
 from raydd.spec.model import SHARED_TEACHER_AXES, EvalPoint, EvaluationSpec, TrialPoint
@@ -40,6 +40,7 @@ def expand(axes: dict[str, tuple], fixed: dict, dataset: str, problems: Problems
     for key, values in zip(keys, combos):
         try:
             config = DistillConfig(**{**fixed, **values, "dataset": dataset})
+            _check_method(config)
         except (ValueError, TypeError) as error:
             failures.setdefault(str(error), []).append(key)
             continue
@@ -53,6 +54,13 @@ def expand(axes: dict[str, tuple], fixed: dict, dataset: str, problems: Problems
         more = f" (and {len(failed) - 1} more points)" if 1 < len(failed) < len(combos) else ""
         problems.add(where, message + more)
     return tuple(points)
+
+
+def _check_method(config: DistillConfig) -> None:
+    """What the point's method cannot run on its dataset (MTT: a BatchNorm architecture), as a ValueError."""
+    check = METHODS.get(config.method).check
+    if check is not None:
+        check(config, DATASETS.get(config.dataset).info)
 
 
 def expand_evaluation(axes: dict[str, tuple], evaluation: EvaluationSpec, sets: int,

@@ -14,6 +14,7 @@ from typing import Any
 
 from raydd.core.augment import DEFAULT_DSA_STRATEGY
 from raydd.core.distill.matching import DISTANCES
+from raydd.core.distill.setting import setting
 
 # DC's (outer_loop, inner_loop) per images-per-class. Other ipc take the entry of the largest listed
 # ipc not above them (ipc 5 -> (1, 1), ipc 15 -> (10, 50), ipc 200 -> (50, 10)): the table is
@@ -41,21 +42,25 @@ def loops_for_ipc(ipc: int) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class DCSettings:
-    lr_net: float = 0.01  # inner-loop SGD on the matching net (DC/DSA)
-    momentum_net: float = 0.0  # the released DC/DSA code trains the matching net with plain SGD
-    batch_real: int = 256  # real images per class per matching step
-    batch_train: int = 256  # synthetic images per inner-loop SGD step
-    outer_loop: int | None = None  # None: DC table by ipc
-    inner_loop: int | None = None
-    distance: str = "dc"  # gradient distance (DC/DSA): dc | mse | cos
-    dsa_strategy: str = DEFAULT_DSA_STRATEGY  # DSA/DM; ops as in the DSA code
-    bn_batch_per_class: int = 16  # real images per class that set BatchNorm running stats (DC code)
+    lr_net: float = setting(0.01, "SGD lr of the matching net's inner loop (DC/DSA).")
+    momentum_net: float = setting(0.0, "Momentum of that SGD (the released DC/DSA code: plain SGD).")
+    batch_real: int = setting(256, "Real images per class per matching step.")
+    batch_train: int = setting(256, "Synthetic images per inner-loop SGD step (DC/DSA).")
+    outer_loop: int | None = setting(None, "Matching steps per iteration [default: DC's table by ipc].")
+    inner_loop: int | None = setting(None, "Net epochs between matching steps [default: DC's table by ipc].")
+    distance: str = setting("dc", "Gradient distance (DC/DSA).", choices=DISTANCES.names())
+    dsa_strategy: str = setting(DEFAULT_DSA_STRATEGY, "DSA's augmentations, '_'-joined (DSA, DM, MTT).")
+    bn_batch_per_class: int = setting(16, "Real images per class that set BatchNorm running stats.")
     # torch.compile the first-order passes (compiled.py): True, False (eager), or None / "auto":
     # compile CPU runs long enough to pay for the compilation, when the compiler works here.
-    compile: bool | str | None = None
+    compile: bool | str | None = setting(
+        None, "torch.compile the first-order passes: faster per iteration after a one-off compilation per "
+              "architecture; needs a C++ compiler (CPU) or Triton (GPU) [default: auto: CPU runs of 200+ "
+              "iterations per pool architecture compile when the compiler works].")
     # bf16: the matching passes under bf16 autocast (the images and their optimiser stay fp32). Opt-in
     # only, since it changes the arithmetic; its speed and effect are in benchmarks/README.md.
-    precision: str = "fp32"
+    precision: str = setting("fp32", "bf16: the matching passes under bf16 autocast (faster on CPUs with AMX "
+                                     "and on GPUs, not bit-comparable with fp32).", choices=PRECISIONS)
 
     def __post_init__(self) -> None:
         if self.compile == AUTO:

@@ -16,6 +16,7 @@ import torch
 from raydd.atomic import atomic_write
 from raydd.core.allocator import reuse_freed_memory_on
 from raydd.core.distill.config import DistillConfig
+from raydd.core.distill.distiller import Distiller
 from raydd.core.distill.methods import METHODS
 from raydd.core.torch_files import RefusedTorchFile, UnreadableTorchFile, load_torch_file
 
@@ -116,7 +117,8 @@ def distill(
             raise ValueError("give checkpoint_dir or store, not both")
         store = DirectoryStore(Path(checkpoint_dir))
     reuse_freed_memory_on(device)
-    distiller = METHODS.get(cfg.method).run(cfg, data, device, experts)
+    method = METHODS.get(cfg.method)
+    distiller = Distiller(cfg, data, device) if method.run is None else method.run(cfg, data, device, experts)
     if store is not None and resume:
         state = store.load()
         if state is not None:

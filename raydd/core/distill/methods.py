@@ -2,12 +2,15 @@
 
 Adding a method is one module (its settings dataclass, its run) and one `METHODS.add` here: the
 settings' fields become its keys under `distill:` in a sweep file (validated with their place) and
-the config's `settings`; `run(cfg, data, device, experts)` builds the object `distill()` drives
-(`iteration`, `wall_seconds`, `step()`, `state_dict()`, `load_state_dict()`, `synthetic_set()`).
+the config's `settings`. Its run is either a `Distiller` calling its `iterate(state, net)` once per
+outer iteration (DC/DSA/DM), or its own `run(cfg, data, device, experts)`: an object with
+`iteration`, `wall_seconds`, `step()`, `state_dict()`, `load_state_dict()` and `synthetic_set()`,
+which `distill()` drives the same way (MTT).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 from functools import partial
 from typing import Any, Callable
@@ -24,20 +27,31 @@ class Method:
     settings: type  # a frozen dataclass of the method's own keys, with `resolved(ipc)` and `to_dict()`
     lr_img: float  # the paper's image learning rate
     init: str  # the paper's initial images: real | noise
-    run: Callable[..., Any]  # (cfg, data, device, experts) -> the run `distill()` drives
-    # DC/DSA/DM: one outer iteration on a fresh net, `iterate(state, net) -> loss` (the Distiller's)
+    # A method either matches on a fresh net each iteration, `iterate(state, net) -> loss`, which a
+    # `Distiller` drives (DC/DSA/DM), or brings its own run, `run(cfg, data, device, experts)` (MTT).
     iterate: Callable | None = None
+    run: Callable[..., Any] | None = None
     needs_experts: bool = False  # trajectories trained before the run (`raydd experts`)
+    # (cfg, dataset info) -> None, or a ValueError in one line: what the method cannot run on this
+    # dataset, found before any work (a sweep file checks each grid point with it)
+    check: Callable[[Any, Any], None] | None = None
 
     @property
     def keys(self) -> tuple[str, ...]:
         return tuple(f.name for f in fields(self.settings))
 
 
-def _matching_run(cfg, data, device, experts=None):
-    from raydd.core.distill.distiller import Distiller
+def _mtt_check(cfg, info) -> None:
+    """Every pool architecture can be unrolled (no BatchNorm: a trajectory holds no running statistics)."""
+    for arch in cfg.pool.archs:
+        _unrollable(arch, info.channels, info.num_classes, info.image_size)
 
-    return Distiller(cfg, data, device)
+
+@functools.lru_cache(maxsize=256)
+def _unrollable(arch: str, channels: int, num_classes: int, image_size: int) -> None:
+    from raydd.core.experts import check_unrollable
+
+    check_unrollable(arch, channels, num_classes, image_size)
 
 
 def _mtt_run(cfg, data, device, experts=None):
@@ -48,10 +62,11 @@ def _mtt_run(cfg, data, device, experts=None):
 
 # Defaults as published: DC/DSA in the ICLR 2021 code, DM in the WACV 2023 code, MTT in the CVPR 2022 code.
 METHODS: Registry[Method] = Registry("distillation method")
-METHODS.add("dc", Method(DCSettings, lr_img=0.1, init="noise", run=_matching_run, iterate=partial(gradient_matching, augment=False)))
-METHODS.add("dsa", Method(DCSettings, lr_img=0.1, init="noise", run=_matching_run, iterate=partial(gradient_matching, augment=True)))
-METHODS.add("dm", Method(DCSettings, lr_img=1.0, init="real", run=_matching_run, iterate=distribution_matching))
-METHODS.add("mtt", Method(MTTMethodSettings, lr_img=1000.0, init="real", run=_mtt_run, needs_experts=True))
+METHODS.add("dc", Method(DCSettings, lr_img=0.1, init="noise", iterate=partial(gradient_matching, augment=False)))
+METHODS.add("dsa", Method(DCSettings, lr_img=0.1, init="noise", iterate=partial(gradient_matching, augment=True)))
+METHODS.add("dm", Method(DCSettings, lr_img=1.0, init="real", iterate=distribution_matching))
+METHODS.add("mtt", Method(MTTMethodSettings, lr_img=1000.0, init="real", run=_mtt_run, needs_experts=True,
+                         check=_mtt_check))
 
 
 def method_keys() -> list[str]:

@@ -19,6 +19,8 @@ import torch
 
 from raydd.core.augment import DEFAULT_DSA_STRATEGY
 from raydd.core.distill.mtt import MTTRun, MTTSettings, _is_int, _is_positive, initial_images
+from raydd.core.distill.same_config import check_same_config
+from raydd.core.distill.setting import setting
 from raydd.core.experts import ExpertSettings, Trajectory
 from raydd.core.experts.settings import AUGMENTS
 
@@ -28,20 +30,22 @@ DEFAULT_EXPERTS = 10  # per architecture; the reference's buffer.py trains 100
 
 @dataclass(frozen=True)
 class MTTMethodSettings:
-    syn_steps: int = 20  # student steps unrolled per iteration (--syn_steps)
-    expert_epochs: int = 3  # the target is the expert this many epochs after the start
-    max_start_epoch: int = 25  # start epochs are drawn from 0 .. max_start_epoch - 1
-    lr_lr: float = 1e-5  # SGD on the learnable student learning rate
-    lr_syn_init: float | None = None  # its start; None: the experts' lr (`lr_teacher`)
-    batch_syn: int | None = None  # synthetic images per student step; None: all of them
-    dsa: bool = True  # DSA on every student batch
-    dsa_strategy: str = DEFAULT_DSA_STRATEGY
-    num_experts: int = DEFAULT_EXPERTS  # expert trajectories per pool architecture, seeds 0 .. N-1
-    train_epochs: int = 50  # the experts' epochs (buffer.py --train_epochs)
-    lr_teacher: float = 0.01  # the experts' SGD lr (buffer.py --lr_teacher)
-    batch_teacher: int = 256  # the experts' batch (buffer.py --batch_train)
-    augment_teacher: str = "dsa"  # the experts' augmentation: dsa | dc (buffer.py --dsa False) | none
-    zca: bool = False  # the experts trained on ZCA-whitened images, and so does the set
+    syn_steps: int = setting(20, "Student steps unrolled per iteration.")
+    expert_epochs: int = setting(3, "Expert epochs between the start and the target.")
+    max_start_epoch: int = setting(25, "Start epochs are drawn from 0..N-1.")
+    lr_lr: float = setting(1e-5, "Learning rate of the learnable student learning rate.")
+    lr_syn_init: float | None = setting(None, "The learnable student learning rate's start [default: the "
+                                              "experts' lr].")
+    batch_syn: int | None = setting(None, "Synthetic images per student step [default: all].")
+    dsa: bool = setting(True, "DSA on every student batch.")
+    dsa_strategy: str = setting(DEFAULT_DSA_STRATEGY, "DSA's augmentations, '_'-joined (DSA, DM, MTT).")
+    num_experts: int = setting(DEFAULT_EXPERTS, "Experts per pool architecture, seeds 0..N-1.")
+    train_epochs: int = setting(50, "The experts' training epochs.")
+    lr_teacher: float = setting(0.01, "The experts' SGD learning rate.")
+    batch_teacher: int = setting(256, "The experts' batch size.")
+    augment_teacher: str = setting("dsa", "The experts' augmentation (dc: DC's crop_scale_rotate).",
+                                   choices=AUGMENTS)
+    zca: bool = setting(False, "The experts trained on ZCA-whitened images; the set is whitened too.")
 
     def __post_init__(self) -> None:
         problems = []
@@ -141,8 +145,6 @@ class MTTDistiller:
                 "images": self.run.images.detach().cpu().clone(), "mtt": self.run.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        from raydd.core.distill.distiller import check_same_config
-
         if state.get("version") != STATE_VERSION or "mtt" not in state:
             raise ValueError(f"not an MTT checkpoint of version {STATE_VERSION}")
         check_same_config(state["config"], self.cfg)
