@@ -1,0 +1,52 @@
+"""`experts_storage`: where a sweep's MTT points find their expert trajectories.
+
+The expert store (raydd.core.experts.ExpertStore) is a directory, content-addressed, so sweeps
+that name the same one share their experts. By default it is `<storage>/experts`; an object-store
+`storage` has no such directory, so a sweep with MTT points there must name one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from raydd.spec.checks import INVALID, Problems, shown
+from raydd.storage import is_uri, join
+
+EXPERTS_DIR = "experts"  # the default store under the storage root
+MTT = "mtt"
+
+
+def has_mtt(points: Sequence) -> bool:
+    return any(point.config.method == MTT for point in points)
+
+
+def default_experts_root(storage: str) -> str:
+    return join(storage, EXPERTS_DIR)
+
+
+def parse_experts_storage(value: Any, problems: Problems) -> Any:
+    """The key's value: None (absent) or a local or shared directory."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        problems.add("experts_storage", f"must be a directory path, got {shown(value)}")
+        return INVALID
+    if is_uri(value):
+        problems.add("experts_storage", f"must be a local or shared directory (the expert store is one), "
+                                        f"got {value!r}")
+        return INVALID
+    return value
+
+
+def check_experts_place(experts_storage: str | None, storage: str, name: str, points: Sequence,
+                        problems: Problems) -> None:
+    """A sweep with MTT points needs a directory for its experts: on an object-store `storage`,
+    `experts_storage` must name one; and the default one must not be the sweep's own root."""
+    if experts_storage is not None or not has_mtt(points):
+        return
+    if is_uri(storage):
+        problems.add("experts_storage", f"missing: the MTT points' experts live in a local or shared directory, "
+                                        f"and storage {storage} is not one; set experts_storage to such a path")
+    elif name == EXPERTS_DIR:
+        problems.add("name", f"{name!r} is the directory of the experts under the storage ({EXPERTS_DIR}/); "
+                             "give the sweep another name, or set experts_storage")
