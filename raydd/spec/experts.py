@@ -50,3 +50,21 @@ def check_experts_place(experts_storage: str | None, storage: str, name: str, po
     elif name == EXPERTS_DIR:
         problems.add("name", f"{name!r} is the directory of the experts under the storage ({EXPERTS_DIR}/); "
                              "give the sweep another name, or set experts_storage")
+
+
+# Searched keys that change which experts a point needs. The expert stage trains a point's experts
+# before its trials start, so these must be grid axes (or fixed), never sampled by a searcher.
+EXPERT_KEYS = ("method", "num_experts", "train_epochs", "lr_teacher", "zca", "pool.main", "pool.others")
+
+
+def check_searched_experts(search: Any, points: Sequence, problems: Problems) -> None:
+    """A search that would sample the experts of an MTT point is refused at each such key."""
+    if search is None:
+        return
+    samples_mtt = any(key == "method" and MTT in domain.args for key, domain in search.space)
+    if not (samples_mtt or has_mtt(points)):
+        return
+    for key, _ in search.space:
+        if key in EXPERT_KEYS:
+            problems.add(f"search.space.{key}", "would change the experts of MTT points, which the expert stage "
+                                                "trains before the trials; make it a grid axis")
