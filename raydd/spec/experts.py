@@ -54,7 +54,8 @@ def check_experts_place(experts_storage: str | None, storage: str, name: str, po
 
 # Searched keys that change which experts a point needs. The expert stage trains a point's experts
 # before its trials start, so these must be grid axes (or fixed), never sampled by a searcher.
-EXPERT_KEYS = ("method", "num_experts", "train_epochs", "lr_teacher", "zca", "pool.main", "pool.others")
+EXPERT_KEYS = ("method", "num_experts", "train_epochs", "lr_teacher", "batch_teacher", "augment_teacher", "zca",
+               "pool.main", "pool.others")
 
 
 def check_searched_experts(search: Any, points: Sequence, problems: Problems) -> None:
