@@ -28,8 +28,8 @@ class ReferenceDistiller:
         self.images = images_init.clone().requires_grad_(True)
         self.labels = torch.arange(self.info.num_classes, device=self.device).repeat_interleave(cfg.ipc)
         self.optimizer = torch.optim.SGD([self.images], lr=cfg.lr_img, momentum=cfg.momentum_img)
-        self.dsa = DSA(cfg.dsa_strategy)
-        self.distance = DISTANCES.get(cfg.distance)
+        self.dsa = DSA(cfg.settings.dsa_strategy)
+        self.distance = DISTANCES.get(cfg.settings.distance)
         self.rng = np.random.RandomState(seed)
         torch.manual_seed(seed)
 
@@ -49,18 +49,18 @@ class ReferenceDistiller:
         cfg, k, ipc = self.cfg, self.info.num_classes, self.cfg.ipc
         net.train()
         params = list(net.parameters())
-        optimizer_net = torch.optim.SGD(net.parameters(), lr=cfg.lr_net)
+        optimizer_net = torch.optim.SGD(net.parameters(), lr=cfg.settings.lr_net)
         loss_avg = 0.0
-        for ol in range(cfg.outer_loop):
+        for ol in range(cfg.settings.outer_loop):
             if has_batchnorm(net):
                 net.train()
-                net(torch.cat([self.get_images(c, cfg.bn_batch_per_class) for c in range(k)]))
+                net(torch.cat([self.get_images(c, cfg.settings.bn_batch_per_class) for c in range(k)]))
                 for m in net.modules():
                     if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
                         m.eval()
             loss = torch.tensor(0.0, device=self.device)
             for c in range(k):
-                img_real = self.get_images(c, cfg.batch_real)
+                img_real = self.get_images(c, cfg.settings.batch_real)
                 lab_real = torch.ones(len(img_real), dtype=torch.long, device=self.device) * c
                 img_syn = self.images[c * ipc:(c + 1) * ipc]
                 lab_syn = torch.ones(ipc, dtype=torch.long, device=self.device) * c
@@ -74,11 +74,11 @@ class ReferenceDistiller:
             loss.backward()
             self.optimizer.step()
             loss_avg += loss.item()
-            if ol == cfg.outer_loop - 1:
+            if ol == cfg.settings.outer_loop - 1:
                 break
             loader = DataLoader(TensorDataset(self.images.detach().clone(), self.labels.clone()),
-                                batch_size=cfg.batch_train, shuffle=True, num_workers=0)
-            for _ in range(cfg.inner_loop):
+                                batch_size=cfg.settings.batch_train, shuffle=True, num_workers=0)
+            for _ in range(cfg.settings.inner_loop):
                 for x, y in loader:
                     if cfg.method == "dsa":
                         x = self.dsa.apply(x, self.dsa.sample(len(x), torch.default_generator))
@@ -88,7 +88,7 @@ class ReferenceDistiller:
                     loss_net.backward()
                     optimizer_net.step()
                     _ = loss_net.item(), (out.argmax(1) == y).sum().item()  # the DC epoch's bookkeeping
-        return loss_avg / (k * cfg.outer_loop)
+        return loss_avg / (k * cfg.settings.outer_loop)
 
     def dm_step(self, net) -> float:
         cfg, k, ipc = self.cfg, self.info.num_classes, self.cfg.ipc
@@ -97,7 +97,7 @@ class ReferenceDistiller:
             p.requires_grad = False
         loss = torch.tensor(0.0, device=self.device)
         for c in range(k):
-            img_real, img_syn = self.siamese(self.get_images(c, cfg.batch_real), self.images[c * ipc:(c + 1) * ipc])
+            img_real, img_syn = self.siamese(self.get_images(c, cfg.settings.batch_real), self.images[c * ipc:(c + 1) * ipc])
             out_real = net.embed(img_real).detach()
             out_syn = net.embed(img_syn)
             loss = loss + ((out_real.mean(0) - out_syn.mean(0)) ** 2).sum()

@@ -83,6 +83,6 @@ def test_auto_runs_eager_where_the_compiler_is_broken(broken_cpp_compiler):
 
 
 def test_auto_is_the_default_and_short_runs_stay_eager(digits):
-    assert DistillConfig().compile is None and DistillConfig(compile="auto") == DistillConfig()
+    assert DistillConfig().settings.compile is None and DistillConfig(compile="auto") == DistillConfig()
     d = Distiller(DistillConfig(iterations=3, **SMALL), digits, "cpu")
     assert d.compiled is False and d.synthetic_set().meta["compiled"] is False

@@ -33,9 +33,9 @@ def test_mtt_writes_a_set_with_its_learned_lr_and_settings(store, tmp_path):
     assert "2 experts per architecture (2 epochs, zca off)" in result.output and "iter     2/2" in result.output
     synset = load_synset(tmp_path / "set")
     assert synset.images.shape == (10, 1, 28, 28) and synset.meta["method"] == "mtt"
-    mtt = synset.meta["config"]["mtt"]
+    mtt = synset.meta["config"]  # flat: the shared keys, then MTT's own
     assert (mtt["syn_steps"], mtt["expert_epochs"], mtt["max_start_epoch"], mtt["num_experts"]) == (2, 1, 2, 2)
-    assert mtt["experts"]["epochs"] == 2 and mtt["experts"]["augment"] == "dc"
+    assert mtt["train_epochs"] == 2 and mtt["augment_teacher"] == "dc"
     assert mtt["lr_syn_init"] == 0.01  # the experts' lr, as the reference starts it
     assert synset.meta["learned_lr"] != 0.01  # it was learned: moved by its own optimiser
     assert synset.meta["zca"] is None and synset.meta["iterations_done"] == 2
@@ -71,7 +71,7 @@ def test_several_stored_settings_must_be_chosen(store, tmp_path):
     assert ambiguous.exit_code == 1 and "under 2 settings" in ambiguous.output
     chosen = distill(copy, tmp_path / "set", "--train-epochs", "3")
     assert chosen.exit_code == 0, chosen.output
-    assert load_synset(tmp_path / "set").meta["config"]["mtt"]["experts"]["epochs"] == 3
+    assert load_synset(tmp_path / "set").meta["config"]["train_epochs"] == 3
 
 
 @pytest.mark.parametrize("args, message", [
@@ -128,7 +128,7 @@ def test_an_interrupted_mtt_run_resumes_to_the_uninterrupted_set(store, tmp_path
     again = distill(store, tmp_path / "run", *longer)
     assert again.exit_code == 2 and "holds an unfinished run; pass --resume or remove it" in again.output
     other = distill(store, tmp_path / "run", *longer, "--lr-lr", "0.001", "--resume")
-    assert other.exit_code == 1 and "was written by another configuration: mtt" in other.output
+    assert other.exit_code == 1 and "the checkpoint was written by another configuration: lr_lr 1e-05 there, 0.001 here" in other.output
     resumed = distill(store, tmp_path / "run", *longer, "--resume")
     assert resumed.exit_code == 0, resumed.output
     assert "iter     2/3" not in resumed.output and "iter     3/3" in resumed.output

@@ -12,8 +12,7 @@ from raydd.cli.main import cli
 from raydd.core.artifact import SyntheticSet, build_meta, save_synset
 from raydd.core.datasets import load_dataset
 from raydd.core.datasets.zca import fit_zca, zca_record
-from raydd.core.distill.mtt import MTTSettings
-from raydd.core.distill.mtt_set import MTTConfig
+from raydd.core.distill import DistillConfig
 from raydd.core.evaluate import random_real
 from raydd.core.pool import PoolSpec
 
@@ -33,7 +32,8 @@ def mtt_set(directory, data, ipc, whitened: bool, learned_lr=LEARNED_LR):
     images, labels = random_real(data, ipc, seed=0)
     if zca is not None:
         images = zca.whiten_split(type(data.train)(images, labels), data.info).images
-    cfg = MTTConfig("digits", ipc, 0, PoolSpec.single("MLP"), 0, MTTSettings(max_start_epoch=1, expert_epochs=1))
+    cfg = DistillConfig(dataset="digits", method="mtt", ipc=ipc, iterations=0, pool=PoolSpec.single("MLP"),
+                        max_start_epoch=1, expert_epochs=1)
     meta = build_meta(cfg, data.info, 0, 0.0, val_size=data.val_size, split_seed=data.split_seed)
     meta.update(learned_lr=learned_lr, zca=None if zca is None else zca_record(zca))
     return save_synset(SyntheticSet(images, labels, meta), directory), zca

@@ -232,9 +232,9 @@ def test_a_good_file_expands_to_its_grid_with_resolved_configs() -> None:
     assert [p.axes["seed"] for p in spec.points[:2]] == [0, 1]
     for point in spec.points:
         cfg = point.config
-        assert (cfg.dataset, cfg.method, cfg.iterations, cfg.batch_real) == ("digits", "dc", 7, 16)
+        assert (cfg.dataset, cfg.method, cfg.iterations, cfg.settings.batch_real) == ("digits", "dc", 7, 16)
         assert (cfg.ipc, cfg.seed, cfg.pool.name) == (point.axes["ipc"], point.axes["seed"], point.axes["pool"])
-        assert (cfg.outer_loop, cfg.inner_loop) == ((1, 1) if cfg.ipc == 1 else (10, 50))  # DC's table
+        assert (cfg.settings.outer_loop, cfg.settings.inner_loop) == ((1, 1) if cfg.ipc == 1 else (10, 50))  # DC's table
     pools = {p.config.pool for p in spec.points}
     assert pools == {PoolSpec.single("ConvNet"), PoolSpec.main_share("ConvNet", ["ConvNetW64", "ConvNetD2"], 0.9)}
     assert spec.dataset.val_size == 0.2 and spec.dataset.name == "digits"
@@ -249,8 +249,8 @@ def test_a_good_file_expands_to_its_grid_with_resolved_configs() -> None:
 def test_compile_is_a_distill_setting_every_point_gets() -> None:
     raw = good_raw()
     raw["distill"]["compile"] = True
-    assert all(p.config.compile for p in parse_spec(raw).points)
-    assert not any(p.config.compile for p in parse_spec(good_raw()).points)
+    assert all(p.config.settings.compile for p in parse_spec(raw).points)
+    assert not any(p.config.settings.compile for p in parse_spec(good_raw()).points)
 
 
 def test_defaults_fill_what_the_file_leaves_out() -> None:
@@ -394,9 +394,9 @@ def test_whole_config_errors_name_the_failing_points(monkeypatch) -> None:
     import raydd.spec.grid as grid_module
 
     class Strict(grid_module.DistillConfig):
-        def __post_init__(self) -> None:
-            super().__post_init__()
-            if self.iterations == 7 and self.batch_real == 16:
+        def __init__(self, **keys) -> None:
+            super().__init__(**keys)
+            if self.iterations == 7 and self.settings.batch_real == 16:
                 raise ValueError("7 iterations of 16 images are refused")
             if self.ipc == 10 and self.seed == 1:
                 raise ValueError("ipc 10 with seed 1 is refused")

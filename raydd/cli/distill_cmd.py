@@ -150,7 +150,7 @@ def _prepare(opts: dict, checkpoint_dir: Path):
     elif checkpoint_path(checkpoint_dir).exists():
         raise ValueError(f"{checkpoint_dir} holds an unfinished run; pass --resume or remove it")
     device = resolve_device(opts["device"])
-    if cfg.compile:
+    if cfg.method != "mtt" and cfg.settings.compile:
         try:
             require_compile(device)  # seconds, before the dataset is loaded
         except CompileUnavailable as exc:

@@ -8,7 +8,6 @@ architecture, narrowed by --train-epochs, --lr-teacher and --zca/--no-zca when s
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -99,7 +98,7 @@ def check_memory(settings, pool, info, ipc: int, device: str) -> None:
 def find_experts(opts: dict, settings, pool, data):
     """(the experts' settings, the trajectories per architecture), or one line saying which are
     missing and the `raydd experts train` command that makes them."""
-    from raydd.cli.experts_cmd import train_command
+    from raydd.core.experts.settings import train_command
     from raydd.core.experts import ExpertError, ExpertSettings, ExpertStore
     from raydd.core.experts.catalog import choose_settings, load_needed
 
@@ -130,7 +129,7 @@ def run(opts: dict, out: Path, printer, checkpoint_dir: Path) -> None:
     from raydd.cli.options import resolve_device
     from raydd.core.artifact import save_synset
     from raydd.core.datasets import DATASETS, load_dataset
-    from raydd.core.distill.mtt_set import MTTConfig, distill_mtt
+    from raydd.core.distill import distill
     from raydd.core.pool import PoolSpec
 
     try:
@@ -146,18 +145,29 @@ def run(opts: dict, out: Path, printer, checkpoint_dir: Path) -> None:
         raise click.UsageError(str(exc)) from None
     data = load_dataset(info.name, data_dir=opts["data_dir"], download=opts["download"], device=device)
     chosen, experts = find_experts(opts, settings, pool, data)
-    used = min(len(trajectories) for trajectories in experts.values())
-    settings = replace(settings, experts=chosen, num_experts=used, lr_syn_init=opts["lr_syn_init"] or chosen.lr)
-    cfg = MTTConfig(info.name, opts["ipc"], opts["iterations"], pool, opts["seed"], settings)
+    cfg = _config(opts, info.name, pool, chosen, min(len(trajectories) for trajectories in experts.values()))
     click.echo(f"distilling {info.name} with mtt, ipc {cfg.ipc}, pool {pool.name}, {cfg.iterations} iterations on "
-               f"{device}, {used} experts per architecture ({chosen.epochs} epochs, zca "
+               f"{device}, {cfg.settings.num_experts} experts per architecture ({chosen.epochs} epochs, zca "
                f"{'on' if chosen.zca else 'off'})", err=True)
-    synset = distill_mtt(cfg, data, experts, device, printer, checkpoint_dir=checkpoint_dir,
-                         checkpoint_every=opts["checkpoint_every"], resume=opts["resume"])
+    synset = distill(cfg, data, device, checkpoint_dir=checkpoint_dir, checkpoint_every=opts["checkpoint_every"],
+                     resume=opts["resume"], progress=printer, experts=experts)
     save_synset(synset, out)
     click.echo(f"wrote {out} ({synset.meta['wall_seconds']:.1f} s, final loss {synset.meta['final_loss']:.4f}, "
                f"learned lr {synset.meta['learned_lr']:.4g})", err=True)
     click.echo(str(out))
+
+
+def _config(opts: dict, dataset: str, pool, experts, count: int):
+    """The run's `DistillConfig`: the flags, and the found experts' settings and count."""
+    from raydd.core.distill import DistillConfig
+
+    return DistillConfig(
+        dataset=dataset, method="mtt", ipc=opts["ipc"], iterations=opts["iterations"], pool=pool, seed=opts["seed"],
+        lr_img=opts["lr_img"], momentum_img=opts["momentum_img"], init=opts["init"], syn_steps=opts["syn_steps"],
+        expert_epochs=opts["expert_epochs"], max_start_epoch=opts["max_start_epoch"], lr_lr=opts["lr_lr"],
+        lr_syn_init=opts["lr_syn_init"], batch_syn=opts["batch_syn"], dsa=opts["dsa"], num_experts=count,
+        train_epochs=experts.epochs, lr_teacher=experts.lr, batch_teacher=experts.batch_size,
+        augment_teacher=experts.augment, zca=experts.zca)
 
 
 def _check_checkpoint(resume: bool, checkpoint_dir: Path) -> None:

@@ -4,15 +4,13 @@ Ray task with `--ray` (raydd/cli/experts_ray.py)."""
 
 from __future__ import annotations
 
-import shlex
 from pathlib import Path
-from typing import Sequence
-
 import click
 
 from raydd import strict_json
 from raydd.cli.errors import ErrorBoundary
 from raydd.cli.options import FINITE_FLOAT, resolve_device
+from raydd.core.experts.settings import train_command
 
 DEFAULT_STORAGE = Path("experts")
 
@@ -22,17 +20,6 @@ def split_archs(text: str) -> list[str]:
     if not archs:
         raise click.BadParameter("needs at least one architecture", param_hint="--arch")
     return list(dict.fromkeys(archs))
-
-
-def train_command(dataset: str, archs: Sequence[str], count: int, settings, storage: Path) -> str:
-    """The `raydd experts train` command line that makes (or repairs) these experts."""
-    words = ["raydd", "experts", "train", "--dataset", dataset, "--arch", ",".join(archs), "--experts", str(count),
-             "--epochs", str(settings.epochs), "--lr-teacher", f"{settings.lr:g}",
-             "--batch-train", str(settings.batch_size)]
-    words += ["--zca"] if settings.zca else []
-    words += {"dsa": [], "dc": ["--no-dsa"]}.get(settings.augment, [])
-    words += ["--storage", str(storage)]
-    return shlex.join(words)
 
 
 @click.group("experts", cls=ErrorBoundary)

@@ -35,11 +35,8 @@ def list_datasets() -> None:
 def list_methods() -> None:
     """Distillation methods (dc, dsa, dm, mtt)."""
     from raydd.core.distill import METHODS
-    from raydd.core.distill.mtt_set import METHOD as MTT
 
-    # MTT runs its own loop from stored experts (raydd/core/distill/mtt_set.py), not the METHODS
-    # interface of one iteration on a fresh net, so it is named here beside them.
-    for name in [*METHODS.names(), MTT]:
+    for name in METHODS.names():
         click.echo(name)
 
 

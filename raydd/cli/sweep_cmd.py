@@ -55,7 +55,7 @@ def _start_ray(in_job: bool) -> None:
 def _check_compile_here(spec, in_job: bool) -> None:
     """A local sweep with `compile: true` needs torch.compile to work on this machine: check it
     before Ray starts. On a cluster the trials' own nodes decide, and a trial reports the error."""
-    if not (_runs_here(in_job) and any(p.config.compile for p in spec.points)):
+    if not (_runs_here(in_job) and any(getattr(p.config.settings, "compile", False) for p in spec.points)):
         return
     import torch
 

@@ -14,7 +14,9 @@ from typing import Any
 
 from raydd.core.datasets import DATASETS
 from raydd.core.datasets.splits import check_val_size
-from raydd.core.distill import DistillConfig
+from raydd.core.distill import METHODS, DistillConfig
+from raydd.core.distill.config import shared_keys
+from raydd.core.distill.methods import method_keys, methods_with
 from raydd.core.evaluate import EvalConfig
 from raydd.core.pool import PoolSpec
 from raydd.eval_defaults import EVAL_DEFAULTS
@@ -90,7 +92,7 @@ def _val_size(value: Any, problems: Problems) -> Any:
 def distill_value(field: str, value: Any, place: str, problems: Problems) -> Any:
     if field == "pool":
         return parse_pool(value, place, problems)
-    checked = check_field(DistillConfig, field, value, place, problems)
+    checked = check_field(_owner(field), field, value, place, problems)
     if field == "iterations" and checked is not INVALID and checked < 1:  # the core takes 0 (a baseline's record)
         problems.add(place, f"must be at least 1 (a set of 0 iterations was never distilled), got {checked}")
         return INVALID
@@ -103,7 +105,21 @@ def parse_distill(value: Any, problems: Problems) -> Any:
     if entry is INVALID:
         return INVALID
     checked = {k: distill_value(k, v, join("distill", k), problems) for k, v in entry.items()}
+    _check_method_keys(checked, problems)
     return {k: v for k, v in checked.items() if v is not INVALID}
+
+
+def _check_method_keys(checked: dict[str, Any], problems: Problems) -> None:
+    """With the method fixed here, each key of another method is refused at its own line."""
+    method = checked.get("method")
+    if method in (None, INVALID):
+        return
+    own = METHODS.get(method).keys
+    for key in checked:
+        if key not in own and key not in shared_keys():
+            problems.add(join("distill", key), f"does not apply to method {method} (it is a setting of "
+                                               f"{', '.join(methods_with(key))})")
+            checked[key] = INVALID
 
 
 def parse_grid(value: Any, raw_distill: Any, raw_evaluation: Any, problems: Problems) -> tuple[dict, dict]:
@@ -133,7 +149,16 @@ def parse_grid(value: Any, raw_distill: Any, raw_evaluation: Any, problems: Prob
 
 
 def distill_fields() -> list[str]:
-    return [f.name for f in dataclasses.fields(DistillConfig) if f.name != "dataset"]
+    """The keys every method shares (but the dataset, its own section), then each method's own."""
+    return [k for k in shared_keys() if k != "dataset"] + method_keys()
+
+
+def _owner(field: str) -> type:
+    """The class that rules on `field`: the config for a shared key, else the first method's
+    settings that have it (whether the sweep's method has it is checked when points are built)."""
+    if field in shared_keys():
+        return DistillConfig
+    return METHODS.get(methods_with(field)[0]).settings
 
 
 # ---- pools -------------------------------------------------------------------------------------

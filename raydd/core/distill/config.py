@@ -1,45 +1,30 @@
-"""`DistillConfig`: every hyper-parameter of one distillation run, validated once, resolved to numbers.
+"""`DistillConfig`: one distillation run, validated once, resolved to numbers.
 
-Fields left as None take the method's published default (its `METHODS` entry) or, for the outer/inner loop
-counts, DC's per-ipc table (`loops_for_ipc`), so `to_dict()` always records the values actually used.
+It holds what every method shares (dataset, method, set size, length, pool, seed, the images'
+learning rate, momentum and start) and, as `settings`, the method's own keys (its `METHODS`
+entry's settings dataclass: `DCSettings` for dc/dsa/dm, `MTTMethodSettings` for mtt). A config is
+built from flat keys, as a sweep file's `distill:` section and `raydd distill`'s flags give them:
+`DistillConfig(method="dc", ipc=10, lr_net=0.01)` puts `lr_net` into the settings, and a key of
+another method is refused naming the methods it belongs to. Fields left as None take the
+method's published defaults, so `to_dict()` (flat again) always records the values actually used.
 """
 
 from __future__ import annotations
 
-import bisect
-import math
-from dataclasses import asdict, dataclass, fields
+import dataclasses
+from dataclasses import dataclass, fields
 from typing import Any
 
-from raydd.core.distill.matching import DISTANCES
-from raydd.core.distill.methods import METHODS
+from raydd.core.distill.dc_settings import AUTO, DC_LOOPS, PRECISIONS, loops_for_ipc, require_finite, require_int
+from raydd.core.distill.methods import METHODS, method_keys, methods_with
 from raydd.core.pool import PoolSpec
 
-# DC's (outer_loop, inner_loop) per images-per-class. Other ipc take the entry of the largest listed
-# ipc not above them (ipc 5 -> (1, 1), ipc 15 -> (10, 50), ipc 200 -> (50, 10)): the table is
-# coarse in the paper too, and a floor rule never spends more matching steps than the next listed ipc.
-DC_LOOPS: dict[int, tuple[int, int]] = {
-    1: (1, 1),
-    10: (10, 50),
-    20: (20, 25),
-    30: (30, 20),
-    40: (40, 15),
-    50: (50, 10),
-}
-
 INITS = ("real", "noise")
-PRECISIONS = ("fp32", "bf16")
-AUTO = "auto"  # the compile setting that decides by device and run length (stored as None)
 
-def loops_for_ipc(ipc: int) -> tuple[int, int]:
-    """(outer_loop, inner_loop) for `ipc` by the floor rule over `DC_LOOPS`."""
-    if ipc < 1:
-        raise ValueError(f"ipc must be >= 1, got {ipc}")
-    listed = sorted(DC_LOOPS)
-    return DC_LOOPS[listed[bisect.bisect_right(listed, ipc) - 1]]
+__all__ = ["AUTO", "DC_LOOPS", "INITS", "PRECISIONS", "DistillConfig", "loops_for_ipc", "shared_keys"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class DistillConfig:
     dataset: str = "digits"
     method: str = "dc"
@@ -47,104 +32,85 @@ class DistillConfig:
     iterations: int = 1000  # outer iterations (a fresh net each); DC/DSA/DM papers: 1000 / 1000 / 20000
     pool: PoolSpec | None = None  # None: ConvNet alone
     seed: int = 0
-    lr_img: float | None = None  # None: method default (DC/DSA 0.1, DM 1.0)
-    momentum_img: float = 0.5  # SGD momentum on the images, all three papers
-    lr_net: float = 0.01  # inner-loop SGD on the matching net (DC/DSA)
-    momentum_net: float = 0.0  # the released DC/DSA code trains the matching net with plain SGD
-    batch_real: int = 256  # real images per class per matching step
-    batch_train: int = 256  # synthetic images per inner-loop SGD step
-    outer_loop: int | None = None  # None: DC table by ipc
-    inner_loop: int | None = None
-    init: str | None = None  # real | noise; None: method default (DC/DSA noise, DM real)
-    distance: str = "dc"  # gradient distance (DC/DSA): dc | mse | cos
-    dsa_strategy: str = "color_crop_cutout_flip_scale_rotate"  # DSA/DM; ops as in the DSA code
-    bn_batch_per_class: int = 16  # real images per class that set BatchNorm running stats (DC code)
-    # torch.compile the first-order passes (compiled.py): True, False (eager), or None / "auto":
-    # compile CPU runs long enough to pay for the compilation, when the compiler works here.
-    compile: bool | str | None = None
-    # bf16: the matching passes under bf16 autocast (the images and their optimiser stay fp32). Opt-in
-    # only, since it changes the arithmetic; its speed and effect are in benchmarks/README.md.
-    precision: str = "fp32"
+    lr_img: float | None = None  # None: method default (DC/DSA 0.1, DM 1.0, MTT 1000)
+    momentum_img: float = 0.5  # SGD momentum on the images, all four papers
+    init: str | None = None  # real | noise; None: method default (DC/DSA noise, DM/MTT real)
+    settings: Any = None  # the method's own keys, resolved (its settings dataclass)
 
-    def __post_init__(self) -> None:
-        if self.pool is None:
-            object.__setattr__(self, "pool", PoolSpec.single("ConvNet"))
-        elif isinstance(self.pool, str):
-            object.__setattr__(self, "pool", PoolSpec.parse(self.pool))
-        elif isinstance(self.pool, dict):
-            object.__setattr__(self, "pool", PoolSpec.from_dict(self.pool))
-        self._check_names()
-        self._check_numbers()
-        method = METHODS.get(self.method)
-        outer, inner = loops_for_ipc(self.ipc)
-        for name, value in (("lr_img", method.lr_img), ("init", method.init),
-                            ("outer_loop", outer), ("inner_loop", inner)):
+    def __init__(self, dataset: str = "digits", method: str = "dc", ipc: int = 1, iterations: int = 1000,
+                 pool: Any = None, seed: int = 0, lr_img: float | None = None, momentum_img: float = 0.5,
+                 init: str | None = None, settings: Any = None, **method_keys: Any) -> None:
+        given = dict(dataset=dataset, method=method, ipc=ipc, iterations=iterations, pool=_pool(pool), seed=seed,
+                     lr_img=lr_img, momentum_img=momentum_img, init=init)
+        for name, value in given.items():
+            object.__setattr__(self, name, value)
+        self._check_shared()
+        entry = METHODS.get(method)  # ValueError listing the known methods
+        object.__setattr__(self, "settings", _settings(entry, method, settings, method_keys).resolved(ipc))
+        for name, value in (("lr_img", entry.lr_img), ("init", entry.init)):
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
-        self._check_resolved()
-
-    def _check_names(self) -> None:
-        METHODS.get(self.method)  # ValueError listing the known methods
-        DISTANCES.get(self.distance)
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"unknown precision {self.precision!r}; known: {', '.join(PRECISIONS)}")
-        if self.init is not None and self.init not in INITS:
-            raise ValueError(f"unknown init {self.init!r}; known: {', '.join(INITS)}")
-        if not isinstance(self.dataset, str) or not self.dataset:
-            raise ValueError(f"dataset must be a non-empty name, got {self.dataset!r}")
-
-    def _check_numbers(self) -> None:
-        _require_int("ipc", self.ipc, 1)
-        _require_int("iterations", self.iterations, 0)
-        _require_int("seed", self.seed, 0)
-        _require_int("batch_real", self.batch_real, 1)
-        _require_int("batch_train", self.batch_train, 1)
-        _require_int("bn_batch_per_class", self.bn_batch_per_class, 1)
-        for name in ("outer_loop", "inner_loop"):
-            if getattr(self, name) is not None:
-                _require_int(name, getattr(self, name), 1)
-        if self.compile == AUTO:
-            object.__setattr__(self, "compile", None)
-        if self.compile is not None and not isinstance(self.compile, bool):
-            raise ValueError(f"compile must be true or false, got {self.compile!r} (or {AUTO}: compile "
-                             "CPU runs long enough to pay for it)")
-        for name in FLOAT_FIELDS:  # NaN and inf pass every range check below: refuse them first
-            if getattr(self, name) is not None:
-                _require_finite(name, getattr(self, name))
-        for name in ("momentum_img", "momentum_net"):
-            value = getattr(self, name)
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"{name} must lie in [0, 1), got {value}")
-        if self.lr_net <= 0:
-            raise ValueError(f"lr_net must be > 0, got {self.lr_net}")
-
-    def _check_resolved(self) -> None:
         if self.lr_img <= 0:
             raise ValueError(f"lr_img must be > 0, got {self.lr_img}")
 
+    def _check_shared(self) -> None:
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ValueError(f"dataset must be a non-empty name, got {self.dataset!r}")
+        if self.init is not None and self.init not in INITS:
+            raise ValueError(f"unknown init {self.init!r}; known: {', '.join(INITS)}")
+        require_int("ipc", self.ipc, 1)
+        require_int("iterations", self.iterations, 0)
+        require_int("seed", self.seed, 0)
+        for name in ("lr_img", "momentum_img"):  # NaN and inf pass every range check below: refuse them first
+            if getattr(self, name) is not None:
+                require_finite(name, getattr(self, name))
+        if not 0.0 <= self.momentum_img < 1.0:
+            raise ValueError(f"momentum_img must lie in [0, 1), got {self.momentum_img}")
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able values (the pool as its `as_dict()`)."""
-        d = asdict(self)
-        d["pool"] = self.pool.as_dict()
-        return d
+        """Plain JSON-able values, flat: the shared keys, then the method's (the pool as its `as_dict()`)."""
+        shared = {name: getattr(self, name) for name in shared_keys()}
+        return {**shared, "pool": self.pool.as_dict(), **self.settings.to_dict()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DistillConfig":
-        known = {f.name for f in fields(cls)}
+        known = {*shared_keys(), *method_keys()}
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown DistillConfig fields: {', '.join(sorted(unknown))}")
         return cls(**d)
 
 
-FLOAT_FIELDS = tuple(f.name for f in fields(DistillConfig) if "float" in str(f.type))
+def shared_keys() -> list[str]:
+    """The keys every method has, in order (the config's fields but its settings)."""
+    return [f.name for f in fields(DistillConfig) if f.name != "settings"]
 
 
-def _require_finite(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
+def _pool(pool: Any) -> PoolSpec:
+    if pool is None:
+        return PoolSpec.single("ConvNet")
+    if isinstance(pool, str):
+        return PoolSpec.parse(pool)
+    if isinstance(pool, dict):
+        return PoolSpec.from_dict(pool)
+    return pool
 
 
-def _require_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+def _settings(entry: Any, method: str, settings: Any, keys: dict[str, Any]) -> Any:
+    """The method's settings from its flat keys (or as given whole); a key of another method, or
+    of none, is refused naming where it belongs."""
+    foreign = [key for key in keys if key not in entry.keys]
+    if foreign:
+        key = foreign[0]
+        owners = methods_with(key)
+        if not owners:
+            raise TypeError(f"unknown DistillConfig field {key!r}")
+        raise ValueError(f"{key} does not apply to method {method} (it is a setting of {', '.join(owners)})")
+    if settings is None:
+        return entry.settings(**keys)
+    if isinstance(settings, dict):
+        return entry.settings(**{**settings, **keys})
+    if not isinstance(settings, entry.settings):
+        raise ValueError(f"settings of method {method} must be {entry.settings.__name__}, got "
+                         f"{type(settings).__name__}")
+    return dataclasses.replace(settings, **keys) if keys else settings

@@ -1,4 +1,4 @@
-"""`Distiller`: the state of one distillation run and one outer iteration per `step()`.
+"""`Distiller`: the state of one DC/DSA/DM run and one outer iteration per `step()`.
 
 Randomness comes from four independent streams, each seeded from the run's seed and each saved in
 `state_dict()`: the pool's generator (which architecture), the ambient torch RNG used while a net
@@ -21,6 +21,7 @@ from raydd.core.augment import DSA
 from raydd.core.datasets.class_sizes import check_ipc_fits
 from raydd.core.distill.compiled import compiled, compiles, eager
 from raydd.core.distill.config import DistillConfig
+from raydd.core.distill.errors import NonFiniteError
 from raydd.core.distill.matching import DISTANCES
 from raydd.core.distill.methods import METHODS
 from raydd.core.distill.sampler import ClassSampler
@@ -29,10 +30,6 @@ from raydd.core.pool import ModelPool
 from raydd.core.seeding import derive_seed
 
 STATE_VERSION = 1
-
-
-class NonFiniteError(ValueError):
-    """The loss or the synthetic images of a run stopped being finite numbers."""
 
 
 class Distiller:
@@ -46,10 +43,12 @@ class Distiller:
         self._carve = (data.val_size, data.split_seed)
         _check_fits(cfg, data)
         self.method = METHODS.get(cfg.method)
+        if self.method.iterate is None:
+            raise ValueError(f"method {cfg.method} does not match on a fresh net each iteration; run it with distill()")
         real_images = data.train.images.to(self.device)
         sampler = ClassSampler(data.train.labels.to(self.device), self.info.num_classes)
         check_ipc_fits(cfg.ipc, sampler.class_sizes, self.info)
-        self.compiled = compiles(cfg.compile, cfg.iterations, len(cfg.pool.archs), self.device.type)
+        self.compiled = compiles(cfg.settings.compile, cfg.iterations, len(cfg.pool.archs), self.device.type)
 
         self.pool = ModelPool(cfg.pool, derive_seed(cfg.seed, "pool"))
         data_generator = torch.Generator(self.device).manual_seed(derive_seed(cfg.seed, "data"))
@@ -64,8 +63,8 @@ class Distiller:
             sampler=sampler,
             data_generator=data_generator,
             augment_generator=torch.Generator().manual_seed(derive_seed(cfg.seed, "augment")),
-            dsa=DSA(cfg.dsa_strategy),
-            distance=DISTANCES.get(cfg.distance),
+            dsa=DSA(cfg.settings.dsa_strategy),
+            distance=DISTANCES.get(cfg.settings.distance),
             first_order=compiled if self.compiled else eager,
         )
         self.iteration = 0
@@ -88,7 +87,7 @@ class Distiller:
         arch = self.pool.sample(self.iteration)
         with self._ambient_rng():
             net = build_net(arch, self.info.channels, self.info.num_classes, self.info.image_size)
-            with torch.autocast(self.device.type, torch.bfloat16, enabled=self.cfg.precision == "bf16"):
+            with torch.autocast(self.device.type, torch.bfloat16, enabled=self.cfg.settings.precision == "bf16"):
                 loss = self.method.iterate(self.state, net.to(self.device))
         value = self._finite_loss(loss)
         self.iteration += 1

@@ -1,4 +1,4 @@
-"""`distill()`: drive a `Distiller` to `cfg.iterations`, checkpointing and resuming.
+"""`distill()`: drive a run of any method to `cfg.iterations`, checkpointing and resuming.
 
 The one checkpointed loop of raydd: `raydd distill` keeps its checkpoints in a directory
 (`checkpoint_dir`), a Tune trial passes a `CheckpointStore` that reports to Tune.
@@ -16,7 +16,7 @@ import torch
 from raydd.atomic import atomic_write
 from raydd.core.allocator import reuse_freed_memory_on
 from raydd.core.distill.config import DistillConfig
-from raydd.core.distill.distiller import Distiller
+from raydd.core.distill.methods import METHODS
 from raydd.core.torch_files import RefusedTorchFile, UnreadableTorchFile, load_torch_file
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -98,13 +98,16 @@ def distill(
     checkpoint_every: int = 50,
     resume: bool = True,
     progress: ProgressCallback | None = None,
+    experts: Any = None,
 ):
-    """Run `cfg.iterations` outer iterations and return the `SyntheticSet`.
+    """Run `cfg.iterations` outer iterations of `cfg.method` and return the `SyntheticSet`.
 
     On CPU the process keeps freed memory for the next iteration (allocator.py). The full state
     goes to `store` (or to `checkpoint_dir`, a `DirectoryStore`) every
     `checkpoint_every` iterations and at the end, before `progress` sees that iteration; with
     `resume`, the store's latest state is continued (same final images as an uninterrupted run).
+    A method that starts from expert trajectories (mtt) takes them as `experts`: the expert
+    store's root, or the trajectories per architecture.
     """
     if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) or checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be an integer >= 1, got {checkpoint_every!r}")
@@ -113,7 +116,7 @@ def distill(
             raise ValueError("give checkpoint_dir or store, not both")
         store = DirectoryStore(Path(checkpoint_dir))
     reuse_freed_memory_on(device)
-    distiller = Distiller(cfg, data, device)
+    distiller = METHODS.get(cfg.method).run(cfg, data, device, experts)
     if store is not None and resume:
         state = store.load()
         if state is not None:

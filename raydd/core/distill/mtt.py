@@ -35,7 +35,7 @@ from torch import nn
 from raydd.core.archs import build_net
 from raydd.core.augment import DEFAULT_DSA_STRATEGY, DSA
 from raydd.core.datasets import DatasetInfo
-from raydd.core.distill.distiller import NonFiniteError
+from raydd.core.distill.errors import NonFiniteError
 from raydd.core.allocator import reuse_freed_memory_on
 from raydd.core.distill.mtt_memory import (
     MemoryEstimate,

@@ -20,7 +20,8 @@ from raydd.core.distill.sampler import ClassSampler
 
 @dataclass(frozen=True)
 class MatchingSettings:
-    """The settings an iteration reads, taken by name from the run's `DistillConfig`."""
+    """The settings an iteration reads, taken by name from the run's `DistillConfig` (the set size)
+    and its `DCSettings` (the rest)."""
 
     ipc: int
     outer_loop: int  # matching steps per iteration (DC/DSA)
@@ -33,7 +34,7 @@ class MatchingSettings:
 
     @classmethod
     def of(cls, config: Any) -> "MatchingSettings":
-        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
+        return cls(ipc=config.ipc, **{f.name: getattr(config.settings, f.name) for f in fields(cls) if f.name != "ipc"})
 
 
 @dataclass

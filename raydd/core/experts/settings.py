@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+import shlex
 import numbers
 from dataclasses import asdict, dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Sequence
 
 from raydd import strict_json
 
@@ -107,3 +109,14 @@ class ExpertIdentity:
     @property
     def label(self) -> str:
         return f"{self.dataset}/{self.arch} seed {self.seed}"
+
+
+def train_command(dataset: str, archs: Sequence[str], count: int, settings, storage: str | Path) -> str:
+    """The `raydd experts train` command line that makes (or repairs) these experts."""
+    words = ["raydd", "experts", "train", "--dataset", dataset, "--arch", ",".join(archs), "--experts", str(count),
+             "--epochs", str(settings.epochs), "--lr-teacher", f"{settings.lr:g}",
+             "--batch-train", str(settings.batch_size)]
+    words += ["--zca"] if settings.zca else []
+    words += {"dsa": [], "dc": ["--no-dsa"]}.get(settings.augment, [])
+    words += ["--storage", str(storage)]
+    return shlex.join(words)
