@@ -37,3 +37,56 @@ def test_where_the_experts_live_is_not_part_of_the_experiment(tmp_path):
     one = parse_spec(BASE, data="skip")
     other = parse_spec({**BASE, "experts_storage": str(tmp_path)}, data="skip")
     assert one.experiment_hash() == other.experiment_hash()
+
+
+MTT = {"method": "mtt", "num_experts": 2, "train_epochs": 3, "expert_epochs": 1, "max_start_epoch": 2}
+
+
+def mtt_sweep(**top) -> dict:
+    return {**BASE, "distill": dict(MTT), **top}
+
+
+def test_mtt_points_on_an_object_store_need_an_experts_storage():
+    assert problems_of(mtt_sweep(storage="s3://bucket/runs")) == [
+        "experts_storage: missing: the MTT points' experts live in a local or shared directory, and storage "
+        "s3://bucket/runs is not one; set experts_storage to such a path"]
+    named = parse_spec(mtt_sweep(storage="s3://bucket/runs", experts_storage="/shared/experts"), data="skip")
+    assert named.experts_root == "/shared/experts"
+    assert parse_spec({**BASE, "storage": "s3://bucket/runs"}, data="skip").points  # no MTT point: no store
+
+
+def test_a_storage_override_to_an_object_store_is_refused_for_mtt_points(tmp_path):
+    spec = parse_spec(mtt_sweep(storage=str(tmp_path)), data="skip")
+    with pytest.raises(SpecError) as caught:
+        spec.with_storage("s3://bucket/runs")
+    assert caught.value.problems[0].startswith("experts_storage: missing: the MTT points' experts")
+
+
+def test_a_sweep_named_like_the_default_expert_store_is_refused():
+    assert problems_of(mtt_sweep(name="experts")) == [
+        "name: 'experts' is the directory of the experts under the storage (experts/); give the sweep another "
+        "name, or set experts_storage"]
+    assert parse_spec(mtt_sweep(name="experts", experts_storage="/shared/experts"), data="skip").points
+
+
+def test_mtt_points_that_share_an_architecture_need_its_experts_once():
+    from raydd.sweep.experts_stage import needed_experts
+
+    grid = {"pool": [{"archs": ["ConvNetW32"]}, {"main": "ConvNetW32", "others": ["ConvNetD1"], "main_weight": 0.9}]}
+    spec = parse_spec(mtt_sweep(grid=grid), data="skip")
+    assert [(i.arch, i.seed) for i in needed_experts(spec)] == [
+        ("ConvNetW32", 0), ("ConvNetW32", 1), ("ConvNetD1", 0), ("ConvNetD1", 1)]
+    assert {i.settings.epochs for i in needed_experts(spec)} == {3}
+
+
+@pytest.mark.parametrize("key, space", [
+    ("train_epochs", {"train_epochs": {"choice": [3, 4]}}),
+    ("pool.others", {"pool": {"main": "ConvNetW32", "others": {"choice": [["ConvNetD1"], ["MLP"]]},
+                              "main_weight": 0.9}}),
+])
+def test_a_search_that_would_sample_the_experts_of_mtt_points_is_refused_at_its_key(key, space):
+    raw = mtt_sweep(probe={"students": ["MLP"], "epochs": 5}, search={"space": space, "num_samples": 2})
+    raw["distill"] = {k: v for k, v in raw["distill"].items() if k not in space}  # searched, not fixed
+    problems = problems_of(raw)
+    assert f"search.space.{key}: would change the experts of MTT points, which the expert stage trains before " \
+           "the trials; make it a grid axis" in problems, problems

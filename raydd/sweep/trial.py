@@ -133,7 +133,7 @@ def _distill(point: TrialPoint, context: SweepContext, device: str, store: TuneS
             tune.report(_metrics(p))
 
     every = context.checkpoint_every if store.probe is None else (context.probe.report_every or point.config.iterations)
-    experts = {"experts_root": context.experts_root} if point.config.method == MTT else {}
+    experts = {"experts": context.experts_root} if point.config.method == MTT else {}
     synset = distill(point.config, context.load_data(device), device, store=store, checkpoint_every=every,
                      progress=report, **experts)
     if experts:  # where its experts came from, beside how many (experts_per_arch)
