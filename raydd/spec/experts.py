@@ -13,11 +13,18 @@ from raydd.spec.checks import INVALID, Problems, shown
 from raydd.storage import is_uri, join
 
 EXPERTS_DIR = "experts"  # the default store under the storage root
-MTT = "mtt"
+
+
+def needs_experts(method: str) -> bool:
+    """Whether `method` starts from expert trajectories (its METHODS entry says so: mtt)."""
+    from raydd.core.distill import METHODS
+
+    return method in METHODS and METHODS.get(method).needs_experts
 
 
 def has_mtt(points: Sequence) -> bool:
-    return any(point.config.method == MTT for point in points)
+    """Whether any point's method starts from experts (an MTT point)."""
+    return any(needs_experts(point.config.method) for point in points)
 
 
 def default_experts_root(storage: str) -> str:
@@ -62,7 +69,7 @@ def check_searched_experts(search: Any, points: Sequence, problems: Problems) ->
     """A search that would sample the experts of an MTT point is refused at each such key."""
     if search is None:
         return
-    samples_mtt = any(key == "method" and MTT in domain.args for key, domain in search.space)
+    samples_mtt = any(key == "method" and any(map(needs_experts, domain.args)) for key, domain in search.space)
     if not (samples_mtt or has_mtt(points)):
         return
     for key, _ in search.space:

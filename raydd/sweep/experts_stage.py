@@ -20,7 +20,7 @@ from raydd.core.datasets import DATASETS
 from raydd.core.experts import ExpertError, ExpertIdentity, ExpertOutcome, ExpertSettings, ExpertStore
 from raydd.core.experts.catalog import check_all, requested, settings_words
 from raydd.spec import DatasetSpec, SweepSpec
-from raydd.spec.experts import MTT
+from raydd.spec.experts import needs_experts
 
 SWEEP_SPLIT_SEED = 0  # the carve every trial loads (SweepContext.load_data: load_dataset's default)
 
@@ -48,7 +48,7 @@ def union_of_needs(carve: DataCarve, needs: Iterable[tuple[Sequence[str], Expert
 def mtt_needs(points: Sequence) -> list[tuple[Sequence[str], ExpertSettings, int]]:
     """(pool architectures, expert settings, experts per architecture) of each MTT point."""
     return [(p.config.pool.archs, p.config.settings.expert_settings(), p.config.settings.num_experts)
-            for p in points if p.config.method == MTT]
+            for p in points if needs_experts(p.config.method)]
 
 
 def needed_experts(spec: SweepSpec) -> list[ExpertIdentity]:
@@ -56,7 +56,7 @@ def needed_experts(spec: SweepSpec) -> list[ExpertIdentity]:
 
 
 def mtt_point_count(spec: SweepSpec) -> int:
-    return sum(p.config.method == MTT for p in spec.points)
+    return sum(needs_experts(p.config.method) for p in spec.points)
 
 
 # ---- what the dry run shows ----------------------------------------------------------------------
