@@ -47,3 +47,21 @@ def test_an_mtt_sweep_trains_each_expert_once_and_its_rows_carry_the_learned_lr(
     again: list[str] = []  # a later stage (a resume, another sweep of this storage) trains nothing
     assert {o.status for o in run_expert_stage(spec, again.append)} == {"reused"}
     assert again[-1] == "[experts] 0 trained, 0 retrained, 2 reused"
+
+
+def test_a_stop_asked_during_the_expert_stage_starts_no_trial(tmp_path, monkeypatch):
+    from raydd.sweep import runner
+    from raydd.sweep.experts_stage import run_expert_stage
+
+    spec = load_spec(write_sweep(tmp_path, tiny_mtt_sweep(tmp_path, "mttstop")))
+
+    def stage_then_stop(spec, echo):  # the stop arrives while the experts train
+        outcomes = run_expert_stage(spec, echo)
+        runner.request_stop(spec.name, spec.storage)
+        return outcomes
+
+    monkeypatch.setattr(runner, "run_expert_stage", stage_then_stop)
+    outcome = run_sweep(spec, echo=lambda line: None)
+    assert outcome.stopped and outcome.trials == {}
+    assert not any((tmp_path / "runs" / "mttstop" / "synsets").glob("ipc1-*"))  # no point distilled
+    assert len(list((tmp_path / "runs" / "experts").glob("digits/*/*/trajectory.safetensors"))) == 2  # kept

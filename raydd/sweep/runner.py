@@ -165,9 +165,9 @@ def _fit(spec: SweepSpec, context: SweepContext, resume: bool, echo, eval_logger
     """Every experiment's results (a search: one per grid point, one after another, until a stop)."""
     results = []
     for experiment in experiments(spec, context.paths):
-        results += list(_tuner(spec, context, resume, echo, experiment, eval_logger).fit())
-        if storage.exists(context.paths.stop_request):
+        if storage.exists(context.paths.stop_request):  # asked during the expert stage or the last experiment
             break
+        results += list(_tuner(spec, context, resume, echo, experiment, eval_logger).fit())
     return results
 
 
