@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from raydd.core.datasets import DATASETS
 from raydd.core.experts import ExpertError, ExpertIdentity, ExpertOutcome, ExpertSettings, ExpertStore
-from raydd.core.experts.catalog import check_all, requested, settings_words
+from raydd.core.experts.catalog import requested, settings_words
 from raydd.spec import DatasetSpec, SweepSpec
 from raydd.spec.experts import needs_experts
 
@@ -115,15 +115,16 @@ def ensure_experts(root: str | Path, identities: Sequence[ExpertIdentity], data_
     from raydd.sweep.expert_tasks import ensure_on_ray
 
     store = ExpertStore(root)
-    check_all(store, identities)
-    missing = [identity for identity in identities if store.problem(identity) is not None]
+    # each looked at once (a checksum of its file), all before any training: a foreign one raises here
+    problems = {identity: store.problem(identity) for identity in identities}
+    missing = [identity for identity, problem in problems.items() if problem is not None]
     echo(f"[experts] in {store.root}: {len(identities) - len(missing)} complete, {len(missing)} to train")
 
     def report(outcome: ExpertOutcome) -> None:
         echo(f"[experts] {outcome.identity.label} ({settings_words(outcome.identity.settings)}): {outcome.words}")
 
     outcomes = [ExpertOutcome(identity, store.directory(identity), "reused")
-                for identity in identities if identity not in missing]
+                for identity, problem in problems.items() if problem is None]
     for outcome in outcomes:
         report(outcome)
     outcomes += ensure_on_ray(store.root, missing, data_dir, report, cpus=cpus, gpus=gpus)
