@@ -36,8 +36,8 @@ from raydd.spec.sections import (
 )
 from raydd.storage import DEFAULT_STORAGE
 
-SWEEP_KEYS = ("name", "storage", "experts_storage", "dataset", "distill", "grid", "evaluation", "baselines", "resources", "probe",
-              "search", "tracking")
+SWEEP_KEYS = ("name", "storage", "experts_storage", "dataset", "distill", "grid", "evaluation", "baselines",
+              "resources", "probe", "search", "tracking")
 # Bounds on what validating one file may cost (docs/sweep-format.md states them). A real sweep
 # file is a page of YAML: a few KB and a few hundred values.
 MAX_FILE_BYTES = 100_000

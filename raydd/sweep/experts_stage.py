@@ -39,14 +39,17 @@ def sweep_carve(dataset: DatasetSpec) -> DataCarve:
     return DataCarve(DATASETS.get(dataset.name).info, dataset.val_size)
 
 
-def union_of_needs(carve: DataCarve, needs: Iterable[tuple[Sequence[str], ExpertSettings, int]]) -> list[ExpertIdentity]:
+Need = tuple[Sequence[str], ExpertSettings, int]  # pool architectures, expert settings, experts per architecture
+
+
+def union_of_needs(carve: DataCarve, needs: Iterable[Need]) -> list[ExpertIdentity]:
     """Every expert of the (architectures, settings, count) needs, each once, in the order first needed."""
     return list(dict.fromkeys(identity for archs, settings, count in needs
                               for identity in requested(carve, archs, settings, count)))
 
 
-def mtt_needs(points: Sequence) -> list[tuple[Sequence[str], ExpertSettings, int]]:
-    """(pool architectures, expert settings, experts per architecture) of each MTT point."""
+def mtt_needs(points: Sequence) -> list[Need]:
+    """What each MTT point needs."""
     return [(p.config.pool.archs, p.config.settings.expert_settings(), p.config.settings.num_experts)
             for p in points if needs_experts(p.config.method)]
 

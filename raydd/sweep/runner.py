@@ -30,8 +30,8 @@ from raydd.sweep.callbacks import StopRequestWatcher, TrialProgressPrinter
 from raydd.sweep.context import SweepContext
 from raydd.sweep.dispatcher import PoolResources, dispatcher_handle
 from raydd.sweep.eval_tracking import EvalResultLogger, EvaluationTracking
-from raydd.sweep.experts_stage import run_expert_stage
 from raydd.sweep.evaluation import MISSING, all_jobs, job_states, set_aside_bad_results
+from raydd.sweep.experts_stage import run_expert_stage
 from raydd.sweep.layout import SweepPaths
 from raydd.sweep.search import Experiment, experiment_locations, experiments, searched_jobs, searched_trials
 from raydd.sweep.tracking import loggers
