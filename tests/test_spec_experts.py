@@ -90,3 +90,22 @@ def test_a_search_that_would_sample_the_experts_of_mtt_points_is_refused_at_its_
     problems = problems_of(raw)
     assert f"search.space.{key}: would change the experts of MTT points, which the expert stage trains before " \
            "the trials; make it a grid axis" in problems, problems
+
+
+@pytest.mark.parametrize("evaluation, place", [
+    ({"labels": "soft"}, "evaluation.labels"),
+    ({"labels": "relabel", "relabel_teacher": "whole"}, "evaluation.labels"),
+])
+def test_zca_mtt_sets_under_labels_of_the_whole_data_teacher_are_refused_at_their_place(evaluation, place):
+    raw = mtt_sweep(evaluation={"students": ["ConvNetW32"], **evaluation})
+    raw["distill"]["zca"] = True
+    assert problems_of(raw) == [f"{place}: {evaluation['labels']} would have the ZCA-whitened sets of MTT points "
+                                "(zca: true) labelled by a teacher trained on plain images; use hard"]
+    raw["distill"]["zca"] = False  # plain images: the whole-data teacher can label them
+    assert parse_spec(raw, data="skip").points
+
+
+def test_a_labels_axis_that_needs_the_whole_data_teacher_is_refused_on_the_grid():
+    raw = mtt_sweep(grid={"labels": ["hard", "soft"]})
+    raw["distill"]["zca"] = True
+    assert [p.split(":")[0] for p in problems_of(raw)] == ["grid.labels"]

@@ -76,3 +76,19 @@ def check_searched_experts(search: Any, points: Sequence, problems: Problems) ->
         if key in EXPERT_KEYS:
             problems.add(f"search.space.{key}", "would change the experts of MTT points, which the expert stage "
                                                 "trains before the trials; make it a grid axis")
+
+
+def check_whitened_labels(points: Sequence, evaluation: Any, problems: Problems) -> None:
+    """A ZCA-whitened MTT set cannot be labelled by the whole-data teacher, which trains on plain
+    images: such a label regime is refused at its place, before any expert or trial runs."""
+    from raydd.core.evaluate.labels import needs_whole_teacher
+
+    if not any(needs_experts(p.config.method) and p.config.settings.zca for p in points):
+        return
+    for setting in evaluation.settings:
+        config = setting.config
+        if needs_whole_teacher(config, has_soft_labels=False):  # an MTT set stores no soft labels
+            place = "grid.labels" if "labels" in setting.axes else "evaluation.labels"
+            problems.add(place, f"{config.labels} would have the ZCA-whitened sets of MTT points (zca: true) "
+                                "labelled by a teacher trained on plain images; use hard")
+            return

@@ -20,7 +20,12 @@ from raydd.spec.checks import (
     yaml_problem,
 )
 from raydd.spec.data import DataMode, dataset_class_sizes
-from raydd.spec.experts import check_experts_place, check_searched_experts, parse_experts_storage
+from raydd.spec.experts import (
+    check_experts_place,
+    check_searched_experts,
+    check_whitened_labels,
+    parse_experts_storage,
+)
 from raydd.spec.foreign import parse_sets
 from raydd.spec.grid import baseline_points, check_class_sizes, expand, expand_evaluation, ipc_places
 from raydd.spec.model import SpecError, SweepSpec
@@ -231,6 +236,7 @@ def _parse(raw: Any, source: str, lines: dict[str, int], storage_override: str |
     if not problems:
         check_experts_place(experts_storage, storage, name, points, problems)
         check_searched_experts(search, points, problems)
+        check_whitened_labels(points, evaluation, problems)
     if problems:
         raise SpecError(problems.lines(lines), source)
     return SweepSpec(name, storage, dataset, evaluation, resources, points, raw, baseline_sets, probe, search,
