@@ -98,11 +98,11 @@ def test_experts_as_ray_tasks_are_the_experts_trained_in_process(tmp_path, ray_l
 
 
 def test_an_error_in_an_expert_task_reaches_the_command_as_itself(ray_local):
-    from raydd.cli.experts_ray import _result
     from raydd.core.experts import ExpertError
+    from raydd.sweep.expert_tasks import task_result
 
     def fails():
         raise ExpertError("a directory that is not ours")
 
     with pytest.raises(ExpertError, match="^a directory that is not ours$"):
-        _result(ray_local, ray_local.remote(fails).remote())
+        task_result(ray_local, ray_local.remote(fails).remote())

@@ -113,3 +113,17 @@ def test_every_shipped_sweep_passes_the_dry_run_of_a_cluster_submit(path: Path, 
     assert result.exit_code == 0, result.output
     assert result.output.startswith(f"sweep {path.stem} at ")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_quickstart_mtt_is_the_small_cpu_pool_comparison_with_its_experts() -> None:
+    from raydd.sweep.experts_stage import needed_experts
+
+    spec = load_spec(SWEEPS / "quickstart_mtt.yaml")
+    assert spec.dataset.name == "digits" and spec.storage == "./runs" and spec.experts_storage is None
+    assert {p.config.method for p in spec.points} == {"mtt"} and {p.config.ipc for p in spec.points} == {1}
+    pools = [p.config.pool for p in spec.points]
+    assert len(pools) == 2 and pools[0].archs == ("ConvNetW32",) and pools[1].archs[0] == "ConvNetW32"
+    assert len(needed_experts(spec)) == 2 * len(set(pools[0].archs + pools[1].archs))  # shared once
+    assert [p.baseline for p in spec.baselines] == ["random_real"]
+    assert spec.evaluation.kd_modes == (False, True) and len(spec.evaluation.students) == 3
+    assert all(p.config.iterations <= 100 and p.config.settings.num_experts <= 2 for p in spec.points)

@@ -130,3 +130,34 @@ def test_ray_is_not_even_imported(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "no ray"
     assert not (tmp_path / "store").exists()
+
+
+def test_the_dry_run_lists_the_expert_stage_and_what_the_store_holds(tmp_path):
+    from raydd.core.datasets import load_dataset
+    from raydd.core.experts import ExpertStore
+    from raydd.core.experts.catalog import ensure_all
+    from raydd.sweep.experts_stage import needed_experts
+
+    raw = tiny_sweep("mttdry", str(tmp_path / "runs"), seeds=(0,))
+    raw["distill"] = {"method": "mtt", "iterations": 2, "syn_steps": 2, "expert_epochs": 1, "max_start_epoch": 1,
+                      "num_experts": 2, "train_epochs": 1, "augment_teacher": "none"}
+    raw["grid"] = {"pool": [{"archs": ["MLP"]}, {"archs": ["MLP", "ConvNetD1"]}]}
+    spec = load_spec(write_sweep(tmp_path, raw))
+    before = plan(spec, cores=2)
+    assert (before.experts.needed, before.experts.stored, before.experts.to_train) == (4, 0, 4)
+    assert f"experts: 4 for 2 MTT point(s), 0 stored already, 4 to train first (each as a trial's resources) " \
+           f"in {tmp_path / 'runs' / 'experts'}" in before.lines()
+    assert "training 4 expert(s)" in before.estimate.not_measured
+    mlp = [identity for identity in needed_experts(spec) if identity.arch == "MLP"]
+    ensure_all(ExpertStore(spec.experts_root), mlp, load_dataset("digits", val_size=0.1))
+    after = plan(spec, cores=2)
+    assert (after.experts.stored, after.experts.to_train) == (2, 2)
+    assert "training 2 expert(s)" in after.estimate.not_measured
+    assert after.as_dict()["experts"]["stored"] == 2
+
+
+def test_a_sweep_without_mtt_points_has_no_expert_stage(tmp_path):
+    planned = plan(load_spec(write_sweep(tmp_path, tiny_sweep("dcdry", str(tmp_path / "runs")))), cores=2)
+    assert planned.experts is None and "experts" not in planned.as_dict()
+    assert not any(line.startswith("experts:") for line in planned.lines())
+    assert not (tmp_path / "runs").exists()

@@ -79,9 +79,7 @@ def train(**opts) -> None:
     done = iter(range(1, len(identities) + 1))
 
     def report(outcome) -> None:
-        what = {"reused": "complete, kept", "trained": f"trained in {outcome.train_seconds:.1f} s",
-                "retrained": f"retrained in {outcome.train_seconds:.1f} s ({outcome.reason})"}[outcome.status]
-        click.echo(f"[{next(done)}/{len(identities)}] {outcome.identity.label}: {what}", err=True)
+        click.echo(f"[{next(done)}/{len(identities)}] {outcome.identity.label}: {outcome.words}", err=True)
 
     store = ExpertStore(opts["storage"])
     if opts["on_ray"]:

@@ -20,6 +20,12 @@ from raydd.spec.checks import (
     yaml_problem,
 )
 from raydd.spec.data import DataMode, dataset_class_sizes
+from raydd.spec.experts import (
+    check_experts_place,
+    check_searched_experts,
+    check_whitened_labels,
+    parse_experts_storage,
+)
 from raydd.spec.foreign import parse_sets
 from raydd.spec.grid import baseline_points, check_class_sizes, expand, expand_evaluation, ipc_places
 from raydd.spec.model import SpecError, SweepSpec
@@ -35,8 +41,8 @@ from raydd.spec.sections import (
 )
 from raydd.storage import DEFAULT_STORAGE
 
-SWEEP_KEYS = ("name", "storage", "dataset", "distill", "grid", "evaluation", "baselines", "resources", "probe",
-              "search", "tracking")
+SWEEP_KEYS = ("name", "storage", "experts_storage", "dataset", "distill", "grid", "evaluation", "baselines",
+              "resources", "probe", "search", "tracking")
 # Bounds on what validating one file may cost (docs/sweep-format.md states them). A real sweep
 # file is a page of YAML: a few KB and a few hundred values.
 MAX_FILE_BYTES = 100_000
@@ -202,6 +208,7 @@ def _parse(raw: Any, source: str, lines: dict[str, int], storage_override: str |
         storage = check_storage(storage_override, "--storage", problems)
     else:
         storage = check_storage(top.get("storage", DEFAULT_STORAGE), "storage", problems)
+    experts_storage = parse_experts_storage(top.get("experts_storage"), problems)
     dataset = parse_dataset(top["dataset"], problems) if "dataset" in top else INVALID
     fixed = parse_distill(top.get("distill"), problems)
     fixed = {} if fixed is INVALID else fixed
@@ -226,7 +233,11 @@ def _parse(raw: Any, source: str, lines: dict[str, int], storage_override: str |
         problems.add("evaluation.sets", f"a set is named {taken!r}, as a grid point is; rename the set")
     if search and not problems:
         check_corners(search, points[0], problems)
+    if not problems:
+        check_experts_place(experts_storage, storage, name, points, problems)
+        check_searched_experts(search, points, problems)
+        check_whitened_labels(points, evaluation, problems)
     if problems:
         raise SpecError(problems.lines(lines), source)
     return SweepSpec(name, storage, dataset, evaluation, resources, points, raw, baseline_sets, probe, search,
-                     tracking)
+                     tracking, experts_storage=experts_storage)

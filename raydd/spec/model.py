@@ -134,6 +134,17 @@ class SweepSpec:
     tracking: Any = None  # TrackingSpec: Tune's logger callbacks
     # The `key.path=value` overrides given with the file, as given; `source` already holds them
     overrides: tuple[str, ...] = ()
+    # The MTT points' expert store as the file names it (None: `<storage>/experts`). Not part of
+    # the experiment: the store is content-addressed, so where it is never changes a number.
+    experts_storage: str | None = None
+
+    @property
+    def experts_root(self) -> str:
+        """The expert store's directory, absolute (raydd.spec.experts)."""
+        from raydd.spec.experts import default_experts_root
+        from raydd.storage import absolute
+
+        return absolute(self.experts_storage or default_experts_root(self.storage))
 
     @property
     def evaluated(self) -> tuple[TrialPoint, ...]:
@@ -142,8 +153,11 @@ class SweepSpec:
 
     def with_storage(self, storage: str) -> "SweepSpec":
         """The same sweep writing to another storage location (the `--storage` override)."""
+        from raydd.spec.experts import check_experts_place
+
         problems = Problems()
         check_storage(storage, "--storage", problems)
+        check_experts_place(self.experts_storage, storage, self.name, self.points, problems)
         if problems:
             raise SpecError(problems.lines({}), "--storage")
         return dataclasses.replace(self, storage=storage)

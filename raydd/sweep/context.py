@@ -33,11 +33,15 @@ class SweepContext:
     storage_env: dict[str, str] = field(default_factory=dict)
     probe: Any = None  # ProbeSpec: what a trial trains to report its objective (None: no probe)
     search: Any = None  # SearchSpec: how a searched trial resolves its sampled values
+    experts_root: str | None = None  # the expert store of MTT points (None: the sweep has none)
 
     @classmethod
     def of(cls, spec: SweepSpec, paths: SweepPaths) -> "SweepContext":
+        from raydd.spec.experts import has_mtt
+
         return cls(spec.name, paths, spec.dataset, spec.evaluation, spec.resources.checkpoint_every,
-                   spec.experiment_hash(), capture_storage_env(), spec.probe, spec.search)
+                   spec.experiment_hash(), capture_storage_env(), spec.probe, spec.search,
+                   spec.experts_root if has_mtt(spec.points) else None)
 
     @property
     def namespace(self) -> str:

@@ -1,4 +1,5 @@
-"""What `raydd sweep submit --dry-run` shows: the trials, the evaluation jobs as the driver would
+"""What `raydd sweep submit --dry-run` shows: the trials, the expert stage of MTT points (how many
+experts, how many the store holds already: raydd.sweep.experts_stage), the evaluation jobs as the driver would
 queue them (`raydd.sweep.evaluation`'s own functions), the resources asked for (and, for a run here,
 whether this machine can give them: `raydd.sweep.fit`) and an estimated wall time from measured
 costs (`raydd.sweep.costs`). Starts nothing and writes nothing; no Ray."""
@@ -13,6 +14,7 @@ from raydd.core.datasets.splits import holdout_count
 from raydd.spec import SweepSpec
 from raydd.sweep import costs, fit, regimes
 from raydd.sweep.evaluation import EvalJob, all_jobs, jobs_for
+from raydd.sweep.experts_stage import ExpertPlan, plan_experts
 from raydd.sweep.fit import Nodes
 
 DISTILLED = "distilled"
@@ -64,6 +66,7 @@ class SweepPlan:
     estimate: Estimate
     overrides: tuple[str, ...] = ()  # the `key.path=value` overrides the file was planned with
     exceeds_this_machine: str | None = None  # why a run here would be refused (raydd.sweep.fit)
+    experts: ExpertPlan | None = None  # the expert stage; None without MTT points
 
     @property
     def trial_count(self) -> int:
@@ -81,6 +84,7 @@ class SweepPlan:
                f"trials: {self.trial_count}{per_point}"]
         out += [f"  {key}  " + (" ".join(f"{k}={v}" for k, v in axes.items()) or "(no grid axes)")
                 for key, axes in self.trials]
+        out += [self.experts.line()] if self.experts else []
         out.append(f"evaluation jobs: {'at most ' if searched else ''}{self.job_count}")
         out += [g.line() for g in self.groups]
         r = self.resources
@@ -98,6 +102,7 @@ class SweepPlan:
                 "trials": [{"trial_key": key, "axes": axes} for key, axes in self.trials],
                 "evaluation_jobs": self.job_count, "job_groups": [dataclasses.asdict(g) for g in self.groups],
                 "resources": self.resources, "exceeds_this_machine": self.exceeds_this_machine,
+                **({"experts": dataclasses.asdict(self.experts)} if self.experts else {}),
                 "estimate": {"wall_seconds": round(self.estimate.seconds),
                              "core_seconds": round(self.estimate.core_seconds),
                              "cores": self.estimate.cores, "measured_on": costs.MEASURED_ON,
@@ -120,9 +125,10 @@ def plan(spec: SweepSpec, cores: int, machine: Nodes | None = None) -> SweepPlan
     samples = spec.search.num_samples if spec.search is not None else 1
     jobs = sweep_jobs(spec)
     exceeds = None if machine is None else fit.shortfall(spec.resources, machine, where="this machine")
+    experts = plan_experts(spec)
     return SweepPlan(spec.name, spec.storage, tuple((p.trial_key, dict(p.axes)) for p in spec.points), samples,
-                     _groups(jobs, samples), dataclasses.asdict(spec.resources), _estimate(spec, jobs, samples, cores),
-                     spec.overrides, exceeds)
+                     _groups(jobs, samples), dataclasses.asdict(spec.resources),
+                     _estimate(spec, jobs, samples, cores, experts), spec.overrides, exceeds, experts)
 
 
 def _groups(jobs: list[EvalJob], samples: int) -> tuple[JobGroup, ...]:
@@ -140,10 +146,13 @@ def _groups(jobs: list[EvalJob], samples: int) -> tuple[JobGroup, ...]:
                  for kind, m in kinds.items())
 
 
-def _estimate(spec: SweepSpec, jobs: list[EvalJob], samples: int, cores: int) -> Estimate:
+def _estimate(spec: SweepSpec, jobs: list[EvalJob], samples: int, cores: int,
+              experts: ExpertPlan | None = None) -> Estimate:
     size = DATASETS.get(spec.dataset.name).info.image_size
     missing: dict[str, None] = {}
     total = 0.0
+    if experts is not None and experts.to_train:  # no expert training has been measured yet
+        missing[f"training {experts.to_train} expert(s)"] = None
     for point in spec.points:
         seconds = costs.distill_seconds(point.config.method, point.config.pool.archs, point.config.iterations, size)
         if seconds is None:

@@ -170,13 +170,17 @@ def set_aside_bad_results(states: dict[str, str | None], paths: SweepPaths, echo
 
 # ---- rows --------------------------------------------------------------------------------------
 def record_rows(record, job: EvalJob, context: SweepContext, synset_meta: dict,
-                computed_on: tuple[str, str], label_bytes: int | None = None) -> list[dict]:
+                computed_on: tuple[str, str], label_bytes: int | None = None,
+                learned_lr: float | None = None) -> list[dict]:
     """The result row of one EvalRecord (`raydd.results.rows.result_rows`); `computed_on` is
     (device, node) as `device_label` and `node_name` give them; `label_bytes` the storage of the
-    labels the student trained on (default: those of the job's set of ipc images per class)."""
+    labels the student trained on (default: those of the job's set of ipc images per class);
+    `learned_lr` the set's own lr its students trained at (an MTT set's), if any."""
+    from raydd.core.evaluate.carried import with_carried_lr
     from raydd.results.rows import Setting, provenance, result_rows
 
-    cfg, evaluation = job.point.config, regimes.job_config(job.point, job.setting)
+    cfg = job.point.config
+    evaluation = with_carried_lr(regimes.job_config(job.point, job.setting), learned_lr)
     recipe = {"sweep_hash": context.experiment_hash, "trial_key": job.trial_key,
               "axes": {**job.point.axes, **job.setting.axes}, "dataset": asdict(context.dataset),
               **({"baseline": job.point.baseline, "ipc": cfg.ipc, "seed": cfg.seed} if job.point.baseline
@@ -186,7 +190,8 @@ def record_rows(record, job: EvalJob, context: SweepContext, synset_meta: dict,
         label_bytes = _label_bytes(job, context)
     return result_rows(sweep=context.name, dataset=context.dataset.name,
                        set_=_set_columns(job.point, context.paths.synset(job.trial_key), synset_meta),
-                       setting=Setting.of(evaluation, label_bytes, job.eval_key), records=[record.row_fields()],
+                       setting=Setting.of(evaluation, label_bytes, job.eval_key, learned_lr),
+                       records=[record.row_fields()],
                        made_by=provenance(*computed_on), recipe=recipe)
 
 
@@ -241,6 +246,24 @@ class EvaluationWorker:
         self.device = worker_device()
         self.computed_on = (device_label(self.device), node_name())
         self.data = context.load_data(self.device)
+        self._whitened: tuple[str, object] | None = None  # (trial key, its whitened data): refitted once
+
+    def _carried(self, trial_key: str, synset, config):
+        """(config, data, learned lr) the set's students and teachers train under: an MTT set's
+        learned lr and real data whitened as the set was (raydd.core.evaluate.carried, as
+        `raydd evaluate` does); `config` and the plain data for every other set."""
+        from raydd.core.evaluate.carried import carried_data, carried_lr, is_whitened, with_carried_lr
+        from raydd.core.evaluate.labels import needs_whole_teacher
+
+        lr = carried_lr(synset.meta)
+        if not is_whitened(synset.meta):
+            return with_carried_lr(config, lr), self.data, lr
+        if needs_whole_teacher(config, synset.soft_labels is not None):
+            raise ValueError(f"set {trial_key} is ZCA-whitened; labels {config.labels} would have it "
+                             "labelled by a teacher trained on plain images: use labels hard")
+        if self._whitened is None or self._whitened[0] != trial_key:
+            self._whitened = (trial_key, carried_data(synset.meta, self.data))
+        return with_carried_lr(config, lr), self._whitened[1], lr
 
     def _set(self, point: TrialPoint):
         """The set a job trains on: its artifact, or the training split for `whole_dataset`."""
@@ -262,9 +285,10 @@ class EvaluationWorker:
             artifacts.save_teacher(train_whole_teacher(self.data, setting.config, self.device), location)
         return location
 
-    def _targets(self, config, setting: EvalPoint, synset, seeds: list[int], set_teachers=None):
+    def _targets(self, config, setting: EvalPoint, synset, seeds: list[int], set_teachers=None, data=None):
         """(what the students fit, the relabelling teachers) under `config`'s label regime, with
-        the setting's whole-data teacher where the regime needs it (trained by `train_whole_teacher`)."""
+        the setting's whole-data teacher where the regime needs it (trained by `train_whole_teacher`);
+        `data`: the real data as the set's students see it (default: as loaded)."""
         from raydd.core.evaluate.labels import needs_whole_teacher
         from raydd.core.evaluate.sets import regime_inputs
 
@@ -272,8 +296,9 @@ class EvaluationWorker:
         if needs_whole_teacher(config, synset.soft_labels is not None):
             location = self.context.paths.whole_teacher(regimes.whole_teacher_key(setting))
             whole = artifacts.load_teacher(location, config.teacher, self.data.info, self.device)
-        return regime_inputs(config, synset.images, synset.labels, synset.soft_labels, self.data, seeds, self.device,
-                             whole, set_teachers)
+        return regime_inputs(config, synset.images, synset.labels, synset.soft_labels,
+                             self.data if data is None else data, seeds,
+                             self.device, whole, set_teachers)
 
     def train_teachers(self, trial_key: str, seeds: list[int], setting: EvalPoint) -> list[str]:
         """The set's KD teachers for `seeds` under `setting`, trained in one `train_teachers` call
@@ -286,8 +311,9 @@ class EvaluationWorker:
         if missing:
             synset = artifacts.load_synset_from(self.context.paths.synset(trial_key))
             fresh = [seed for seed, _ in missing]
-            targets, _ = self._targets(taught_on(setting.config), setting, synset, fresh)
-            nets = train_teachers(synset.images, targets, self.data, setting.config, fresh, self.device)
+            config, data, _ = self._carried(trial_key, synset, setting.config)
+            targets, _ = self._targets(taught_on(config), setting, synset, fresh, data=data)
+            nets = train_teachers(synset.images, targets, data, config, fresh, self.device)
             for net, (_, location) in zip(nets, missing):
                 artifacts.save_teacher(net, location)
         return locations
@@ -310,18 +336,19 @@ class EvaluationWorker:
         if not todo:
             return 0
         synset = self._set(first.point)
+        cfg, data, learned_lr = self._carried(first.trial_key, synset, cfg)
         seeds = [job.seed for job, _, _ in todo]
         set_teachers = None
         if regimes.needs_set_teachers(first.kd, first.setting):
             set_teachers = [artifacts.load_teacher(paths.teacher(job.trial_key, job.seed, job.setting.teacher_key),
                                                    cfg.teacher, self.data.info, self.device) for job, _, _ in todo]
-        targets, relabelers = self._targets(cfg, first.setting, synset, seeds, set_teachers)
-        records = evaluate_seeds(synset.images, targets, self.data, first.student, cfg, seeds, self.device,
+        targets, relabelers = self._targets(cfg, first.setting, synset, seeds, set_teachers, data=data)
+        records = evaluate_seeds(synset.images, targets, data, first.student, cfg, seeds, self.device,
                                  set_teachers if first.kd else None, relabelers=relabelers)
         size = label_bytes(cfg.labels, len(synset.images), self.data.info, cfg.teacher)
         written = 0
         for (job, target, state), record in zip(todo, records):
-            rows = record_rows(record, job, self.context, synset.meta, self.computed_on, size)
+            rows = record_rows(record, job, self.context, synset.meta, self.computed_on, size, learned_lr)
             write_job_rows(rows, target, state, paths)
             written += len(rows)
         return written

@@ -31,6 +31,7 @@ from raydd.sweep.context import SweepContext
 from raydd.sweep.dispatcher import PoolResources, dispatcher_handle
 from raydd.sweep.eval_tracking import EvalResultLogger, EvaluationTracking
 from raydd.sweep.evaluation import MISSING, all_jobs, job_states, set_aside_bad_results
+from raydd.sweep.experts_stage import run_expert_stage
 from raydd.sweep.layout import SweepPaths
 from raydd.sweep.search import Experiment, experiment_locations, experiments, searched_jobs, searched_trials
 from raydd.sweep.tracking import loggers
@@ -78,6 +79,8 @@ def store_spec(spec: SweepSpec, paths: SweepPaths) -> None:
     effective one (its `key.path=value` overrides put in), and beside it the overrides as given."""
     source = dict(spec.source)
     source["storage"] = spec.storage
+    if spec.experts_storage:  # as resolved where the sweep was submitted, as `storage` is
+        source["experts_storage"] = spec.experts_root
     storage.write_text(paths.spec, yaml.safe_dump(source, sort_keys=False))
     # written on every store, an empty list too, so a later submit's record replaces an earlier one's
     storage.write_text(paths.overrides, strict_json.dumps({"overrides": list(spec.overrides)}, indent=2) + "\n")
@@ -162,9 +165,9 @@ def _fit(spec: SweepSpec, context: SweepContext, resume: bool, echo, eval_logger
     """Every experiment's results (a search: one per grid point, one after another, until a stop)."""
     results = []
     for experiment in experiments(spec, context.paths):
-        results += list(_tuner(spec, context, resume, echo, experiment, eval_logger).fit())
-        if storage.exists(context.paths.stop_request):
+        if storage.exists(context.paths.stop_request):  # asked during the expert stage or the last experiment
             break
+        results += list(_tuner(spec, context, resume, echo, experiment, eval_logger).fit())
     return results
 
 
@@ -262,6 +265,7 @@ def _run(spec: SweepSpec, paths: SweepPaths, resume: bool, echo) -> SweepOutcome
     try:
         ray.get(dispatcher.ready.remote())
         ray.get([dispatcher.submit.remote(p) for p in spec.baselines])  # evaluated beside the trials
+        run_expert_stage(spec, echo)  # the MTT points' experts, before the trials that load them
         results = _fit(spec, context, resume, echo, eval_logger)
         trials, errors = _trial_outcomes(results)
         stopped = storage.exists(paths.stop_request)

@@ -27,6 +27,7 @@ from raydd import storage
 from raydd.core.artifact import GRID_FILE, SyntheticSet, build_meta, save_grid
 from raydd.core.distill.loop import load_checkpoint, save_checkpoint
 from raydd.spec import TrialPoint
+from raydd.spec.experts import needs_experts
 from raydd.spec.search import resolve_sample, searched_key
 from raydd.sweep import artifacts
 from raydd.core.devices import device_label
@@ -132,8 +133,12 @@ def _distill(point: TrialPoint, context: SweepContext, device: str, store: TuneS
             tune.report(_metrics(p))
 
     every = context.checkpoint_every if store.probe is None else (context.probe.report_every or point.config.iterations)
-    return distill(point.config, context.load_data(device), device, store=store, checkpoint_every=every,
-                   progress=report)
+    experts = {"experts": context.experts_root} if needs_experts(point.config.method) else {}
+    synset = distill(point.config, context.load_data(device), device, store=store, checkpoint_every=every,
+                     progress=report, **experts)
+    if experts:  # where its experts came from, beside how many (experts_per_arch)
+        synset.meta["experts_storage"] = context.experts_root
+    return synset
 
 
 def distill_trial(config: dict, context: SweepContext) -> None:

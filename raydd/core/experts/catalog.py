@@ -84,7 +84,7 @@ def load_needed(store: ExpertStore, data: Any, archs: Sequence[str], settings: E
         what = (f"no experts of {', '.join(lacking)}" if lacking else
                 "; ".join(f"{arch}: {problem}" for arch, problem in damaged.items()))
         raise ExpertError(f"{store.root} lacks the experts this run needs ({what}, for {data.info.name} "
-                          f"with {_settings_words(settings)}); make them with: {train_command(archs, need)}")
+                          f"with {settings_words(settings)}); make them with: {train_command(archs, need)}")
     return {arch: [store.load(identity) for identity in identities] for arch, identities in wanted.items()}
 
 
@@ -139,12 +139,12 @@ def choose_settings(store: ExpertStore, data: Any, archs: Sequence[str],
         common = mine if common is None else [s for s in common if s in mine]
     if common and len(common) > 1:
         raise ExpertError(f"{store.root} holds experts of {', '.join(archs)} under {len(common)} settings ("
-                          + "; ".join(_settings_words(s) for s in common) + "): choose one with the flags that "
+                          + "; ".join(settings_words(s) for s in common) + "): choose one with the flags that "
                           "name the experts' epochs, lr and zca")
     return common[0] if common else None
 
 
-def _settings_words(settings: ExpertSettings) -> str:
+def settings_words(settings: ExpertSettings) -> str:
     return (f"{settings.epochs} epochs, lr {settings.lr:g}, augment {settings.augment}, "
             f"zca {'on' if settings.zca else 'off'}")
 

@@ -52,6 +52,12 @@ class ExpertOutcome:
     reason: str | None = None
     train_seconds: float = 0.0
 
+    @property
+    def words(self) -> str:
+        """What was done, for a progress line: `trained in 3.1 s`."""
+        return {"reused": "complete, kept", "trained": f"trained in {self.train_seconds:.1f} s",
+                "retrained": f"retrained in {self.train_seconds:.1f} s ({self.reason})"}[self.status]
+
 
 class ExpertStore:
     def __init__(self, root: str | os.PathLike) -> None:
