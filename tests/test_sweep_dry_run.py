@@ -17,7 +17,7 @@ from raydd.sweep.evaluation import all_jobs
 from sweep_support import tiny_sweep, write_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED_GRIDS = ["quickstart.yaml", "fashion_mnist_standard.yaml", "fashion_mnist_cpu.yaml"]
+SHIPPED_GRIDS = ["quickstart.yaml", "fashion_mnist_standard.yaml", "fashion_mnist_cpu.yaml", "fashion_mnist_mtt.yaml"]
 
 
 def submit(*args):
