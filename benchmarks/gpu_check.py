@@ -24,6 +24,17 @@ Stages (each under its own time budget; one that overruns is stopped and reporte
           split baseline) with its resources set for one GPU; its tables, the pool against DC alone
           at the distillation-seed level and DD-Ranking's scores go into the summary, and its rows
           (compacted) and spec into OUT/fashion_mnist_standard/. Budget 9 minutes.
+- mtt (only when named: `--stages mtt`): the MTT pool study, sweeps/fashion_mnist_mtt.yaml as
+          shipped (15 experts in the expert stage, 6 distillations, 324 evaluation jobs) with its
+          resources set for one GPU: trials and expert tasks at 0.08 GPU and 1 CPU, 6 at once,
+          beside 6 evaluators at 0.08 GPU. Its d x e table, the pool against MTT alone at the
+          distillation-seed level and every expert's seconds go into the summary, its rows
+          (compacted) and spec into OUT/fashion_mnist_mtt/. Budget 9 minutes, assumed, not measured:
+          a lent machine's 15 minutes less its start (~3-4 minutes) and the copy back; the study's
+          evaluation is the standard study's without its whole-split baseline, and its experts
+          (3 epochs each) and 300 MTT iterations of 50 steps are guessed at ~1-3 minutes on the GPU
+          from the CPU figures in the file's size section. A run cut off by the budget says so
+          and brings back the rows it wrote.
 
 The summary goes to stdout and to OUT/gpu_check.md (OUT: --out, else $OUT, else runs/gpu_check).
 The commands it runs are the ones a user types (`python -m raydd ...`), so what passes here works there.
@@ -288,27 +299,86 @@ def _standard_sweep(yaml, storage: Path, dry: bool) -> dict:
 
 def stage_standard(r: Runner) -> list[str]:
     yaml = _yaml()
-    work = Path(tempfile.mkdtemp(prefix="raydd-gpu-standard-"))
-    spec = work / "fashion_mnist_standard.yaml"
-    spec.write_text(yaml.safe_dump(_standard_sweep(yaml, work / "storage", r.dry), sort_keys=False))
-    results = work / "storage" / "fashion_mnist_standard" / "results"
+    return _study(r, "fashion_mnist_standard", _standard_sweep(yaml, _study_storage(), r.dry), (
+        ("every set, d x e", []),
+        ("DC against DC on ConvNetW32 alone, KD off", [
+            "--where", "method == 'dc'", "--vs-baseline", "pool_name=ConvNetW32=1.0;kd=off"]),
+        ("DD-Ranking's scores", ["--scores"])))
+
+
+def _study_storage() -> Path:
+    return Path(tempfile.mkdtemp(prefix="raydd-gpu-study-")) / "storage"
+
+
+def _study(r: Runner, name: str, spec: dict, tables) -> list[str]:
+    """Submit a shipped study on this machine's own Ray head, compact its rows and bring them and
+    the spec back under OUT/<name>; the summary gets each of `tables`: (title, `results show` flags)."""
+    yaml = _yaml()
+    storage = Path(spec["storage"])
+    work = storage.parent
+    path = work / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    results = storage / name / "results"
+    kept = r.out / name  # the rows and the spec come back with the summary
     start = time.perf_counter()
-    with _local_ray(r, work, dry_cpus=16) as env:
-        r.run([sys.executable, "-m", "raydd", "sweep", "submit", str(spec)], env=env)
+    try:
+        with _local_ray(r, work, dry_cpus=16) as env:
+            submitted = r.run([sys.executable, "-m", "raydd", "sweep", "submit", str(path)], env=env)
+    except StageFailed as err:  # a study cut off still brings back the rows it wrote
+        raise StageFailed(str(err), [_bring_back(results, path, kept)]) from None
     sweep_s = time.perf_counter() - start
     r.raydd("results", "compact", str(results))
-    kept = r.out / "fashion_mnist_standard"  # the rows and the spec come back with the summary
-    shutil.copytree(results, kept / "results", dirs_exist_ok=True)
-    shutil.copy(spec, kept / "spec.yaml")
-    lines = [f"sweeps/fashion_mnist_standard.yaml on {r.device}: {sweep_s:.0f} s from submit to the last row; "
-             f"rows under {kept}"]
-    for title, args in (("every set, d x e", []),
-                        ("DC against DC on ConvNetW32 alone, KD off", [
-                            "--where", "method == 'dc'", "--vs-baseline", "pool_name=ConvNetW32=1.0;kd=off"]),
-                        ("DD-Ranking's scores", ["--scores"])):
+    lines = [f"sweeps/{name}.yaml on {r.device}: {sweep_s:.0f} s from submit to the last row; "
+             + _bring_back(results, path, kept)]
+    lines += [line for line in submitted.splitlines() if line.startswith("[experts] ")]  # the experts' seconds
+    for title, args in tables:
         out = r.raydd("results", "show", str(results), "--format", "markdown", *args)
         lines += ["", f"{title}:", "", *out.strip().splitlines()]
     return lines
+
+
+def _bring_back(results: Path, spec: Path, kept: Path) -> str:
+    """Copy the study's rows (as they are) and its spec under `kept`; says what came back."""
+    kept.mkdir(parents=True, exist_ok=True)
+    shutil.copy(spec, kept / "spec.yaml")
+    if not results.is_dir():
+        return f"no rows were written; the spec is under {kept}"
+    shutil.copytree(results, kept / "results", dirs_exist_ok=True)
+    return f"rows under {kept}"
+
+
+# ---- the MTT pool study on one GPU (opt-in: --stages mtt) -------------------------------------
+MTT_SPEC = ROOT / "sweeps" / "fashion_mnist_mtt.yaml"
+# One GPU shared by 6 trials (or expert tasks) at a time and 6 evaluators: 12 x 0.08 = 0.96 of it,
+# 12 of 16 CPUs. All 6 distillations run at once: MTT's unrolled steps are small kernels, so a
+# trial leaves most of the GPU idle, and one wave instead of two halves the distillation's wall time.
+MTT_RESOURCES = {"trial": {"cpu": 1, "gpu": 0.08}, "evaluators": {"count": 6, "cpu": 1, "gpu": 0.08},
+                 "max_concurrent_trials": 6, "max_failures": 2, "checkpoint_every": 50}
+
+
+def _mtt_sweep(yaml, storage: Path, dry: bool) -> dict:
+    """The shipped MTT study as it is, run on one GPU; in --dry, the same grid at toy size on digits
+    (one 1-epoch expert per architecture, 2 iterations of 2 student steps)."""
+    spec = yaml.safe_load(MTT_SPEC.read_text())
+    spec.update(storage=str(storage), resources=MTT_RESOURCES)
+    if dry:
+        spec["dataset"] = {"name": "digits"}
+        spec["distill"].update(iterations=2, syn_steps=2, expert_epochs=1, max_start_epoch=1,
+                               num_experts=1, train_epochs=1)
+        spec["grid"]["seed"] = [0, 1]
+        spec["evaluation"].update(students=["ConvNetW32", "MLP"], seeds=2, epochs=2, val_images=50)
+    return spec
+
+
+def stage_mtt(r: Runner) -> list[str]:
+    yaml = _yaml()
+    # Each MTT set trains its students at its own learned lr, so rows keyed by the default axes (lr
+    # among them) would hold one set each; keyed by method, pool and KD they hold the 3 seeds' sets.
+    return _study(r, "fashion_mnist_mtt", _mtt_sweep(yaml, _study_storage(), r.dry), (
+        ("every set, d x e", ["--by", "method,pool_name,kd"]),
+        ("MTT with the pool against MTT on ConvNetW32 alone, KD off", [
+            "--by", "pool_name,kd", "--where", "method == 'mtt'",
+            "--vs-baseline", "pool_name=ConvNetW32=1.0;kd=off"]),))
 
 
 def _stop(head: subprocess.Popen) -> None:
@@ -327,8 +397,8 @@ def _stop(head: subprocess.Popen) -> None:
 # seconds per stage on one H200 (2026-12-04: fmnist took 112 s, ray 55 s; the original's own data
 # loading of 70,000 Fashion-MNIST images through PIL takes a good part of speed and evaluate)
 STAGES = {"speed": (stage_speed, 150), "evaluate": (stage_evaluate, 120), "fmnist": (stage_fmnist, 160),
-          "ray": (stage_ray, 70), "standard": (stage_standard, 540)}
-# what a plain run does within one lent machine's time; `standard` (the study) is asked for by name
+          "ray": (stage_ray, 70), "standard": (stage_standard, 540), "mtt": (stage_mtt, 540)}
+# what a plain run does within one lent machine's time; the studies (`standard`, `mtt`) are asked for by name
 DEFAULT_STAGES = ("speed", "evaluate", "fmnist", "ray")
 
 

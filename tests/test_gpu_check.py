@@ -50,3 +50,36 @@ def test_the_standard_study_stage_runs_the_shipped_grid_and_brings_its_rows_back
     rows = pd.read_parquet(tmp_path / "fashion_mnist_standard" / "results")
     # 4 distilled + 2 random sets x 2 students x kd off/on x 2 seeds, + the whole split's 2 students
     assert len(rows) == 6 * 2 * 2 * 2 + 2
+
+
+def test_the_mtt_study_stage_trains_its_experts_and_brings_the_pool_comparison_back(tmp_path):
+    result = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--dry", "--stages", "mtt",
+                             "--budget", "600", "--out", str(tmp_path)], capture_output=True, text=True,
+                            timeout=900, cwd=ROOT)
+    summary = (tmp_path / "gpu_check.md").read_text()
+    assert result.returncode == 0, summary + result.stderr[-3000:]
+    assert "## mtt: ok" in summary
+    assert "[experts] 3 trained, 0 retrained, 0 reused" in summary  # ConvNetW32's expert shared by both pools
+    assert "(2×2)" in summary and "random_real" in summary  # the sets of 2 distillation seeds in one cell
+    assert "ConvNetW32=1.0 | off (baseline)" in summary
+    import pandas as pd
+    import yaml
+
+    spec = yaml.safe_load((tmp_path / "fashion_mnist_mtt" / "spec.yaml").read_text())
+    assert spec["resources"]["trial"]["gpu"] > 0 and spec["resources"]["evaluators"]["gpu"] > 0  # the GPU shape
+    rows = pd.read_parquet(tmp_path / "fashion_mnist_mtt" / "results")
+    # 4 distilled + 2 random sets x 2 students x kd off/on x 2 seeds
+    assert len(rows) == 6 * 2 * 2 * 2
+    mtt = rows[rows["method"] == "mtt"]
+    assert len(mtt) == 32 and mtt["learned_lr"].notna().all()  # students trained at each set's learned lr
+
+
+def test_a_study_cut_off_by_its_budget_still_brings_back_its_spec(tmp_path):
+    result = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--dry", "--stages", "mtt",
+                             "--budget", "20", "--out", str(tmp_path)], capture_output=True, text=True,
+                            timeout=300, cwd=ROOT)
+    summary = (tmp_path / "gpu_check.md").read_text()
+    assert result.returncode == 1 and "## mtt: FAILED" in summary
+    assert "FAILED: stopped at the stage's time budget: " in summary
+    assert "rows under" in summary or "no rows were written" in summary
+    assert (tmp_path / "fashion_mnist_mtt" / "spec.yaml").is_file()

@@ -127,3 +127,35 @@ def test_quickstart_mtt_is_the_small_cpu_pool_comparison_with_its_experts() -> N
     assert [p.baseline for p in spec.baselines] == ["random_real"]
     assert spec.evaluation.kd_modes == (False, True) and len(spec.evaluation.students) == 3
     assert all(p.config.iterations <= 100 and p.config.settings.num_experts <= 2 for p in spec.points)
+
+
+def test_the_mtt_study_is_the_pool_comparison_evaluated_as_the_standard_study() -> None:
+    """MTT alone vs MTT with the DC study's pool, ipc 1, 3 distillation seeds, random real images,
+    and an evaluation section that is the standard study's key for key, so the rows sit beside DC's."""
+    import yaml
+
+    from raydd.core.experts import check_unrollable
+    from raydd.sweep.evaluation import all_jobs
+    from raydd.sweep.experts_stage import needed_experts
+
+    spec = load_spec(SWEEPS / "fashion_mnist_mtt.yaml")
+    standard = load_spec(SWEEPS / "fashion_mnist_standard.yaml")
+    assert spec.dataset == standard.dataset and spec.dataset.name == "fashion_mnist"
+    assert {p.config.method for p in spec.points} == {"mtt"} and {p.config.ipc for p in spec.points} == {1}
+    pools = {p.config.pool for p in spec.points}
+    assert pools == {p.config.pool for p in standard.points}  # alone, and the DC study's pool
+    assert PoolSpec.single("ConvNetW32") in pools
+    for arch in {a for pool in pools for a in pool.archs}:
+        check_unrollable(arch, 1, 10, 28)  # raises for a net MTT cannot unroll (BatchNorm)
+    for pool in pools:
+        assert sorted(p.config.seed for p in spec.points if p.config.pool == pool) == [0, 1, 2]
+    assert [p.trial_key for p in spec.baselines] == [f"random_real-ipc1-seed{s}" for s in range(3)]
+    assert spec.evaluation == standard.evaluation and spec.evaluation.students == (
+        "ConvNetW32", "MLP", "LeNet", "AlexNet", "VGG11", "ResNet18")
+    assert spec.evaluation.kd_modes == (False, True) and spec.evaluation.seeds == 3
+    written = [yaml.safe_load((SWEEPS / f"fashion_mnist_{name}.yaml").read_text()) for name in ("mtt", "standard")]
+    assert written[0]["evaluation"] == written[1]["evaluation"]  # as written, too
+    settings = {p.config.settings for p in spec.points}
+    assert len(settings) == 1 and next(iter(settings)).zca is False
+    assert len(needed_experts(spec)) == next(iter(settings)).num_experts * 3  # ConvNetW32's shared by both pools
+    assert len(all_jobs(spec)) == 9 * 6 * 2 * 3

@@ -17,7 +17,7 @@ from raydd.sweep.evaluation import all_jobs
 from sweep_support import tiny_sweep, write_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED_GRIDS = ["quickstart.yaml", "fashion_mnist_standard.yaml", "fashion_mnist_cpu.yaml"]
+SHIPPED_GRIDS = ["quickstart.yaml", "fashion_mnist_standard.yaml", "fashion_mnist_cpu.yaml", "fashion_mnist_mtt.yaml"]
 
 
 def submit(*args):
@@ -45,6 +45,30 @@ def test_the_estimate_agrees_with_the_studys_own_arithmetic():
     assert planned.estimate.not_measured == ()
     assert 34_300 < planned.estimate.core_seconds < 34_600
     assert planned.estimate.seconds == planned.estimate.core_seconds / 2
+
+
+def test_the_mtt_studys_estimate_agrees_with_its_size_section():
+    # Its size section adds experts 2,474, distillation 2,087 and the students 22,572 (+ teachers).
+    planned = plan(load_spec(ROOT / "sweeps" / "fashion_mnist_mtt.yaml", data="skip"), cores=2)
+    assert planned.estimate.not_measured == ()
+    assert planned.experts.train_seconds == pytest.approx(5 * 3 * (30.1 + 70.8 + 64.0))
+    assert 27_100 < planned.estimate.core_seconds < 27_400
+
+
+def test_mtt_costs_scale_with_steps_and_draws_and_guess_nothing_else():
+    from raydd.core.experts import ExpertSettings
+    from raydd.core.pool import PoolSpec
+
+    alone = PoolSpec.single("ConvNetW32")
+    pool = PoolSpec.main_share("ConvNetW32", ["ConvNetW64", "ConvNetD1"], 0.9)
+    base = costs.mtt_seconds(alone, 50, 10, 100, 28)
+    assert base == pytest.approx(111.3) and costs.mtt_seconds(alone, 25, 10, 100, 28) == pytest.approx(base / 2)
+    assert costs.mtt_seconds(pool, 50, 10, 1, 28) == pytest.approx(0.9 * 1.113 + 0.05 * 2.411 + 0.05 * 1.670)
+    assert costs.mtt_seconds(alone, 50, 100, 100, 28) is None  # ipc 10's steps: not measured
+    assert costs.mtt_seconds(PoolSpec.single("MLP"), 50, 10, 100, 28) is None
+    assert costs.expert_seconds("ConvNetW32", ExpertSettings(epochs=3), 27_000, 28) == pytest.approx(3 * 30.1 / 2)
+    assert costs.expert_seconds("ConvNetW32", ExpertSettings(augment="none"), 54_000, 28) is None
+    assert costs.expert_seconds("MLP", ExpertSettings(), 54_000, 28) is None
 
 
 def test_costs_scale_with_pixels_iterations_and_epochs():

@@ -151,10 +151,12 @@ def _estimate(spec: SweepSpec, jobs: list[EvalJob], samples: int, cores: int,
     size = DATASETS.get(spec.dataset.name).info.image_size
     missing: dict[str, None] = {}
     total = 0.0
-    if experts is not None and experts.to_train:  # no expert training has been measured yet
-        missing[f"training {experts.to_train} expert(s)"] = None
+    if experts is not None:
+        total += experts.train_seconds
+        if experts.unmeasured:
+            missing[f"training {experts.unmeasured} expert(s)"] = None
     for point in spec.points:
-        seconds = costs.distill_seconds(point.config.method, point.config.pool.archs, point.config.iterations, size)
+        seconds = _distill_seconds(point.config, size)
         if seconds is None:
             missing[f"distillation by {point.config.method} with pool {point.config.pool.name}"] = None
         total += (seconds or 0.0) * samples
@@ -174,6 +176,14 @@ def _estimate(spec: SweepSpec, jobs: list[EvalJob], samples: int, cores: int,
                 missing[f"student {arch}"] = None
             total += seconds or 0.0
     return Estimate(total, max(1, cores), tuple(missing))
+
+
+def _distill_seconds(config, size: int) -> float | None:
+    if config.method != "mtt":
+        return costs.distill_seconds(config.method, config.pool.archs, config.iterations, size)
+    images = config.ipc * DATASETS.get(config.dataset).info.num_classes
+    step_images = min(config.settings.batch_syn or images, images)  # as MTT cuts its batches
+    return costs.mtt_seconds(config.pool, config.settings.syn_steps, step_images, config.iterations, size)
 
 
 def _images(spec: SweepSpec, job: EvalJob) -> int:

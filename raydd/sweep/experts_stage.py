@@ -17,10 +17,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from raydd.core.datasets import DATASETS
+from raydd.core.datasets.splits import holdout_count
 from raydd.core.experts import ExpertError, ExpertIdentity, ExpertOutcome, ExpertSettings, ExpertStore
 from raydd.core.experts.catalog import requested, settings_words
 from raydd.spec import DatasetSpec, SweepSpec
 from raydd.spec.experts import needs_experts
+from raydd.sweep import costs
 
 SWEEP_SPLIT_SEED = 0  # the carve every trial loads (SweepContext.load_data: load_dataset's default)
 
@@ -70,6 +72,8 @@ class ExpertPlan:
     needed: int
     stored: int  # complete in the store already
     refused: str | None = None  # why the stage would refuse the store, if it would
+    train_seconds: float = 0.0  # core-seconds of training those to train whose cost was measured
+    unmeasured: int = 0  # experts to train whose cost was not measured (raydd.sweep.costs)
 
     @property
     def to_train(self) -> int:
@@ -88,13 +92,24 @@ def plan_experts(spec: SweepSpec) -> ExpertPlan | None:
     if not identities:
         return None
     store = ExpertStore(spec.experts_root)
-    stored, refused = 0, None
+    to_train, refused = [], None
     for identity in identities:
         try:
-            stored += store.problem(identity) is None
+            if store.problem(identity) is not None:
+                to_train.append(identity)
         except ExpertError as err:
             refused = refused or str(err)
-    return ExpertPlan(str(store.root), mtt_point_count(spec), len(identities), stored, refused)
+            to_train.append(identity)
+    seconds = [_expert_cost(spec, identity) for identity in to_train]
+    return ExpertPlan(str(store.root), mtt_point_count(spec), len(identities), len(identities) - len(to_train),
+                      refused, sum(s for s in seconds if s is not None), sum(s is None for s in seconds))
+
+
+def _expert_cost(spec: SweepSpec, identity: ExpertIdentity) -> float | None:
+    """Core-seconds of training one expert on the training split left after the validation carve."""
+    total = costs.TRAIN_IMAGES.get(identity.dataset, costs.WHOLE_IMAGES)
+    images = total - holdout_count(spec.dataset.val_size, total)
+    return costs.expert_seconds(identity.arch, identity.settings, images, identity.image_size)
 
 
 # ---- the stage -----------------------------------------------------------------------------------
