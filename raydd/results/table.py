@@ -70,10 +70,20 @@ def _stat_columns(metric: str, cell: CellStats) -> dict:
     return {f"{metric}_{stat}": values[stat] for stat in CELL_STATS}
 
 
+def with_setting_lr(df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with `lr` left empty where the students trained at their set's own learned lr (an MTT
+    set's, `learned_lr`): that lr belongs to the set, as its images do, not to the evaluation
+    setting, so the sets of one grid point (one per distillation seed) share a table row."""
+    if "learned_lr" not in df.columns or "lr" not in df.columns or df["learned_lr"].isna().all():
+        return df
+    return df.assign(lr=df["lr"].where(df["learned_lr"].isna()))
+
+
 def default_by(df: pd.DataFrame) -> list[str]:
     """The grid axes that take more than one value in `df` (teacher only among KD rows); so rows
     of one set evaluated under several settings are never pooled. `eval_key` only where the other
     axes leave settings apart (`augment: [none, dsa]` is told by `augment` alone)."""
+    df = with_setting_lr(df)
     varying = [axis for axis in GRID_AXES if axis in df.columns and df[axis].nunique(dropna=True) > 1]
     others = [axis for axis in varying if axis != "eval_key"]
     if "eval_key" in varying and others:
@@ -215,6 +225,7 @@ def results_table(df: pd.DataFrame, by: list[str] | None = None, baseline: dict 
     _check_metric(metric)
     if df.empty:
         raise ValueError("no result rows to tabulate")
+    df = with_setting_lr(df)
     by = list(default_by(df) if by is None else by)
     if "student" in by:
         raise ValueError("'student' is the table's columns; leave it out of `by`")
