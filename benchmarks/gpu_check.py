@@ -372,8 +372,7 @@ def _mtt_sweep(yaml, storage: Path, dry: bool) -> dict:
 
 def stage_mtt(r: Runner) -> list[str]:
     yaml = _yaml()
-    # Each MTT set trains its students at its own learned lr, so rows keyed by the default axes (lr
-    # among them) would hold one set each; keyed by method, pool and KD they hold the 3 seeds' sets.
+    # Rows keyed by method, pool and KD, named: each holds the sets of the 3 distillation seeds.
     return _study(r, "fashion_mnist_mtt", _mtt_sweep(yaml, _study_storage(), r.dry), (
         ("every set, d x e", ["--by", "method,pool_name,kd"]),
         ("MTT with the pool against MTT on ConvNetW32 alone, KD off", [
