@@ -48,7 +48,7 @@ def test_load_gives_schema_dtypes(tmp_path):
 
 def test_rows_round_trip_unchanged(tmp_path):
     row = make_row(pool='{"ConvNet": 1.0}', kd=True, teacher="ConvNet", alpha=0.7, temperature=2.0,
-                   eval_key="augment_dsa", learned_lr=0.01)
+                   eval_key="augment_dsa", learned_lr=0.01, distill_key="precision_bf16")
     write_rows([row], str(tmp_path))
     back = load(str(tmp_path)).iloc[0].to_dict()
     for key, value in row.items():

@@ -131,3 +131,28 @@ def test_scores_name_kd_by_its_words(tmp_path):
     text = CliRunner().invoke(cli, ["results", "show", str(tmp_path), "--scores"]).output
     kd_column = text.splitlines()[0].split().index("kd")
     assert {line.split()[kd_column] for line in text.split("\n\n")[0].splitlines()[2:]} == {"off", "on"}
+
+
+def test_a_set_at_its_learned_lr_is_scored_against_the_baselines_at_their_own_lr():
+    learned = {"lr": 0.0213, "learned_lr": 0.0213}  # an MTT set's students train at its own lr
+    rows = (_rows("mtt", {"MLP": 0.60}, **learned) + _rows("mtt", {"MLP": 0.64}, distill_seed=1, **learned)
+            + _rows("random_real", {"MLP": 0.45}) + _rows("whole_dataset", {"MLP": 0.88}, ipc=0, epochs=5))
+    scored = scores(pd.DataFrame(rows)).set_index(["trial_key", "student"])
+    mlp = scored.loc[("mtt-0", "MLP")]
+    assert mlp["random_acc"] == pytest.approx(45.0) and mlp["IOR"] == pytest.approx(15.0)
+    assert mlp["whole_acc"] == pytest.approx(88.0) and mlp["HLR"] == pytest.approx(28.0)
+    assert mlp["LRS"] == pytest.approx(lrs(0.15, 0.28))
+
+
+def test_a_learned_lr_set_gets_no_random_baseline_where_random_rows_of_its_setting_differ_in_lr():
+    learned = {"lr": 0.0213, "learned_lr": 0.0213}
+    rows = (_rows("mtt", {"MLP": 0.60}, **learned) + _rows("random_real", {"MLP": 0.45}, lr=0.01)
+            + _rows("random_real", {"MLP": 0.55}, lr=0.05, trial="random_real-fast"))
+    mlp = scores(pd.DataFrame(rows)).set_index(["trial_key", "student"]).loc[("mtt-0", "MLP")]
+    assert math.isnan(mlp["random_acc"]) and math.isnan(mlp["IOR"])  # which lr is its baseline's is not clear
+
+
+def test_a_set_at_the_protocol_lr_still_needs_random_rows_at_that_lr():
+    rows = _rows("dc", {"MLP": 0.60}) + _rows("random_real", {"MLP": 0.45}, lr=0.05)
+    mlp = scores(pd.DataFrame(rows)).set_index(["trial_key", "student"]).loc[("dc-0", "MLP")]
+    assert math.isnan(mlp["IOR"])  # 0.01 against 0.05: not like with like

@@ -92,15 +92,17 @@ def provenance(device: str, node: str | None = None) -> Provenance:
 
 def set_columns(*, trial_key: str, method: str, ipc: int, synset_uri: str, distill_seed: int = 0,
                 pool: dict[str, float] | None = None, pool_name: str | None = None, pool_warmup: int = 0,
-                iterations: int = 0, distill_seconds: float = 0.0, grid_png_uri: str | None = None) -> dict:
+                iterations: int = 0, distill_seconds: float = 0.0, grid_png_uri: str | None = None,
+                distill_key: str | None = None) -> dict:
     """The columns that name the evaluated set and say how it was made. `pool` (main architecture
-    first) and its `pool_name` for a distilled set; None for a set drawn or read, not distilled."""
+    first) and its `pool_name` for a distilled set; None for a set drawn or read, not distilled.
+    `distill_key` names the set's other distillation axes (`DISTILL_KEY_SKIPS` aside)."""
     if pool is None:
         pool_columns = {"pool_name": NO_POOL, "pool": {}, "pool_main_weight": None}
     else:
         pool_columns = {"pool_name": pool_name, "pool": dict(pool), "pool_main_weight": next(iter(pool.values()))}
     return {"trial_key": trial_key, "method": method, "ipc": ipc, **pool_columns, "pool_warmup": pool_warmup,
-            "iterations": iterations, "distill_seed": distill_seed, "distill_seconds": distill_seconds,
+            "iterations": iterations, "distill_key": distill_key or None, "distill_seed": distill_seed, "distill_seconds": distill_seconds,
             "synset_uri": synset_uri, "grid_png_uri": grid_png_uri}
 
 

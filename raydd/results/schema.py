@@ -51,6 +51,10 @@ FIELDS = [
            "outer iterations on the main arch before the pool is used"),
     Column("iterations", pa.int32(), False,
            "outer distillation iterations (0 for a baseline)"),
+    Column("distill_key", pa.string(), True,
+           "the distillation setting beside method, pool and iterations: the grid point's other "
+           "distillation axes, seed aside (`precision_bf16`, `lr_img100`); null without them, for a "
+           "baseline, and in files written before it was recorded"),
     Column("distill_seed", pa.int32(), False,
            "seed of the distillation run"),
     Column("student", pa.string(), False,
@@ -139,7 +143,7 @@ TEST_MAX = "test-max"  # the comparability mode: every table, plot and score mar
 # added after the first files were written -> the value rows of those files implicitly had
 LATER_COLUMNS = {"device": None, "node": None, "lr": None, "eval_key": None, "labels": "hard",
                  "label_bytes": None, "selection": "validation", "raydd_commit": None, "torch_version": None,
-                 "learned_lr": None}
+                 "learned_lr": None, "distill_key": None}
 
 
 def with_current_names(table: pa.Table) -> pa.Table:

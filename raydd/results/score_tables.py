@@ -34,14 +34,14 @@ def _number(value) -> str:
 
 
 def _per_set(scored: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    keys = ["trial_key", "student", *_varying(scored, ("method", "pool_name", "ipc", *SETTING))]
+    keys = ["trial_key", "student", *_varying(scored, ("method", "pool_name", "distill_key", "ipc", *SETTING))]
     values = ["acc", "hard_acc", "random_acc", "whole_acc", "HLR", "IOR", "LRS", "ARS"]
     body = [[str(row[k]) for k in keys] + [_number(row[v]) for v in values] for _, row in scored.iterrows()]
     return keys + values, body
 
 
 def _summary(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    keys = ["method", "pool_name", "student", *_varying(table, ("ipc", *SETTING))]
+    keys = ["method", "pool_name", "student", *_varying(table, ("distill_key", "ipc", *SETTING))]
     body = []
     for _, row in table.iterrows():
         cells = [f"{_number(row[f'{v}_mean'])} ± {_number(row[f'{v}_std'])}" if not math.isnan(row[f"{v}_mean"])

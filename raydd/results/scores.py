@@ -34,7 +34,7 @@ RANDOM, WHOLE = "random_real", "whole_dataset"
 BASELINES = (RANDOM, WHOLE)
 # What one score row is computed under: the set and student, and the setting its accuracy was taken in.
 SETTING = ("labels", "kd", "epochs", "augment", "lr", "selection", "eval_key")
-SET_COLUMNS = (*SET_KEY, "method", "dataset", "ipc", "pool_name")
+SET_COLUMNS = (*SET_KEY, "method", "dataset", "ipc", "pool_name", "distill_key")
 # The whole-data training has its own epochs (and its own evaluation key): matched on the rest.
 WHOLE_MATCH = ("dataset", "student", "augment", "lr", "selection")
 SCORE_COLUMNS = ("acc", "hard_acc", "random_acc", "whole_acc", "HLR", "IOR", "LRS", "ARS")
@@ -71,6 +71,21 @@ def _baseline_accuracy(rows: pd.DataFrame, match: tuple[str, ...], metric: str) 
     return per_set.groupby(_keyed(per_set, match))[metric].mean()
 
 
+def _baseline_for(per_set: pd.DataFrame, rows: pd.DataFrame, match: tuple[str, ...], metric: str) -> pd.Series:
+    """Each set row's baseline accuracy: the baseline rows of the same `match` key; for a set whose
+    students trained at its own learned lr (MTT's), those of the same key but `lr`, at the lr the
+    setting gives the baseline, as DD-Ranking trains random and whole data at their own lr beside a
+    set's `syn_lr` (NaN where that leaves several lrs to choose among)."""
+    matched = _keyed(per_set, match).map(_baseline_accuracy(rows, match, metric))
+    learned = per_set["learned_lr"].notna()
+    if not learned.any():
+        return matched
+    own_lr = tuple(k for k in match if k != "lr")
+    one_lr = rows.groupby(_keyed(rows, own_lr))["lr"].nunique(dropna=False) == 1 if not rows.empty else pd.Series(dtype=bool)
+    at_own_lr = _baseline_accuracy(rows, own_lr, metric).where(one_lr)
+    return matched.where(~learned, _keyed(per_set, own_lr).map(at_own_lr))
+
+
 def _check_whole_is_unambiguous(whole: pd.DataFrame) -> None:
     settings = whole.drop_duplicates([*WHOLE_MATCH, "epochs"])
     repeated = settings[settings.duplicated(list(WHOLE_MATCH), keep=False)]
@@ -83,23 +98,23 @@ def _check_whole_is_unambiguous(whole: pd.DataFrame) -> None:
 def scores(df: pd.DataFrame, metric: str = "test_acc") -> pd.DataFrame:
     """One row per (distilled set, student, setting) with its accuracies in percent and its scores
     (NaN where a baseline it needs was not evaluated)."""
+    for column in ("distill_key", "learned_lr"):  # frames built by hand may lack the later columns
+        df = df if column in df.columns else df.assign(**{column: None})
     sets = df[~df["method"].isin(BASELINES)]
     if sets.empty:
         raise ValueError("no distilled or foreign set among the rows: scores compare sets with the "
                          f"{RANDOM} and {WHOLE} baselines")
-    per_set = (sets.groupby([*SET_COLUMNS, "student", *SETTING], dropna=False)[metric]
+    per_set = (sets.groupby([*SET_COLUMNS, "learned_lr", "student", *SETTING], dropna=False)[metric]
                .agg(["mean", "size"]).reset_index().rename(columns={"mean": "acc", "size": "seeds"}))
     random_key = ("dataset", "ipc", "student", *SETTING)
-    random = _baseline_accuracy(df[df["method"] == RANDOM], random_key, metric)
     whole_rows = df[(df["method"] == WHOLE) & (df["labels"] == "hard") & ~df["kd"].astype(bool)]
     _check_whole_is_unambiguous(whole_rows)
-    whole = _baseline_accuracy(whole_rows, WHOLE_MATCH, metric)
     hard = per_set[(per_set["labels"] == "hard") & ~per_set["kd"].astype(bool)]
     hard_key = (*SET_KEY, "student", "epochs", "augment", "lr", "selection")
     hard_acc = hard.groupby(_keyed(hard, hard_key))["acc"].mean()
     out = per_set.assign(
-        random_acc=_keyed(per_set, random_key).map(random),
-        whole_acc=_keyed(per_set, WHOLE_MATCH).map(whole),
+        random_acc=_baseline_for(per_set, df[df["method"] == RANDOM], random_key, metric),
+        whole_acc=_baseline_for(per_set, whole_rows, WHOLE_MATCH, metric),
         hard_acc=_keyed(per_set, hard_key).map(hard_acc),
     )
     out["IOR"] = out["acc"] - out["random_acc"]
@@ -134,7 +149,8 @@ SUMMARY_VALUES = ("acc", "HLR", "IOR", "LRS", "ARS")
 def summary(scored: pd.DataFrame) -> pd.DataFrame:
     """The scores at the distillation-seed level: per (method, pool, ipc, student, setting), mean and
     population std over the sets (`d`) of each score."""
-    keys = ["method", "dataset", "ipc", "pool_name", "student", *SETTING]
+    keys = ["method", "dataset", "ipc", "pool_name", "distill_key", "student", *SETTING]
+    scored = scored if "distill_key" in scored.columns else scored.assign(distill_key=None)
     rows = []
     for key, group in scored.groupby(keys, dropna=False, sort=True):
         row = dict(zip(keys, key))

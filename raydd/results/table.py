@@ -17,7 +17,8 @@ from raydd.stats import MeanStd
 EVAL_COLUMNS = ("epochs", "lr", "augment", "labels", "selection", "eval_key")
 # Columns that describe a setting of the grid, in the order a table's rows are keyed by them;
 # kd last so each setting reads "..., kd". Seeds are replicates, not settings.
-GRID_AXES = ("method", "dataset", "ipc", "iterations", "pool_name", "pool_warmup", *EVAL_COLUMNS, "teacher", "kd")
+GRID_AXES = ("method", "dataset", "ipc", "iterations", "pool_name", "pool_warmup", "distill_key", *EVAL_COLUMNS,
+             "teacher", "kd")
 # the seed paper's student order; other architectures follow in order of first appearance
 CANONICAL_STUDENTS = ("ConvNet", "MLP", "LeNet", "AlexNet", "VGG11", "ResNet18")
 # Rows are only ranked against rows of the same dataset, images-per-class budget and evaluation

@@ -169,6 +169,16 @@ def trial_keys(combos: list[dict[str, Any]]) -> list[str]:
     return [shorten_key(key) for key in keys]
 
 
+# Distillation axes that result rows hold in columns of their own (the seed as a replicate); any other
+# distillation axis of a point goes into its `distill_key`, so tables never pool sets it sets apart.
+OWN_COLUMN_AXES = ("method", "ipc", "iterations", "pool", "seed")
+
+
+def distill_key(axes: dict[str, Any]) -> str | None:
+    """The point's distillation axes that no result column holds (`precision_bf16-lr_img100`); None without."""
+    return "-".join(key_token(axis, value) for axis, value in axes.items() if axis not in OWN_COLUMN_AXES) or None
+
+
 def key_token(axis: str, value: Any) -> str:
     text = _pool_token(value) if isinstance(value, PoolSpec) else _value_text(value)
     return KEY_UNSAFE.sub("_", _glue(axis, text))

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from raydd import storage
 from raydd.core.datasets import DATASETS
 from raydd.spec import EvalPoint, EvaluationSpec, SweepSpec, TrialPoint, kd_word
+from raydd.spec.grid import distill_key
 from raydd.sweep import artifacts, regimes
 from raydd.core.devices import device_label
 from raydd.results.rows import node_name
@@ -217,7 +218,8 @@ def _set_columns(point: TrialPoint, synset_uri: str, synset_meta: dict) -> dict:
     if point.baseline is not None:
         return set_columns(method=point.baseline, **shared)
     return set_columns(method=cfg.method, pool=dict(zip(cfg.pool.archs, cfg.pool.probs)), pool_name=cfg.pool.name,
-                       pool_warmup=cfg.pool.warmup, iterations=cfg.iterations, **shared)
+                       pool_warmup=cfg.pool.warmup, iterations=cfg.iterations, distill_key=distill_key(point.axes),
+                       **shared)
 
 
 def write_job_rows(rows: list[dict], location: str, state: str | None, paths: SweepPaths) -> None:
