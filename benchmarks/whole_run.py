@@ -3,6 +3,7 @@ DC code's `main.py`, each a fresh process from start-up through data loading to 
 
     python benchmarks/whole_run.py --original-dir ~/src/DatasetCondensation               # both configs
     python benchmarks/whole_run.py --original-dir DIR --only fashion_mnist --rounds 5 --iterations 300
+    python benchmarks/whole_run.py --original-dir DIR --precision bf16   # raydd's opt-in bf16 matching
 
 Configurations (the speed target's): Fashion-MNIST on ConvNetW32 and digits on ConvNet (width 128),
 DC, ipc 1, every other setting each code's own default (batch_real 256 in both; raydd's compile
@@ -64,9 +65,11 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def raydd_command(config: Config, iterations: int, out: Path) -> list[str]:
+def raydd_command(config: Config, iterations: int, out: Path, precision: str | None = None) -> list[str]:
+    """`raydd distill` with its defaults, or with `--precision` where one is asked for."""
+    chosen = ["--precision", precision] if precision else []
     return [sys.executable, "-m", "raydd", "distill", "--dataset", config.dataset, "--pool", config.arch,
-            "--iterations", str(iterations), "--out", str(out)]
+            "--iterations", str(iterations), *chosen, "--out", str(out)]
 
 
 def original_command(config: Config, iterations: int, data, save: Path) -> list[str]:
@@ -79,12 +82,13 @@ def compare(config: Config, args) -> None:
     data = prepare(config.dataset, args.data_root)
     env = side_environment(threads=args.threads)
     ratios = []
-    print(f"\n## {config.dataset}, DC, ipc 1, {config.arch}, {args.iterations} iterations; the original's data: "
+    precision = f"raydd --precision {args.precision}" if args.precision else "raydd's defaults"
+    print(f"\n## {config.dataset}, DC, ipc 1, {config.arch}, {args.iterations} iterations, {precision}; the original's data: "
           f"{data.note}")
     print(f"{'round':>5} {'raydd wall':>10} {'cpu':>7} {'original wall':>13} {'cpu':>7} {'ratio':>6}", flush=True)
     for round_ in range(args.rounds):
         with tempfile.TemporaryDirectory() as work:
-            raydd = timed(raydd_command(config, args.iterations, Path(work) / "set"), None, env)
+            raydd = timed(raydd_command(config, args.iterations, Path(work) / "set", args.precision), None, env)
             original = timed(original_command(config, args.iterations, data, Path(work)), args.original_dir, env)
         ratios.append(raydd.wall / original.wall)
         print(f"{round_ + 1:>5} {raydd.wall:>10.1f} {raydd.cpu:>7.1f} {original.wall:>13.1f} {original.cpu:>7.1f} "
@@ -101,6 +105,8 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--threads", type=int, default=2, help="OMP_NUM_THREADS of both")
     p.add_argument("--data-root", type=Path, default=None)
+    p.add_argument("--precision", choices=("fp32", "bf16"), default=None,
+                   help="raydd's matching precision (default: raydd's own default, fp32)")
     args = p.parse_args(argv)
     args.original_dir = args.original_dir.resolve()
     try:

@@ -1,8 +1,11 @@
 """The benchmark scripts keep working: CI runs each in its smoke-test mode."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,3 +67,37 @@ def test_mtt_benchmark_smoke_test_prints_time_measured_peak_and_estimate():
         assert seconds > 0 and peak > 0 and estimate > 0 and ratio > 0
     # A longer unroll keeps more: both the measured peak and the estimate grow with syn_steps.
     assert float(rows[1][3]) > float(rows[0][3]) and float(rows[1][4]) > float(rows[0][4])
+
+
+def test_whole_run_refuses_a_directory_without_the_original_code(tmp_path):
+    result = run_benchmark("whole_run.py", "--original-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("must be a checkout of github.com/VICO-UoE/DatasetCondensation")
+
+
+def test_whole_run_refuses_an_unknown_precision_before_running_anything(tmp_path):
+    result = run_benchmark("whole_run.py", "--original-dir", str(tmp_path), "--precision", "fp16")
+    assert result.returncode == 2 and "invalid choice: 'fp16'" in result.stderr
+
+
+def test_whole_run_passes_the_asked_precision_to_raydd_and_none_by_default(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import whole_run
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    config = whole_run.CONFIGS["fashion_mnist"]
+    default = whole_run.raydd_command(config, 300, tmp_path / "set")
+    bf16 = whole_run.raydd_command(config, 300, tmp_path / "set", "bf16")
+    assert "--precision" not in default
+    assert bf16[bf16.index("--precision") + 1] == "bf16" and bf16[-2:] == ["--out", str(tmp_path / "set")]
+
+
+def test_iteration_profile_smoke_test_prints_its_groups_and_top_operators():
+    result = run_benchmark("profile_iteration.py", "--smoke-test")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "seconds per iteration" in out and "convolution backward" in out and "convolution forward" in out
+    shares = [float(m.group(1)) for m in re.finditer(r"^\s+([0-9.]+) %  ", out, re.MULTILINE)]
+    assert len(shares) >= 3
+    assert sum(shares) == pytest.approx(100.0, abs=0.5)  # every operator in one group
