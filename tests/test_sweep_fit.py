@@ -42,6 +42,17 @@ def test_cpu_evaluators_are_counted_with_one_trial_beside_them():
     assert shortfall(asks, [{"CPU": 8.0}]) is None  # an exact fit is a fit
 
 
+def test_a_sweep_without_trials_needs_room_for_its_evaluators_alone():
+    # baselines_only: nothing distils, so 2 evaluators of 1 CPU fill 2 cores; a trial's ask, even
+    # one no node could give, is not checked
+    asks = ResourceSpec(trial_cpu=4, trial_gpu=1, evaluators=2, evaluator_cpu=1)
+    assert shortfall(asks, [{"CPU": 2.0}], trials=False) is None
+    assert "need 3 CPUs" in shortfall(ResourceSpec(trial_cpu=1, evaluators=2, evaluator_cpu=1), [{"CPU": 2.0}])
+    assert shortfall(asks, [{"CPU": 1.0}], trials=False) == (
+        "resources: the 2 evaluators (1 CPU, 0 GPU each) need 2 CPUs; this Ray cluster has 1 "
+        "(resources.evaluators.count or resources.evaluators.cpu)")
+
+
 def test_gpu_evaluators_need_not_fit_beside_a_trial():
     # GPU evaluators are ended when idle, so trials and evaluators take turns on the one GPU
     asks = ResourceSpec(trial_cpu=1, trial_gpu=1, evaluators=2, evaluator_cpu=1, evaluator_gpu=0.5)

@@ -11,6 +11,7 @@ import yaml
 from raydd.spec.checks import (
     INVALID,
     Problems,
+    check_bool,
     check_name,
     check_section,
     check_storage,
@@ -42,7 +43,7 @@ from raydd.spec.sections import (
 from raydd.storage import DEFAULT_STORAGE
 
 SWEEP_KEYS = ("name", "storage", "experts_storage", "dataset", "distill", "grid", "evaluation", "baselines",
-              "resources", "probe", "search", "tracking")
+              "baselines_only", "resources", "probe", "search", "tracking")
 # Bounds on what validating one file may cost (docs/sweep-format.md states them). A real sweep
 # file is a page of YAML: a few KB and a few hundred values.
 MAX_FILE_BYTES = 100_000
@@ -215,6 +216,7 @@ def _parse(raw: Any, source: str, lines: dict[str, int], storage_override: str |
     axes, eval_axes = parse_grid(top.get("grid"), top.get("distill"), top.get("evaluation"), problems)
     evaluation = parse_evaluation(top["evaluation"], problems) if "evaluation" in top else INVALID
     baselines = parse_baselines(top.get("baselines"), problems)
+    baselines_only = check_bool(top.get("baselines_only", False), "baselines_only", problems)
     sets = parse_sets(top.get("evaluation"), dataset, problems)
     resources = parse_resources(top.get("resources"), problems)
     probe = parse_probe(top.get("probe"), problems)
@@ -228,6 +230,8 @@ def _parse(raw: Any, source: str, lines: dict[str, int], storage_override: str |
             places = ipc_places(axes, fixed) + (searched_ipc_places(search) if search else [])
             check_class_sizes(places, dataset.name, sizes, problems)
         baseline_sets = baseline_points(points, baselines) + sets
+        if baselines_only is True:
+            points = _only_baselines(baseline_sets, search, problems)
         evaluation = expand_evaluation(eval_axes, evaluation, len(points) + len(baseline_sets), problems)
     for taken in {p.trial_key for p in points} & {s.trial_key for s in sets}:
         problems.add("evaluation.sets", f"a set is named {taken!r}, as a grid point is; rename the set")
@@ -241,3 +245,14 @@ def _parse(raw: Any, source: str, lines: dict[str, int], storage_override: str |
         raise SpecError(problems.lines(lines), source)
     return SweepSpec(name, storage, dataset, evaluation, resources, points, raw, baseline_sets, probe, search,
                      tracking, experts_storage=experts_storage)
+
+
+def _only_baselines(baseline_sets: tuple, search: Any, problems: Problems) -> tuple:
+    """`baselines_only: true`: the grid only says which baselines to draw (random_real's ipc and
+    seeds), nothing is distilled; so a study's baselines can run apart from its distillations,
+    their rows read beside the others'. No points, then."""
+    if not baseline_sets:
+        problems.add("baselines_only", "true needs something to evaluate: a `baselines` list or evaluation.sets")
+    if search:
+        problems.add("baselines_only", "true distills nothing, so `search` has nothing to sample; drop one")
+    return ()

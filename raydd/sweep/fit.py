@@ -18,6 +18,7 @@ sweep waits for.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Callable, Mapping, Sequence
 
@@ -70,8 +71,8 @@ def _on_one_node(label: str, cpu: float, gpu: float, section: str, nodes: Nodes,
             f"{has} ({' or '.join(keys)})")
 
 
-def _in_total(r: ResourceSpec, nodes: Nodes, where: str) -> str | None:
-    together = r.evaluator_gpu == 0  # CPU-only evaluators hold their slices for the whole sweep
+def _in_total(r: ResourceSpec, nodes: Nodes, where: str, trials: bool) -> str | None:
+    together = trials and r.evaluator_gpu == 0  # CPU-only evaluators hold their slices for the whole sweep
     evaluators = "the evaluator" if r.evaluators == 1 else f"the {r.evaluators} evaluators"
     what = f"{evaluators} ({_bundle(r.evaluator_cpu, r.evaluator_gpu)} each)"
     what += f" and one trial ({_bundle(r.trial_cpu, r.trial_gpu)})" if together else ""
@@ -86,13 +87,16 @@ def _in_total(r: ResourceSpec, nodes: Nodes, where: str) -> str | None:
     return None
 
 
-def shortfall(r: ResourceSpec, nodes: Nodes, where: str = "this Ray cluster") -> str | None:
+def shortfall(r: ResourceSpec, nodes: Nodes, where: str = "this Ray cluster", trials: bool = True) -> str | None:
     """Why `nodes` can never run a sweep asking `r`, in one line naming the keys to change; None
-    when they can. `where` names the nodes in that line."""
+    when they can. `where` names the nodes in that line; `trials` False: the sweep has none
+    (`baselines_only`), so only its evaluators must fit."""
+    if not trials:
+        r = dataclasses.replace(r, trial_cpu=0.0, trial_gpu=0.0)
     return (_no_gpu(r, nodes, where)
-            or _on_one_node("one trial", r.trial_cpu, r.trial_gpu, "resources.trial", nodes, where)
+            or (trials and _on_one_node("one trial", r.trial_cpu, r.trial_gpu, "resources.trial", nodes, where))
             or _on_one_node("one evaluator", r.evaluator_cpu, r.evaluator_gpu, "resources.evaluators", nodes, where)
-            or _in_total(r, nodes, where))
+            or _in_total(r, nodes, where, trials))
 
 
 def this_machine() -> list[dict[str, float]]:
@@ -151,10 +155,10 @@ def _without_autoscaler() -> bool:
     return read_only_autoscaler(status)
 
 
-def check_cluster(r: ResourceSpec, echo: Callable[[str], None]) -> None:
+def check_cluster(r: ResourceSpec, echo: Callable[[str], None], trials: bool = True) -> None:
     """Refuse (`ClusterTooSmall`) a sweep the connected Ray can never run, or warn in one line when
     the cluster may still grow. Call after Ray is up, before any trial or evaluator is requested."""
-    problem = shortfall(r, _alive_nodes())
+    problem = shortfall(r, _alive_nodes(), trials=trials)
     if problem is None:
         return
     if _started_here():

@@ -244,7 +244,7 @@ def run_sweep(spec: SweepSpec, *, resume: bool = False, echo=print,
         extra += f", each evaluated under {len(spec.evaluation.grid)} settings" if spec.evaluation.grid else ""
         echo(f"sweep {spec.name}: {len(spec.points)} trial(s){extra} -> {paths.root}")
         start_ray()
-        fit.check_cluster(spec.resources, echo)  # before anything asks Ray for a slice, or is written
+        fit.check_cluster(spec.resources, echo, trials=bool(spec.points))  # before anything asks Ray for a slice, or is written
         return _run(spec, paths, resume, echo)
 
 
@@ -266,7 +266,7 @@ def _run(spec: SweepSpec, paths: SweepPaths, resume: bool, echo) -> SweepOutcome
         ray.get(dispatcher.ready.remote())
         ray.get([dispatcher.submit.remote(p) for p in spec.baselines])  # evaluated beside the trials
         run_expert_stage(spec, echo)  # the MTT points' experts, before the trials that load them
-        results = _fit(spec, context, resume, echo, eval_logger)
+        results = _fit(spec, context, resume, echo, eval_logger) if spec.points else []  # baselines_only
         trials, errors = _trial_outcomes(results)
         stopped = storage.exists(paths.stop_request)
         if stopped:
