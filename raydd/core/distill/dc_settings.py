@@ -57,8 +57,9 @@ class DCSettings:
         None, "torch.compile the first-order passes: faster per iteration after a one-off compilation per "
               "architecture; needs a C++ compiler (CPU) or Triton (GPU) [default: auto: CPU runs of 200+ "
               "iterations per pool architecture compile when the compiler works].")
-    # bf16: the matching passes under bf16 autocast (the images and their optimiser stay fp32). Opt-in
-    # only, since it changes the arithmetic; its speed and effect are in benchmarks/README.md.
+    # bf16: the matching passes under bf16 autocast (the images and their optimiser stay fp32). Opt-in:
+    # its sets kept fp32's accuracy in the one study run (sweeps/fashion_mnist_bf16.yaml), but a
+    # CPU-dependent default would give one command different sets on different machines.
     precision: str = setting("fp32", "bf16: the matching passes under bf16 autocast (faster on CPUs with AMX "
                                      "and on GPUs, not bit-comparable with fp32).", choices=PRECISIONS)
 
