@@ -124,7 +124,8 @@ def plan(spec: SweepSpec, cores: int, machine: Nodes | None = None) -> SweepPlan
     local Ray a run here would start (`fit.this_machine()`), to say whether the sweep fits it."""
     samples = spec.search.num_samples if spec.search is not None else 1
     jobs = sweep_jobs(spec)
-    exceeds = None if machine is None else fit.shortfall(spec.resources, machine, where="this machine", trials=bool(spec.points))
+    exceeds = None if machine is None else fit.shortfall(spec.resources, machine, where="this machine",
+                                                         trials=bool(spec.points))
     experts = plan_experts(spec)
     return SweepPlan(spec.name, spec.storage, tuple((p.trial_key, dict(p.axes)) for p in spec.points), samples,
                      _groups(jobs, samples), dataclasses.asdict(spec.resources),

@@ -94,7 +94,7 @@ def shortfall(r: ResourceSpec, nodes: Nodes, where: str = "this Ray cluster", tr
     if not trials:
         r = dataclasses.replace(r, trial_cpu=0.0, trial_gpu=0.0)
     return (_no_gpu(r, nodes, where)
-            or (trials and _on_one_node("one trial", r.trial_cpu, r.trial_gpu, "resources.trial", nodes, where))
+            or _on_one_node("one trial", r.trial_cpu, r.trial_gpu, "resources.trial", nodes, where)
             or _on_one_node("one evaluator", r.evaluator_cpu, r.evaluator_gpu, "resources.evaluators", nodes, where)
             or _in_total(r, nodes, where, trials))
 

@@ -244,7 +244,8 @@ def run_sweep(spec: SweepSpec, *, resume: bool = False, echo=print,
         extra += f", each evaluated under {len(spec.evaluation.grid)} settings" if spec.evaluation.grid else ""
         echo(f"sweep {spec.name}: {len(spec.points)} trial(s){extra} -> {paths.root}")
         start_ray()
-        fit.check_cluster(spec.resources, echo, trials=bool(spec.points))  # before anything asks Ray for a slice, or is written
+        # before anything asks Ray for a slice, or is written
+        fit.check_cluster(spec.resources, echo, trials=bool(spec.points))
         return _run(spec, paths, resume, echo)
 
 
