@@ -188,6 +188,45 @@ def test_the_wait_for_evaluations_prints_its_eta(tmp_path, monkeypatch):
     assert lines[0].startswith("[eval] 2/5 evaluation jobs finished") and "eta 0s" not in lines[0]
 
 
+def test_the_wait_for_evaluations_prints_only_changes_and_a_heartbeat(tmp_path, monkeypatch):
+    """While no job starts or finishes the driver stays quiet but for a heartbeat: looks every
+    0.2 s for ~2.4 s with one change (after the third look) give two lines, not twelve."""
+    import asyncio
+
+    import ray
+
+    import raydd.sweep.runner as runner
+    from raydd.spec.search import TrackingSpec
+    from raydd.sweep.eval_tracking import EvalResultLogger
+
+    @ray.remote
+    class Slow:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        async def wait_all(self) -> dict:
+            await asyncio.sleep(2.5)
+            return {"finished": 2, "queued": 4}
+
+        async def status(self) -> dict:
+            self.calls += 1  # the first call is the wait's starting point, not a look
+            return {"finished": 1 if self.calls <= 4 else 2, "queued": 4, "running": 2}
+
+    monkeypatch.setattr(runner, "WAIT_REPORT_S", 0.2)
+    monkeypatch.setattr(runner, "STOP_CHECK_S", 0.05)
+    monkeypatch.setattr(runner, "WAIT_HEARTBEAT_S", 60.0)
+    lines = []
+    untracked = EvalResultLogger(TrackingSpec(tensorboard=False), "s", str(tmp_path), str(tmp_path), [])
+    runner._wait_for_evaluations(Slow.remote(), lines.append, str(tmp_path / "STOP"), untracked)
+    assert [line.split(",")[0] for line in lines] == ["[eval] 1/4 evaluation jobs finished",
+                                                      "[eval] 2/4 evaluation jobs finished"], lines
+
+    monkeypatch.setattr(runner, "WAIT_HEARTBEAT_S", 0.0)  # a heartbeat at every look: all of them print
+    lines = []
+    runner._wait_for_evaluations(Slow.remote(), lines.append, str(tmp_path / "STOP"), untracked)
+    assert len(lines) >= 5, lines
+
+
 def _accuracies(df) -> dict[tuple, float]:
     return {key: round(acc, 6) for key, acc in zip(row_keys(df), df["test_acc"])}
 

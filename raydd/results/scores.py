@@ -150,7 +150,6 @@ def summary(scored: pd.DataFrame) -> pd.DataFrame:
     """The scores at the distillation-seed level: per (method, pool, ipc, student, setting), mean and
     population std over the sets (`d`) of each score."""
     keys = ["method", "dataset", "ipc", "pool_name", "distill_key", "student", *SETTING]
-    scored = scored if "distill_key" in scored.columns else scored.assign(distill_key=None)
     rows = []
     for key, group in scored.groupby(keys, dropna=False, sort=True):
         row = dict(zip(keys, key))

@@ -37,7 +37,8 @@ from raydd.sweep.search import Experiment, experiment_locations, experiments, se
 from raydd.sweep.tracking import loggers
 from raydd.sweep.trial import SEARCHED, distill_trial, trial_key, trial_point
 
-WAIT_REPORT_S = 15.0  # how often the driver prints evaluation progress while it waits
+WAIT_REPORT_S = 15.0  # how often the driver looks at evaluation progress while it waits ...
+WAIT_HEARTBEAT_S = 300.0  # ... printing it when a job started or finished, else this often at most
 STOP_CHECK_S = 1.0  # how often it looks for a stop request meanwhile, as the trials' watcher does
 
 
@@ -204,18 +205,24 @@ def _wait_for_evaluations(dispatcher, echo, stop_request: str, eval_logger: Eval
     evaluations finish and queued ones are dropped, as during the trials); each set's rows go to
     the trackers as its evaluation finishes."""
     done_ref = dispatcher.wait_all.remote()
-    last_report = time.monotonic()
+    last_look = last_print = time.monotonic()
     at_start = ray.get(dispatcher.status.remote())  # jobs finished during the trials: not this wait's rate
     countdown = Countdown(at_start["queued"] - at_start["finished"])
+    printed = None
     while not ray.wait([done_ref], timeout=STOP_CHECK_S)[0]:
         if storage.exists(stop_request):
             echo("[sweep] stop requested: finishing running evaluations, dropping queued ones")
             return ray.get(dispatcher.drain.remote()), True
-        if time.monotonic() - last_report >= WAIT_REPORT_S:
-            last_report = time.monotonic()
+        if time.monotonic() - last_look >= WAIT_REPORT_S:
+            last_look = time.monotonic()
             s = ray.get(dispatcher.status.remote())
+            counts = (s["finished"], s["queued"], s["running"])
             eta = countdown.at(s["finished"] - at_start["finished"])
-            echo(f"[eval] {s['finished']}/{s['queued']} evaluation jobs finished, {s['running']} running, {eta}")
+            # an hour of student training must not print 240 identical lines: a line when a job
+            # started or finished, else one now and then to say the driver is alive
+            if counts != printed or last_look - last_print >= WAIT_HEARTBEAT_S:
+                printed, last_print = counts, last_look
+                echo(f"[eval] {s['finished']}/{s['queued']} evaluation jobs finished, {s['running']} running, {eta}")
             eval_logger.log_finished(dispatcher)
     return ray.get(done_ref), False
 
