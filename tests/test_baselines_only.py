@@ -40,13 +40,34 @@ def test_only_the_baselines_are_evaluated(tmp_path):
     assert only.experiment_hash() != full.experiment_hash()
 
 
-def test_the_standard_study_in_three_parts_is_the_whole_study():
+@pytest.mark.parametrize("baseline_parts", [
+    (("baselines_only=true", "name=part_c"),),
+    (("baselines_only=true", "baselines=[whole_dataset]", "name=part_c1"),
+     ("baselines_only=true", "baselines=[random_real]", "name=part_c2")),
+], ids=["c", "c1+c2"])
+def test_the_standard_study_in_parts_is_the_whole_study(baseline_parts):
     whole = _standard()
     parts = [_standard(POOL_OFF, "baselines=[]", "name=part_a"),
              _standard(POOL_ON, "baselines=[]", "name=part_b"),
-             _standard("baselines_only=true", "name=part_c")]
+             *(_standard(*overrides) for overrides in baseline_parts)]
     in_parts = sorted(repr(job) for part in parts for job in all_jobs(part))
     assert in_parts == sorted(repr(job) for job in all_jobs(whole))  # the same sets, settings and seeds
+
+
+def _random_real_jobs(spec) -> list[tuple]:
+    """What a random_real job's rows depend on: the draw (dataset and its split, ipc, seed) and the
+    evaluation (student, KD, seed, settings); not the distillation settings it carries unread."""
+    return sorted((repr(spec.dataset), job.point.trial_key, job.point.config.dataset, job.point.config.ipc,
+                   job.point.config.seed, job.student, job.kd, job.seed, repr(job.setting))
+                  for job in all_jobs(spec) if job.point.baseline == "random_real")
+
+
+def test_the_mtt_study_draws_and_evaluates_the_standard_study_random_sets():
+    """So the MTT study reads its random-real rows from the standard study's part c and runs its own
+    two distilling parts alone (sweeps/fashion_mnist_mtt.yaml)."""
+    mtt = load_spec(ROOT / "sweeps" / "fashion_mnist_mtt.yaml", data="skip")
+    standard = _random_real_jobs(_standard())
+    assert len(standard) == 3 * 6 * 2 * 3 and _random_real_jobs(mtt) == standard
 
 
 @pytest.mark.parametrize("top, message", [
