@@ -30,10 +30,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _cluster_ports() -> dict[str, int]:
-    """A free port per Ray component, and a worker port range that holds none of them: Ray refuses
-    to start when a component's port falls inside the worker range."""
-    ports = {name: _free_port() for name in PORT_OPTIONS}
+def _cluster_ports(names=PORT_OPTIONS) -> dict[str, int]:
+    """A free port per Ray component named, and a worker port range that holds none of them: Ray
+    refuses to start when a component's port falls inside the worker range."""
+    ports = {name: _free_port() for name in names}
     low = _free_port()
     while low + WORKER_PORTS > 65535 or any(low <= p <= low + WORKER_PORTS for p in ports.values()):
         low = _free_port()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from sweep_support import expected_keys, row_keys, tiny_sweep, write_sweep
-from test_sweep_job import BIN, _cluster_ports, _env, _free_port, stop_process_group
+from test_sweep_job import BIN, _cluster_ports, _env, stop_process_group
 
 NODE_GPUS = 2
 WORKER_NODE_PORTS = ("node-manager-port", "object-manager-port", "metrics-export-port", "runtime-env-agent-port",
@@ -56,11 +56,9 @@ def two_gpu_nodes(tmp_path_factory):
     processes, logs = [head], [temp_dir / "head.log"]
     try:
         _wait_for_nodes(gcs, 1, processes, logs)
-        low = _free_port()
-        second_ports = {name: _free_port() for name in WORKER_NODE_PORTS}
+        second_ports = _cluster_ports(WORKER_NODE_PORTS)  # its worker range clear of its components' ports
         second = _start([str(BIN / "ray"), "start", f"--address={gcs}", *common]
-                        + [f"--{k}={v}" for k, v in second_ports.items()]
-                        + [f"--min-worker-port={low}", f"--max-worker-port={low + 200}"], temp_dir / "second.log")
+                        + [f"--{k}={v}" for k, v in second_ports.items()], temp_dir / "second.log")
         processes.append(second)
         logs.append(temp_dir / "second.log")
         _wait_for_nodes(gcs, 2, processes, logs)
