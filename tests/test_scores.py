@@ -144,6 +144,15 @@ def test_a_set_at_its_learned_lr_is_scored_against_the_baselines_at_their_own_lr
     assert mlp["LRS"] == pytest.approx(lrs(0.15, 0.28))
 
 
+def test_sets_that_learned_different_lrs_share_their_grid_points_summary_row():
+    rows = (_rows("mtt", {"MLP": 0.60}, lr=0.0213, learned_lr=0.0213)
+            + _rows("mtt", {"MLP": 0.64}, distill_seed=1, lr=0.0187, learned_lr=0.0187)
+            + _rows("random_real", {"MLP": 0.45}))
+    over = summary(scores(pd.DataFrame(rows)))
+    assert len(over) == 1 and over.loc[0, "d"] == 2 and math.isnan(over.loc[0, "lr"])
+    assert over.loc[0, "IOR_mean"] == pytest.approx(17.0) and over.loc[0, "IOR_std"] == pytest.approx(2.0)
+
+
 def test_a_learned_lr_set_gets_no_random_baseline_where_random_rows_of_its_setting_differ_in_lr():
     learned = {"lr": 0.0213, "learned_lr": 0.0213}
     rows = (_rows("mtt", {"MLP": 0.60}, **learned) + _rows("random_real", {"MLP": 0.45}, lr=0.01)

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from raydd.results.cells import SET_KEY
-from raydd.results.table import order_students
+from raydd.results.table import order_students, with_setting_lr
 
 LRS_WEIGHT = 0.5  # w: DD-Ranking's leaderboard default, IOR and HLR equally important
 ARS_WEIGHT = 0.5  # g: DD-Ranking's default ars_lambda
@@ -148,10 +148,11 @@ SUMMARY_VALUES = ("acc", "HLR", "IOR", "LRS", "ARS")
 
 def summary(scored: pd.DataFrame) -> pd.DataFrame:
     """The scores at the distillation-seed level: per (method, pool, ipc, student, setting), mean and
-    population std over the sets (`d`) of each score."""
+    population std over the sets (`d`) of each score. An MTT set's learned lr is the set's, not the
+    setting's: the sets of one grid point share a row whatever lr each learned."""
     keys = ["method", "dataset", "ipc", "pool_name", "distill_key", "student", *SETTING]
     rows = []
-    for key, group in scored.groupby(keys, dropna=False, sort=True):
+    for key, group in with_setting_lr(scored).groupby(keys, dropna=False, sort=True):
         row = dict(zip(keys, key))
         row["d"] = len(group)
         for value in SUMMARY_VALUES:
@@ -159,4 +160,10 @@ def summary(scored: pd.DataFrame) -> pd.DataFrame:
             row[f"{value}_mean"] = float(finite.mean()) if len(finite) else np.nan
             row[f"{value}_std"] = float(finite.std(ddof=0)) if len(finite) else np.nan
         rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    order = {name: i for i, name in enumerate(order_students(out["student"]))}
+    by = ["method", "dataset", "ipc", "pool_name", "distill_key", "student", *SETTING]  # students in table order
+    return out.sort_values(by, key=lambda c: c.map(order) if c.name == "student" else c,
+                           kind="stable").reset_index(drop=True)
