@@ -163,7 +163,6 @@ def summary(scored: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(rows)
     if out.empty:
         return out
-    order = {name: i for i, name in enumerate(order_students(out["student"]))}
-    by = ["method", "dataset", "ipc", "pool_name", "distill_key", "student", *SETTING]  # students in table order
-    return out.sort_values(by, key=lambda c: c.map(order) if c.name == "student" else c,
+    order = {name: i for i, name in enumerate(order_students(out["student"]))}  # students in table order
+    return out.sort_values(keys, key=lambda c: c.map(order) if c.name == "student" else c,
                            kind="stable").reset_index(drop=True)
