@@ -390,3 +390,40 @@ def test_device_labels_name_the_gpu(monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H200")
     assert device_label("cuda") == "cuda:NVIDIA H200" and device_label("cpu") == "cpu"
+
+
+_UNRAISABLE = """
+import weakref
+from raydd.sweep.context import quiet_termination_in_callbacks
+
+quiet_termination_in_callbacks()
+quiet_termination_in_callbacks()  # a reused actor enters again: still one hook
+
+
+class Thing:
+    pass
+
+
+def raise_{kind}(ref):
+    raise {kind}({arg})
+
+
+thing = Thing()
+ref = weakref.ref(thing, raise_{kind})
+del thing  # the callback runs here, where Python cannot raise
+print("went on")
+"""
+
+
+@pytest.mark.parametrize("kind, arg, printed", [("SystemExit", 1, False), ("ValueError", "'a real bug'", True)])
+def test_a_worker_ended_inside_a_callback_prints_no_traceback_but_other_errors_still_show(kind, arg, printed):
+    """Ray ends a stopped trial's worker with SIGTERM, whose handler raises SystemExit; landing in a
+    weakref callback, it was printed as a traceback on the user's console after Ctrl-C."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _UNRAISABLE.format(kind=kind, arg=arg)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout == "went on\n", done.stderr
+    assert ("Traceback" in done.stderr) is printed, done.stderr
+    assert ("a real bug" in done.stderr) is printed

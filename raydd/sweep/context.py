@@ -10,6 +10,7 @@ before those were set.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -49,12 +50,30 @@ class SweepContext:
         return f"raydd-{self.name}"
 
     def enter_worker(self) -> None:
-        """Prepare a Ray worker process: the driver's storage variables."""
+        """Prepare a Ray worker process: the driver's storage variables, and a quiet end."""
         apply_storage_env(self.storage_env)
+        quiet_termination_in_callbacks()
 
     def load_data(self, device: str):
         d = self.dataset
         return _cached_dataset(d.name, d.data_dir, d.download, d.val_size, device)
+
+
+def quiet_termination_in_callbacks() -> None:
+    """Ray ends a worker (a stopped sweep's trial, for one) with SIGTERM, and its handler raises
+    SystemExit wherever the worker happens to be. Inside a weakref callback or a `__del__` Python
+    cannot raise it and prints it as "Exception ignored" with a traceback, which Ray forwards to the
+    driver's console on Ctrl-C. That SystemExit is the ending asked for: it is dropped; any other
+    exception there is still printed."""
+    if getattr(sys.unraisablehook, "raydd_quiet", False):
+        return  # a reused actor: the hook is already in place
+
+    def hook(unraisable, printed=sys.unraisablehook) -> None:
+        if not isinstance(unraisable.exc_value, SystemExit):
+            printed(unraisable)
+
+    hook.raydd_quiet = True
+    sys.unraisablehook = hook
 
 
 @lru_cache(maxsize=2)
