@@ -80,6 +80,8 @@ def test_the_defaults_are_the_reference_codes():
     (dict(dsa="True"), "dsa must be true or false, got 'True'"),
     (dict(dsa_strategy="color_blur"), "dsa_strategy: unknown DSA op 'blur'"),
     (dict(num_experts=0), "num_experts must be an integer >= 1, got 0"),
+    (dict(max_img_grad_norm=0.0), "max_img_grad_norm must be a finite number > 0 or None (no clip), got 0.0"),
+    (dict(max_img_grad_norm=float("nan")), "max_img_grad_norm must be a finite number > 0 or None (no clip), got nan"),
 ])
 def test_bad_settings_are_one_line_each(kwargs, message):
     with pytest.raises(ValueError) as info:
@@ -191,6 +193,46 @@ def test_a_non_finite_loss_stops_before_anything_changes():
     with pytest.raises(NonFiniteError, match=message):
         mtt_step(state, build_net("MLP", 1, 3, 8), frozen, 0, SETTINGS)
     assert torch.equal(state.images.detach(), images) and state.syn_lr.item() == pytest.approx(0.01)
+
+
+def test_a_clipped_step_moves_the_images_by_at_most_lr_img_times_the_clip():
+    trajectory = fake_trajectory("ConvNetW32", 3)
+    images, labels = tiny_images()
+    net = build_net("ConvNetW32", 1, 3, 8)
+    free = MTTState.create(images, labels, SETTINGS, seed=0)
+    mtt_step(free, net, trajectory, 1, SETTINGS)
+    step = (images - free.images.detach()).norm().item()  # lr_img x the whole gradient's norm
+
+    clip = step / SETTINGS.lr_img / 4
+    clipped = MTTState.create(images, labels, SETTINGS, seed=0)
+    mtt_step(clipped, net, trajectory, 1, MTTSettings(**{**SETTINGS.to_dict(), "max_img_grad_norm": clip,
+                                                         "experts": EXPERTS}))
+    moved = images - clipped.images.detach()
+    assert clipped.clipped and not free.clipped
+    assert moved.norm().item() == pytest.approx(SETTINGS.lr_img * clip, rel=1e-4)  # float32
+    # the same direction (to the float32 rounding of a small move subtracted from the images)
+    torch.testing.assert_close(moved / moved.norm(), (images - free.images.detach()) / step, atol=2e-4, rtol=0)
+    torch.testing.assert_close(clipped.syn_lr, free.syn_lr)  # the lr's own step is not clipped
+
+
+def test_a_clip_that_never_acts_is_plain_mtt_exactly_and_a_run_counts_the_clipped_draws():
+    plain = make_run("ConvNetW32=0.5,MLP=0.5")
+    loose = make_run("ConvNetW32=0.5,MLP=0.5", settings=MTTSettings(**{**SETTINGS.to_dict(), "experts": EXPERTS,
+                                                                     "max_img_grad_norm": 1e30}))
+    for _ in range(4):
+        plain.step(), loose.step()
+    assert loose.losses == plain.losses and torch.equal(loose.images.detach(), plain.images.detach())
+    assert loose.clipped == {} and "max_img_grad_norm" not in plain.settings.to_dict()  # old records unchanged
+
+    tight = make_run("ConvNetW32=0.5,MLP=0.5", settings=MTTSettings(**{**SETTINGS.to_dict(), "experts": EXPERTS,
+                                                                     "max_img_grad_norm": 1e-12}))
+    for _ in range(4):
+        tight.step()
+    drawn = [arch for arch, _, _ in tight.drawn]
+    assert tight.clipped == {arch: drawn.count(arch) for arch in set(drawn)}
+    resumed = make_run("ConvNetW32=0.5,MLP=0.5", settings=tight.settings)
+    resumed.load_state_dict(tight.state_dict())
+    assert resumed.clipped == tight.clipped
 
 
 # ---- the pool -----------------------------------------------------------------------------------

@@ -109,3 +109,14 @@ def test_a_labels_axis_that_needs_the_whole_data_teacher_is_refused_on_the_grid(
     raw = mtt_sweep(grid={"labels": ["hard", "soft"]})
     raw["distill"]["zca"] = True
     assert [p.split(":")[0] for p in problems_of(raw)] == ["grid.labels"]
+
+
+def test_the_image_gradient_clip_is_refused_with_its_place_and_left_out_of_the_hash_when_unset():
+    problems = problems_of(mtt_sweep(distill={**MTT, "max_img_grad_norm": -1}))
+    assert len(problems) == 1 and problems[0].startswith("distill.max_img_grad_norm: ") \
+        and "must be a finite number > 0 or None (no clip), got -1" in problems[0], problems
+    unset = parse_spec(mtt_sweep(), data="skip")
+    assert "max_img_grad_norm" not in unset.points[0].config.to_dict()  # older sweeps keep their hash
+    clipped = parse_spec(mtt_sweep(distill={**MTT, "max_img_grad_norm": 0.1}), data="skip")
+    assert clipped.points[0].config.settings.max_img_grad_norm == 0.1
+    assert clipped.experiment_hash() != unset.experiment_hash()

@@ -83,6 +83,8 @@ class MTTSettings:
     init: str = "real"  # initial images: real (per class, --pix_init real) or noise
     num_experts: int = 100  # expert trajectories per architecture (buffer.py --num_experts)
     experts: ExpertSettings = field(default_factory=ExpertSettings)  # how each expert trains
+    # the images' gradient scaled down to this norm where larger; None: never (the reference)
+    max_img_grad_norm: float | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.experts, dict):
@@ -100,6 +102,9 @@ class MTTSettings:
         for name in ("lr_img", "lr_lr", "lr_syn_init"):
             if not _is_positive(getattr(self, name)):
                 out.append(f"{name} must be a finite number > 0, got {getattr(self, name)!r}")
+        if self.max_img_grad_norm is not None and not _is_positive(self.max_img_grad_norm):
+            out.append(f"max_img_grad_norm must be a finite number > 0 or None (no clip), "
+                       f"got {self.max_img_grad_norm!r}")
         if not (isinstance(self.momentum, numbers.Real) and 0 <= self.momentum < 1):
             out.append(f"momentum must lie in [0, 1), got {self.momentum!r}")
         if self.batch_syn is not None and (not _is_int(self.batch_syn) or self.batch_syn < 1):
@@ -135,7 +140,9 @@ class MTTSettings:
         return self.max_start_epoch - 1 + self.expert_epochs
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Every setting; the clip only when set, so that runs without it keep their records."""
+        d = asdict(self)
+        return d if d["max_img_grad_norm"] is not None else {k: v for k, v in d.items() if k != "max_img_grad_norm"}
 
 
 # ---- one iteration, piece by piece -------------------------------------------------------------
@@ -165,6 +172,7 @@ class MTTState:
     image_optimizer: torch.optim.Optimizer
     lr_optimizer: torch.optim.Optimizer
     augment_generator: torch.Generator  # CPU
+    clipped: bool = False  # whether the last step's image gradient was scaled down to the clip
 
     @classmethod
     def create(cls, images: torch.Tensor, labels: torch.Tensor, settings: MTTSettings, seed: int) -> "MTTState":
@@ -189,9 +197,23 @@ def mtt_step(state: MTTState, net: nn.Module, trajectory: Trajectory, start_epoc
         raise NonFiniteError(f"the trajectory-matching loss is {value} (start epoch {start_epoch} of a "
                              f"{trajectory.arch} expert); images and lr left unchanged")
     state.images.grad, state.syn_lr.grad = torch.autograd.grad(loss, [state.images, state.syn_lr])
+    state.clipped = clip_grad_norm(state.images, settings.max_img_grad_norm)
     state.image_optimizer.step()
     state.lr_optimizer.step()
     return value
+
+
+def clip_grad_norm(tensor: torch.Tensor, max_norm: float | None) -> bool:
+    """Scale `tensor.grad` down to `max_norm` where its norm is larger; whether it was. One expert
+    architecture's rare steep step (a pool's shallow net, say) would otherwise move the images by
+    lr_img times it, far beyond what the other architectures' steps do."""
+    if max_norm is None:
+        return False
+    norm = float(tensor.grad.norm())
+    if norm <= max_norm:
+        return False
+    tensor.grad.mul_(max_norm / norm)
+    return True
 
 
 def draw_expert(pool: ModelPool, experts: Mapping[str, Sequence[Trajectory]], iteration: int,
@@ -249,6 +271,7 @@ class MTTRun:
         self.iteration = 0
         self.losses: list[float] = []
         self.drawn: list[tuple[str, int, int]] = []  # (architecture, expert index, start epoch)
+        self.clipped: dict[str, int] = {}  # architecture -> iterations whose image gradient was clipped
         self.wall_seconds = 0.0
 
     def _student_net(self, arch: str) -> nn.Module:
@@ -285,6 +308,8 @@ class MTTRun:
         self.iteration += 1
         self.losses.append(loss)
         self.drawn.append((arch, index, start_epoch))
+        if self.state.clipped:
+            self.clipped[arch] = self.clipped.get(arch, 0) + 1
         self.wall_seconds += time.perf_counter() - started
         return loss
 
@@ -305,6 +330,7 @@ class MTTRun:
                     "augment": self.state.augment_generator.get_state()},
             "losses": list(self.losses),
             "drawn": [list(d) for d in self.drawn],
+            "clipped": dict(self.clipped),
             "wall_seconds": self.wall_seconds,
         }
 
@@ -327,4 +353,5 @@ class MTTRun:
         self.iteration = int(state["iteration"])
         self.losses = list(state["losses"])
         self.drawn = [tuple(d) for d in state["drawn"]]
+        self.clipped = dict(state.get("clipped", {}))  # absent from checkpoints of runs without a clip
         self.wall_seconds = float(state["wall_seconds"])

@@ -30,6 +30,9 @@ DEFAULT_EXPERTS = 10  # per architecture; the reference's buffer.py trains 100
 
 @dataclass(frozen=True)
 class MTTMethodSettings:
+    # keys added after sets were published, recorded only when set: unset, a sweep keeps its hash
+    RECORDED_WHEN_SET = frozenset({"max_img_grad_norm"})
+
     syn_steps: int = setting(20, "Student steps unrolled per iteration.")
     expert_epochs: int = setting(3, "Expert epochs between the start and the target.")
     max_start_epoch: int = setting(25, "Start epochs are drawn from 0..N-1.")
@@ -46,6 +49,9 @@ class MTTMethodSettings:
     augment_teacher: str = setting("dsa", "The experts' augmentation (dc: DC's crop_scale_rotate).",
                                    choices=AUGMENTS)
     zca: bool = setting(False, "The experts trained on ZCA-whitened images; the set is whitened too.")
+    max_img_grad_norm: float | None = setting(None, "Largest norm of the images' gradient per iteration; a "
+                                                    "larger one is scaled down to it [default: no clip, as "
+                                                    "the reference].")
 
     def __post_init__(self) -> None:
         problems = []
@@ -86,10 +92,13 @@ class MTTMethodSettings:
         return dict(syn_steps=self.syn_steps, expert_epochs=self.expert_epochs, max_start_epoch=self.max_start_epoch,
                     lr_img=lr_img, lr_lr=self.lr_lr, lr_syn_init=lr_syn_init, momentum=momentum,
                     batch_syn=self.batch_syn, dsa=self.dsa, dsa_strategy=self.dsa_strategy, init=init,
-                    num_experts=self.num_experts, experts=experts or self.expert_settings())
+                    num_experts=self.num_experts, experts=experts or self.expert_settings(),
+                    max_img_grad_norm=self.max_img_grad_norm)
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """Every key but those of RECORDED_WHEN_SET left unset."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in self.RECORDED_WHEN_SET or getattr(self, f.name) is not None}
 
 
 def _mtt_settings(values: dict[str, Any]) -> MTTSettings:
@@ -160,6 +169,8 @@ class MTTDistiller:
         meta["learned_lr"] = run.syn_lr
         meta["zca"] = None if self.zca is None else zca_record(self.zca)
         meta["experts_per_arch"] = {arch: len(trajectories) for arch, trajectories in run.experts.items()}
+        if run.settings.max_img_grad_norm is not None:  # how often the clip acted, per expert architecture
+            meta["img_grad_clipped"] = {arch: run.clipped.get(arch, 0) for arch in run.experts}
         return SyntheticSet(run.images.detach().cpu().clone(), self.labels.cpu().clone(), meta)
 
 
