@@ -201,6 +201,19 @@ def test_records_are_reproducible_from_the_seed(data):
     assert not torch.equal(next(a.parameters()), next(b.parameters()))
 
 
+def test_a_record_says_how_well_its_final_student_fits_the_set_it_trained_on(data):
+    images, labels = random_real(data, 2, seed=0)
+    cfg = EvalConfig(epochs=60)
+    fitted = evaluate_student(images, labels, data, "MLP", cfg, seed=3, device="cpu")
+    model, _ = train_student(images, labels, data, "MLP", cfg, 3, "cpu")
+    on_the_set = (predict(model, images, 64, "cpu") == labels).float().mean().item()
+    assert fitted.train_acc == pytest.approx(on_the_set) and fitted.train_acc > 0.9
+    assert fitted.row_fields()["train_acc"] == fitted.train_acc
+
+    still = evaluate_student(images, labels, data, "MLP", EvalConfig(epochs=1, lr=1e-9), seed=3, device="cpu")
+    assert still.train_acc < 0.5  # a student that never trained is near chance on its own set
+
+
 def test_choosing_alpha_and_temperature_never_reads_the_test_split(data):
     cfg = EvalConfig(epochs=20, teacher=FAST, alphas=(0.3, 0.9), temperatures=(1.0, 4.0), augment="dc")
     images, labels = random_real(data, 1, seed=0)

@@ -97,11 +97,11 @@ def test_a_sweep_row_and_an_evaluate_row_have_the_same_columns_and_provenance(tm
 
 
 def test_files_written_before_the_label_and_provenance_columns_read_with_their_implicit_values(tmp_path):
-    later = ["labels", "label_bytes", "selection", "raydd_commit", "torch_version"]
+    later = ["labels", "label_bytes", "selection", "raydd_commit", "torch_version", "train_acc"]
     pq.write_table(to_table([make_row()]).drop_columns(later), tmp_path / "old.parquet")
     row = load(str(tmp_path)).iloc[0]
     assert (row["labels"], row["selection"]) == ("hard", "validation")
-    assert row[["label_bytes", "raydd_commit", "torch_version"]].isna().all()
+    assert row[["label_bytes", "raydd_commit", "torch_version", "train_acc"]].isna().all()
 
 
 @pytest.mark.parametrize("column, value, message", [

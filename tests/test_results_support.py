@@ -41,7 +41,7 @@ def make_row(**overrides) -> dict:
         "pool_name": POOL_SINGLE, "pool": json.dumps(POOLS[POOL_SINGLE]), "pool_main_weight": 1.0,
         "pool_warmup": 0, "iterations": 10, "distill_key": None, "distill_seed": 0, "student": "MLP", "teacher": None,
         "kd": False, "alpha": None, "temperature": None, "eval_seed": 0, "val_acc": 0.35,
-        "test_acc": 0.30, "train_seconds": 1.5, "device": "cpu", "node": "10.0.0.1", "distill_seconds": 12.0,
+        "test_acc": 0.30, "train_seconds": 1.5, "train_acc": 0.9, "device": "cpu", "node": "10.0.0.1", "distill_seconds": 12.0,
         "synset_uri": "runs/demo/synsets/t-single-0", "grid_png_uri": "runs/demo/synsets/t-single-0/grid.png",
         "epochs": 20, "augment": "none", "lr": 0.01, "eval_key": None,
         "labels": "hard", "label_bytes": 80, "selection": "validation", "learned_lr": None,

@@ -75,6 +75,10 @@ FIELDS = [
            "accuracy on the test split (reported once, never selected on)"),
     Column("train_seconds", pa.float64(), False,
            "wall time to train and evaluate this student"),
+    Column("train_acc", pa.float64(), True,
+           "accuracy of the final student on the set it trained on (its images unaugmented, the "
+           "classes of its labels): near 1 when it fit the set, near chance when it never trained; "
+           "null in files written before it was recorded"),
     Column("device", pa.string(), True,
            "what trained it: `cpu` or `cuda:<GPU name>` (null in files written before it was "
            "recorded)"),
@@ -143,7 +147,7 @@ TEST_MAX = "test-max"  # the comparability mode: every table, plot and score mar
 # added after the first files were written -> the value rows of those files implicitly had
 LATER_COLUMNS = {"device": None, "node": None, "lr": None, "eval_key": None, "labels": "hard",
                  "label_bytes": None, "selection": "validation", "raydd_commit": None, "torch_version": None,
-                 "learned_lr": None, "distill_key": None}
+                 "learned_lr": None, "distill_key": None, "train_acc": None}
 
 
 def with_current_names(table: pa.Table) -> pa.Table:
@@ -260,9 +264,9 @@ def _check_semantics(table: pa.Table) -> None:
     for i, size in enumerate(table.column("label_bytes").to_pylist()):
         if size is not None and size < 0:
             raise ValueError(f"row {i}: column 'label_bytes' is {size}; a storage size is >= 0")
-    for name in ACCURACY_COLUMNS:
+    for name in (*ACCURACY_COLUMNS, "train_acc"):
         for i, acc in enumerate(table.column(name).to_pylist()):
-            if not 0.0 <= acc <= 1.0:
+            if acc is not None and not 0.0 <= acc <= 1.0:
                 raise ValueError(
                     f"row {i}: column {name!r} is {acc}; accuracies are fractions in [0, 1], not percent"
                 )

@@ -137,6 +137,8 @@ class EvalRecord:
     `teacher`, `alpha` and `temperature` are None when KD is off; with KD they are the
     teacher architecture and the (alpha, T) chosen on the validation split.
     `train_seconds` is all training this record cost (every KD candidate), not the teacher.
+    `train_acc` is the final student's accuracy on the set it trained on (its images unaugmented,
+    the classes of its labels): near 1 when it fit the set, near chance when it never trained.
     """
 
     student: str
@@ -148,6 +150,7 @@ class EvalRecord:
     val_acc: float
     test_acc: float
     train_seconds: float
+    train_acc: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -156,7 +159,7 @@ class EvalRecord:
         """This record's columns of a result row (`raydd.results.schema`)."""
         return {"student": self.student, "teacher": self.teacher, "kd": self.kd, "alpha": self.alpha,
                 "temperature": self.temperature, "eval_seed": self.seed, "val_acc": self.val_acc,
-                "test_acc": self.test_acc, "train_seconds": self.train_seconds}
+                "test_acc": self.test_acc, "train_seconds": self.train_seconds, "train_acc": self.train_acc}
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+from types import SimpleNamespace
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Sequence
 
@@ -235,13 +236,19 @@ def evaluate_seeds(
         test = trained.select(chosen).accuracies(data.test, batch_size, device, channels_last)
     else:
         test = [best_test.best[m] for m in chosen]
+    fit = trained.select(chosen).accuracies(_as_split(images, labels), batch_size, device, channels_last)
     records = []
     for i, (seed, m) in enumerate(zip(seeds, chosen)):
         alpha, temperature = candidates[m - i * k] if kd else (None, None)
         seconds = sum(trained.seconds[i * k : (i + 1) * k])
         records.append(EvalRecord(student, cfg.teacher if kd else None, kd, alpha, temperature, seed,
-                                  val[m], test[i], seconds))
+                                  val[m], test[i], seconds, fit[i]))
     return records
+
+
+def _as_split(images, labels) -> SimpleNamespace:
+    """The set as a split to measure accuracy on: soft labels [N, classes] by their classes."""
+    return SimpleNamespace(images=images, labels=labels if labels.ndim == 1 else labels.argmax(dim=1))
 
 
 class TestMax:
