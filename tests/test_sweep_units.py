@@ -427,3 +427,21 @@ def test_a_worker_ended_inside_a_callback_prints_no_traceback_but_other_errors_s
     assert done.returncode == 0 and done.stdout == "went on\n", done.stderr
     assert ("Traceback" in done.stderr) is printed, done.stderr
     assert ("a real bug" in done.stderr) is printed
+
+
+def test_a_trial_that_never_started_is_left_out_of_the_outcomes_not_a_crash(tiny_spec):
+    """Stopped while a trial was still pending, Tune hands back a result with no config for it
+    (nothing of it was stored); the driver crashed on it with a TypeError after `raydd sweep stop`."""
+    from types import SimpleNamespace
+
+    from raydd.sweep.context import SweepContext
+    from raydd.sweep.runner import _searched_points, _trial_outcomes
+
+    started = SimpleNamespace(config={"point": {"trial_key": "ipc1-seed0"}}, metrics={"loss": 0.5}, error=None)
+    failed = SimpleNamespace(config={"point": {"trial_key": "ipc1-seed1"}}, metrics=None, error=ValueError("bad"))
+    pending = SimpleNamespace(config=None, metrics=None, error=None)
+    metrics, errors = _trial_outcomes([started, failed, pending])
+    assert metrics == {"ipc1-seed0": {"loss": 0.5}, "ipc1-seed1": {}}
+    assert errors == {"ipc1-seed1": "ValueError: bad"}
+    context = SweepContext.of(tiny_spec, SweepPaths.of(tiny_spec.storage, tiny_spec.name))
+    assert _searched_points([started, pending], context) == []  # no searched trial among them

@@ -174,13 +174,19 @@ def _fit(spec: SweepSpec, context: SweepContext, resume: bool, echo, eval_logger
 
 def _searched_points(results, context: SweepContext) -> list:
     """The resolved points of the searched trials that distilled their set (not those ASHA stopped)."""
-    return [trial_point(r.config, context) for r in results
+    return [trial_point(r.config, context) for r in _started(results)
             if SEARCHED in r.config and storage.exists(context.paths.trial_done(trial_key(r.config)))]
+
+
+def _started(results) -> list:
+    """The results of trials that started: a sweep stopped before a pending trial ran gets that
+    trial's result with no config (Tune found nothing stored for it), and nothing to report."""
+    return [r for r in results if r.config is not None]
 
 
 def _trial_outcomes(results) -> tuple[dict[str, dict], dict[str, str]]:
     metrics, errors = {}, {}
-    for result in results:
+    for result in _started(results):
         key = trial_key(result.config)
         metrics[key] = dict(result.metrics or {})
         if result.error is not None:
