@@ -253,6 +253,17 @@ def test_compile_is_a_distill_setting_every_point_gets() -> None:
     assert not any(p.config.settings.compile for p in parse_spec(good_raw()).points)
 
 
+def test_a_setting_left_null_in_its_section_may_become_a_grid_axis() -> None:
+    """So that an override (`distill.lr_img=null 'grid.lr_img=[...]'`) can turn a file's fixed
+    setting into an axis without editing the file; a set value still conflicts."""
+    raw = good_raw()
+    raw["distill"]["lr_img"] = None
+    raw["grid"]["lr_img"] = [0.1, 1.0]
+    assert {p.config.lr_img for p in parse_spec(raw).points} == {0.1, 1.0}
+    raw["distill"]["lr_img"] = 0.5
+    assert problems_of(raw) == ["grid.lr_img: also set in distill.lr_img; set it in one place (or to null there)"]
+
+
 def test_defaults_fill_what_the_file_leaves_out() -> None:
     spec = parse_spec({"name": "tiny", "dataset": "digits", "evaluation": {"students": ["MLP"]}})
     (point,) = spec.points

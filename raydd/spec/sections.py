@@ -133,8 +133,8 @@ def parse_grid(value: Any, raw_distill: Any, raw_evaluation: Any, problems: Prob
         place = join("grid", axis)
         section, raw, each = (("evaluation", raw_evaluation, "evaluation setting") if axis in EVAL_AXES
                               else ("distill", raw_distill, "trial"))
-        if isinstance(raw, dict) and axis in raw:
-            problems.add(place, f"also set in {section}.{axis}; set it in one place")
+        if isinstance(raw, dict) and raw.get(axis) is not None:  # null there: the default, which the axis replaces
+            problems.add(place, f"also set in {section}.{axis}; set it in one place (or to null there)")
         if not isinstance(values, list):
             problems.add(place, f"must be a list of values (one per {each}), got {shown(values)}")
             continue
