@@ -50,6 +50,8 @@ from raydd.core.seeding import derive_seed
 
 STATE_VERSION = 1
 INITS = ("real", "noise")
+# settings added after runs were recorded, written only when set: unset, a record stays as it was
+RECORDED_WHEN_SET = frozenset({"max_img_grad_norm"})
 
 __all__ = [
     "MTTRun", "MTTSettings", "MTTState", "MemoryEstimate", "StudentStep", "available_memory", "check_mtt_memory",
@@ -140,9 +142,8 @@ class MTTSettings:
         return self.max_start_epoch - 1 + self.expert_epochs
 
     def to_dict(self) -> dict[str, Any]:
-        """Every setting; the clip only when set, so that runs without it keep their records."""
-        d = asdict(self)
-        return d if d["max_img_grad_norm"] is not None else {k: v for k, v in d.items() if k != "max_img_grad_norm"}
+        """Every setting but those of RECORDED_WHEN_SET left unset."""
+        return {k: v for k, v in asdict(self).items() if k not in RECORDED_WHEN_SET or v is not None}
 
 
 # ---- one iteration, piece by piece -------------------------------------------------------------

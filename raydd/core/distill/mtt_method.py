@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from raydd.core.augment import DEFAULT_DSA_STRATEGY
-from raydd.core.distill.mtt import MTTRun, MTTSettings, _is_int, _is_positive, initial_images
+from raydd.core.distill.mtt import RECORDED_WHEN_SET, MTTRun, MTTSettings, _is_int, _is_positive, initial_images
 from raydd.core.distill.same_config import check_same_config
 from raydd.core.distill.setting import setting
 from raydd.core.experts import ExpertSettings, Trajectory
@@ -30,8 +30,7 @@ DEFAULT_EXPERTS = 10  # per architecture; the reference's buffer.py trains 100
 
 @dataclass(frozen=True)
 class MTTMethodSettings:
-    # keys added after sets were published, recorded only when set: unset, a sweep keeps its hash
-    RECORDED_WHEN_SET = frozenset({"max_img_grad_norm"})
+    RECORDED_WHEN_SET = RECORDED_WHEN_SET  # unset, they leave a sweep's hash and a set's meta as they were
 
     syn_steps: int = setting(20, "Student steps unrolled per iteration.")
     expert_epochs: int = setting(3, "Expert epochs between the start and the target.")

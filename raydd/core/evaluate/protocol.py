@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import copy
 import math
-from types import SimpleNamespace
 from dataclasses import dataclass, replace
+from types import SimpleNamespace
 from typing import Callable, Iterable, Sequence
 
 import torch
@@ -232,11 +232,12 @@ def evaluate_seeds(
     k = len(candidates)
     chooser = val if best_test is None else [best_test.best[m] for m in range(len(val))]
     chosen = [i * k + _best(chooser[i * k : (i + 1) * k]) for i in range(len(seeds))]
+    final = trained.select(chosen)
     if best_test is None:
-        test = trained.select(chosen).accuracies(data.test, batch_size, device, channels_last)
+        test = final.accuracies(data.test, batch_size, device, channels_last)
     else:
         test = [best_test.best[m] for m in chosen]
-    fit = trained.select(chosen).accuracies(_as_split(images, labels), batch_size, device, channels_last)
+    fit = final.accuracies(_as_split(images, labels), batch_size, device, channels_last)
     records = []
     for i, (seed, m) in enumerate(zip(seeds, chosen)):
         alpha, temperature = candidates[m - i * k] if kd else (None, None)
