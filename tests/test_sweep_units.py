@@ -445,3 +445,18 @@ def test_a_trial_that_never_started_is_left_out_of_the_outcomes_not_a_crash(tiny
     assert errors == {"ipc1-seed1": "ValueError: bad"}
     context = SweepContext.of(tiny_spec, SweepPaths.of(tiny_spec.storage, tiny_spec.name))
     assert _searched_points([started, pending], context) == []  # no searched trial among them
+
+
+def test_tunes_warning_about_a_trial_that_never_reported_stays_out_of_status(caplog):
+    import logging
+
+    import raydd.sweep.runner  # noqa: F401 (installs the filter)
+
+    logger = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    logger.addHandler(caplog.handler)  # Ray's loggers do not propagate to the root one
+    try:
+        logger.warning("Failed to fetch metrics for 1 trial(s):\n- ipc1-seed2: FileNotFoundError('...')")
+        logger.warning("another warning of Tune's")
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert [r.getMessage() for r in caplog.records] == ["another warning of Tune's"]

@@ -55,6 +55,17 @@ class _WithoutTuneHints(logging.Filter):
 logging.getLogger("ray.tune.tune").addFilter(_WithoutTuneHints())
 
 
+class _WithoutMissingMetrics(logging.Filter):
+    """Reading a sweep's Tune state, Tune warns, with a path, of every trial that never reported
+    (one still pending when the sweep stopped); raydd's status shows such a trial as pending."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Failed to fetch metrics for")
+
+
+logging.getLogger("ray.tune.analysis.experiment_analysis").addFilter(_WithoutMissingMetrics())
+
+
 @dataclass(frozen=True)
 class SweepOutcome:
     name: str
