@@ -42,28 +42,27 @@ WAIT_HEARTBEAT_S = 300.0  # ... printing it when a job started or finished, else
 STOP_CHECK_S = 1.0  # how often it looks for a stop request meanwhile, as the trials' watcher does
 
 
-class _WithoutTuneHints(logging.Filter):
-    """Tune's own lines about an interrupted run name its API (`Tuner.restore(...)`) and its keys;
-    raydd says how the sweep stops and continues (`raydd sweep resume`) instead."""
+class _DroppedLines(logging.Filter):
+    """Drops a library's log lines that raydd says in its own words: those containing one of
+    `containing`, or starting with one of `starting`."""
 
-    HINTS = ("Tuner.restore", "ending Ray Tune run")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not any(hint in record.getMessage() for hint in self.HINTS)
-
-
-logging.getLogger("ray.tune.tune").addFilter(_WithoutTuneHints())
-
-
-class _WithoutMissingMetrics(logging.Filter):
-    """Reading a sweep's Tune state, Tune warns, with a path, of every trial that never reported
-    (one still pending when the sweep stopped); raydd's status shows such a trial as pending."""
+    def __init__(self, *, containing: tuple[str, ...] = (), starting: tuple[str, ...] = ()):
+        super().__init__()
+        self.containing, self.starting = containing, starting
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("Failed to fetch metrics for")
+        message = record.getMessage()
+        return not (any(part in message for part in self.containing) or message.startswith(self.starting))
 
 
-logging.getLogger("ray.tune.analysis.experiment_analysis").addFilter(_WithoutMissingMetrics())
+# Tune's lines about an interrupted run name its API (`Tuner.restore(...)`) and its keys; raydd
+# says how the sweep stops and continues (`raydd sweep resume`) instead.
+logging.getLogger("ray.tune.tune").addFilter(_DroppedLines(containing=("Tuner.restore", "ending Ray Tune run")))
+# Reading a sweep's Tune state, Tune warns, with a path, of every trial that never reported (one
+# still pending when the sweep stopped); raydd's status shows such a trial as pending.
+logging.getLogger("ray.tune.analysis.experiment_analysis").addFilter(
+    _DroppedLines(starting=("Failed to fetch metrics for",))
+)
 
 
 @dataclass(frozen=True)
