@@ -142,8 +142,12 @@ class MTTSettings:
         return self.max_start_epoch - 1 + self.expert_epochs
 
     def to_dict(self) -> dict[str, Any]:
-        """Every setting but those of RECORDED_WHEN_SET left unset."""
-        return {k: v for k, v in asdict(self).items() if k not in RECORDED_WHEN_SET or v is not None}
+        return recorded(asdict(self))
+
+
+def recorded(settings: dict[str, Any]) -> dict[str, Any]:
+    """`settings` without those of RECORDED_WHEN_SET left unset."""
+    return {k: v for k, v in settings.items() if k not in RECORDED_WHEN_SET or v is not None}
 
 
 # ---- one iteration, piece by piece -------------------------------------------------------------

@@ -18,7 +18,8 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from raydd.core.augment import DEFAULT_DSA_STRATEGY
-from raydd.core.distill.mtt import RECORDED_WHEN_SET, MTTRun, MTTSettings, _is_int, _is_positive, initial_images
+from raydd.core.distill.mtt import (RECORDED_WHEN_SET, MTTRun, MTTSettings, _is_int, _is_positive, initial_images,
+                                    recorded)
 from raydd.core.distill.same_config import check_same_config
 from raydd.core.distill.setting import setting
 from raydd.core.experts import ExpertSettings, Trajectory
@@ -95,9 +96,7 @@ class MTTMethodSettings:
                     max_img_grad_norm=self.max_img_grad_norm)
 
     def to_dict(self) -> dict[str, Any]:
-        """Every key but those of RECORDED_WHEN_SET left unset."""
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if f.name not in self.RECORDED_WHEN_SET or getattr(self, f.name) is not None}
+        return recorded({f.name: getattr(self, f.name) for f in fields(self)})
 
 
 def _mtt_settings(values: dict[str, Any]) -> MTTSettings:
