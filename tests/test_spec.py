@@ -528,3 +528,16 @@ def test_every_evaluation_axis_problem_is_reported_at_once_with_its_line(tmp_pat
         "grid.epochs: also set in evaluation.epochs": "epochs: [5, 10]",
         "grid.lr[0]: must be > 0": "lr: [0]",
     })
+
+
+def test_evaluation_learned_lr_is_a_checked_key_recorded_only_when_off() -> None:
+    raw = good_raw()
+    raw["evaluation"]["learned_lr"] = False
+    off = parse_spec(raw)
+    assert off.evaluation.config.learned_lr is False and off.evaluation.config.to_dict()["learned_lr"] is False
+    plain = parse_spec(good_raw())
+    assert "learned_lr" not in plain.evaluation.config.to_dict()  # sweeps written before it keep their hash
+    raw["evaluation"]["learned_lr"] = True
+    assert parse_spec(raw).experiment_hash() == plain.experiment_hash() != off.experiment_hash()
+    raw["evaluation"]["learned_lr"] = "no"
+    assert problems_of(raw) == ["evaluation.learned_lr: must be true or false, got 'no'"]

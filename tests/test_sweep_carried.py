@@ -76,3 +76,22 @@ def test_a_whitened_set_under_labels_of_the_whole_data_teacher_is_refused(worker
     with pytest.raises(ValueError, match=r"^set .* is ZCA-whitened; labels soft would have it labelled by a teacher "
                                          r"trained on plain images: use labels hard$"):
         worker.evaluate_group([soft])
+
+
+def test_evaluation_learned_lr_off_trains_students_and_teachers_at_the_protocol_lr(worker, monkeypatch):
+    import raydd.core.evaluate as core_evaluate
+    from raydd.results import load
+    from raydd.sweep.evaluation import jobs_for
+
+    students, teachers = [], []
+    spy(monkeypatch, core_evaluate, "evaluate_seeds", students)
+    spy(monkeypatch, core_evaluate, "train_teachers", teachers)
+    kd_job = next(job for job in jobs_for(worker.spec.points[0], worker.spec.evaluation) if job.kd)
+    setting = replace(kd_job.setting, config=replace(kd_job.setting.config, learned_lr=False))
+    kd_job = replace(kd_job, setting=setting)
+    worker.train_teachers(kd_job.trial_key, [0], kd_job.setting)
+    assert worker.evaluate_group([kd_job]) == 1
+    for _images, _targets, _data, *rest in [students[0], teachers[0]]:
+        assert next(arg for arg in rest if hasattr(arg, "lr")).lr == 0.01
+    rows = load(worker.context.paths.results)
+    assert list(rows["lr"]) == [0.01] and rows["learned_lr"].isna().all()

@@ -185,6 +185,7 @@ def evaluate(**opts) -> None:
             teacher=opts["teacher"], alphas=finite_floats(opts["alphas"], "--alphas"),
             temperatures=finite_floats(opts["temperatures"], "--temperatures"), labels=opts["labels"],
             relabel_teacher=opts["relabel_teacher"], selection=opts["selection"], whole_epochs=opts["whole_epochs"],
+            learned_lr=opts["learned_lr"],
         )
         check_architectures(students + ([cfg.teacher] if any(kd_modes) or cfg.labels != "hard" else []))
     except ValueError as exc:

@@ -252,12 +252,12 @@ class EvaluationWorker:
 
     def _carried(self, trial_key: str, synset, config):
         """(config, data, learned lr) the set's students and teachers train under: an MTT set's
-        learned lr and real data whitened as the set was (raydd.core.evaluate.carried, as
+        learned lr (unless `config.learned_lr` is off) and real data whitened as the set was (raydd.core.evaluate.carried, as
         `raydd evaluate` does); `config` and the plain data for every other set."""
         from raydd.core.evaluate.carried import carried_data, carried_lr, is_whitened, with_carried_lr
         from raydd.core.evaluate.labels import needs_whole_teacher
 
-        lr = carried_lr(synset.meta)
+        lr = carried_lr(synset.meta) if config.learned_lr else None
         if not is_whitened(synset.meta):
             return with_carried_lr(config, lr), self.data, lr
         if needs_whole_teacher(config, synset.soft_labels is not None):

@@ -56,6 +56,10 @@ class EvalConfig:
     # whole-data relabelling teacher); None: `epochs`. The protocol's 300 epochs over 50,000 images
     # take hours per student on a CPU, so a sweep usually sets fewer and every table states them.
     whole_epochs: int | None = None
+    # A set that carries a learned lr (MTT's) trains its students and teacher at it, as MTT
+    # evaluates; False: at `lr`, as every other set (a net at the edge of its stable lr, AlexNet on
+    # a 10-image set, can fail to train at the learned one).
+    learned_lr: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "alphas", tuple(float(a) for a in self.alphas))
@@ -117,8 +121,8 @@ class EvalConfig:
         return [(a, t) for a in self.alphas for t in self.temperatures]
 
     def to_dict(self) -> dict:
-        """Every field, `epochs` resolved; the fields added with label regimes and test-max only
-        when they differ from their defaults, so that a sweep written before them keeps its hash."""
+        """Every field, `epochs` resolved; the fields added later (LATER_DEFAULTS) only when they
+        differ from their defaults, so that a sweep written before them keeps its hash."""
         out = asdict(self)
         out["epochs"] = self.resolved_epochs
         for name, default in LATER_DEFAULTS.items():
@@ -127,7 +131,8 @@ class EvalConfig:
         return out
 
 
-LATER_DEFAULTS = {"labels": "hard", "relabel_teacher": "whole", "selection": "validation", "whole_epochs": None}
+LATER_DEFAULTS = {"labels": "hard", "relabel_teacher": "whole", "selection": "validation", "whole_epochs": None,
+                  "learned_lr": True}
 
 
 @dataclass(frozen=True)
