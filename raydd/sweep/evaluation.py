@@ -252,8 +252,9 @@ class EvaluationWorker:
 
     def _carried(self, trial_key: str, synset, config):
         """(config, data, learned lr) the set's students and teachers train under: an MTT set's
-        learned lr (unless `config.learned_lr` is off) and real data whitened as the set was (raydd.core.evaluate.carried, as
-        `raydd evaluate` does); `config` and the plain data for every other set."""
+        learned lr (unless `config.learned_lr` is off) and real data whitened as the set was
+        (raydd.core.evaluate.carried, as `raydd evaluate` does); `config` and the plain data for
+        every other set."""
         from raydd.core.evaluate.carried import carried_data, carried_lr, is_whitened, with_carried_lr
         from raydd.core.evaluate.labels import needs_whole_teacher
 
